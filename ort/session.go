@@ -1,0 +1,268 @@
+package ort
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	onnx "github.com/yalue/onnxruntime_go"
+)
+
+// DType is a tensor element type that samtrack exchanges with models.
+type DType int
+
+// The element types samtrack feeds and reads.
+const (
+	Float32 DType = iota
+	Int64
+	Other
+)
+
+func (d DType) String() string {
+	switch d {
+	case Float32:
+		return "float32"
+	case Int64:
+		return "int64"
+	}
+	return "other"
+}
+
+// IOInfo describes one model input or output. A dimension of -1 is dynamic.
+type IOInfo struct {
+	Name  string
+	Shape []int64
+	Type  DType
+	// TypeName is ONNX Runtime's name for the element type.
+	TypeName string
+}
+
+func (i IOInfo) String() string {
+	dims := make([]string, len(i.Shape))
+	for k, d := range i.Shape {
+		if d < 0 {
+			dims[k] = "?"
+		} else {
+			dims[k] = fmt.Sprint(d)
+		}
+	}
+	return fmt.Sprintf("%s %s[%s]", i.Name, i.TypeName, strings.Join(dims, ","))
+}
+
+// Tensor is a dense tensor held in Go memory. Exactly one of F32 and I64
+// carries the data.
+type Tensor struct {
+	Shape []int64
+	F32   []float32
+	I64   []int64
+}
+
+// F32Tensor wraps data with a shape.
+func F32Tensor(data []float32, shape ...int64) Tensor { return Tensor{Shape: shape, F32: data} }
+
+// I64Tensor wraps data with a shape.
+func I64Tensor(data []int64, shape ...int64) Tensor { return Tensor{Shape: shape, I64: data} }
+
+// Len is the element count implied by the shape.
+func (t Tensor) Len() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= int(d)
+	}
+	return n
+}
+
+func convertInfo(in []onnx.InputOutputInfo) []IOInfo {
+	out := make([]IOInfo, len(in))
+	for i, v := range in {
+		t := Other
+		switch v.DataType {
+		case onnx.TensorElementDataTypeFloat:
+			t = Float32
+		case onnx.TensorElementDataTypeInt64:
+			t = Int64
+		}
+		out[i] = IOInfo{Name: v.Name, Shape: append([]int64(nil), v.Dimensions...), Type: t, TypeName: v.DataType.String()}
+	}
+	return out
+}
+
+// Inspect reads the input and output signature of an ONNX file without
+// keeping a session open.
+func (r *Runtime) Inspect(path string) (inputs, outputs []IOInfo, err error) {
+	in, out, err := onnx.GetInputOutputInfo(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read model %s: %w (is it a complete ONNX file?)", path, err)
+	}
+	return convertInfo(in), convertInfo(out), nil
+}
+
+// Session is one loaded model. Run may be called from several goroutines.
+type Session struct {
+	path    string
+	s       *onnx.DynamicAdvancedSession
+	inputs  []IOInfo
+	outputs []IOInfo
+}
+
+// NewSession loads the model at path. Only the outputs named in opts are
+// produced (all of them when none are named).
+func (r *Runtime) NewSession(path string, opts Options) (*Session, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
+	in, out, err := r.Inspect(path)
+	if err != nil {
+		return nil, err
+	}
+	return r.newSession(path, nil, in, out, opts)
+}
+
+// NewSessionFromBytes loads a model held in memory; name is used in errors.
+func (r *Runtime) NewSessionFromBytes(name string, model []byte, opts Options) (*Session, error) {
+	in, out, err := onnx.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", name, err)
+	}
+	return r.newSession(name, model, convertInfo(in), convertInfo(out), opts)
+}
+
+func (r *Runtime) newSession(path string, model []byte, in, out []IOInfo, opts Options) (*Session, error) {
+	if len(opts.Outputs) > 0 {
+		var sel []IOInfo
+		for _, name := range opts.Outputs {
+			found := false
+			for _, o := range out {
+				if o.Name == name {
+					sel = append(sel, o)
+					found = true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("model %s has no output %q", path, name)
+			}
+		}
+		out = sel
+	}
+	so, err := onnx.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(opts.threads()); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	inNames := names(in)
+	outNames := names(out)
+	var s *onnx.DynamicAdvancedSession
+	if model != nil {
+		s, err = onnx.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
+	} else {
+		s, err = onnx.NewDynamicAdvancedSession(path, inNames, outNames, so)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	return &Session{path: path, s: s, inputs: in, outputs: out}, nil
+}
+
+func names(v []IOInfo) []string {
+	n := make([]string, len(v))
+	for i, x := range v {
+		n[i] = x.Name
+	}
+	return n
+}
+
+// Path is the model file (or the name given for an in-memory model).
+func (s *Session) Path() string { return s.path }
+
+// Inputs describes the model's inputs in the order Run expects them.
+func (s *Session) Inputs() []IOInfo { return s.inputs }
+
+// Outputs describes the outputs Run returns, in order.
+func (s *Session) Outputs() []IOInfo { return s.outputs }
+
+// Close frees the native session.
+func (s *Session) Close() error {
+	if s == nil || s.s == nil {
+		return nil
+	}
+	err := s.s.Destroy()
+	s.s = nil
+	if err != nil {
+		return fmt.Errorf("close session %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func toValue(t Tensor) (onnx.Value, error) {
+	shape := onnx.NewShape(t.Shape...)
+	switch {
+	case t.F32 != nil:
+		return onnx.NewTensor(shape, t.F32)
+	case t.I64 != nil:
+		return onnx.NewTensor(shape, t.I64)
+	}
+	return nil, fmt.Errorf("tensor of shape %v holds no data", t.Shape)
+}
+
+// Run feeds inputs by name and returns every session output by name. The
+// inputs must cover the model's inputs exactly.
+func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
+	if s.s == nil {
+		return nil, fmt.Errorf("run %s: session is closed", s.path)
+	}
+	vals := make([]onnx.Value, len(s.inputs))
+	defer func() {
+		for _, v := range vals {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, in := range s.inputs {
+		t, ok := inputs[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("run %s: input %q not given", s.path, in.Name)
+		}
+		if t.Len() != len(t.F32)+len(t.I64) {
+			return nil, fmt.Errorf("run %s: input %q has %d values for shape %v", s.path, in.Name, len(t.F32)+len(t.I64), t.Shape)
+		}
+		if (in.Type == Float32 && t.F32 == nil) || (in.Type == Int64 && t.I64 == nil) {
+			return nil, fmt.Errorf("run %s: input %q wants %s", s.path, in.Name, in.TypeName)
+		}
+		v, err := toValue(t)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: input %q: %w", s.path, in.Name, err)
+		}
+		vals[i] = v
+	}
+	outs := make([]onnx.Value, len(s.outputs))
+	defer func() {
+		for _, v := range outs {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	if err := s.s.Run(vals, outs); err != nil {
+		return nil, fmt.Errorf("run %s: %w", s.path, err)
+	}
+	res := make(map[string]Tensor, len(outs))
+	for i, v := range outs {
+		shape := append([]int64(nil), v.GetShape()...)
+		switch tv := v.(type) {
+		case *onnx.Tensor[float32]:
+			res[s.outputs[i].Name] = Tensor{Shape: shape, F32: append([]float32(nil), tv.GetData()...)}
+		case *onnx.Tensor[int64]:
+			res[s.outputs[i].Name] = Tensor{Shape: shape, I64: append([]int64(nil), tv.GetData()...)}
+		default:
+			return nil, fmt.Errorf("run %s: output %q has unsupported type %s", s.path, s.outputs[i].Name, s.outputs[i].TypeName)
+		}
+	}
+	return res, nil
+}
