@@ -1,0 +1,161 @@
+// Package models owns the catalogue of SAM-family ONNX exports that samtrack
+// knows (name, layout, files, download location, digest, licence), the
+// user's own registered exports, and getting them onto disk: pull (with
+// progress, resume and sha256 verification), verify, and the trust-on-first-
+// use digest record for files whose publisher gives no digest. Checking that
+// a file has the inputs and outputs of its layout is left to package segment;
+// this package only moves and hashes bytes. Subpackages: onnxpb (a minimal
+// ONNX protobuf writer and editor) and testgen (the generated test models).
+package models
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Role says what a file is for.
+type Role string
+
+// The roles of a model's files.
+const (
+	Encoder Role = "encoder"
+	Decoder Role = "decoder"
+	Data    Role = "data" // external weights beside an .onnx file
+)
+
+// File is one file of a model as it lies in the model's directory.
+type File struct {
+	Role Role   `json:"role"`
+	Name string `json:"name"`
+	// SHA256 is the publisher's digest, "" when none is published.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Model is one registry entry.
+type Model struct {
+	Name    string `json:"name"`
+	Family  string `json:"family"`
+	Format  string `json:"format"` // the segment layout the files use
+	License string `json:"license"`
+	// URL is either an archive (.zip) holding Files, or a base URL to which
+	// each file name is appended.
+	URL string `json:"url"`
+	// ArchiveSHA256 is the published digest of the archive, if any.
+	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
+	Files         []File `json:"files"`
+	Notes         string `json:"notes,omitempty"`
+	// User is true for models the user registered from local files.
+	User bool `json:"user,omitempty"`
+}
+
+// IsArchive reports whether URL names a zip archive.
+func (m Model) IsArchive() bool { return strings.HasSuffix(strings.ToLower(m.URL), ".zip") }
+
+// File returns the model's file with the given role.
+func (m Model) File(r Role) (File, bool) {
+	for _, f := range m.Files {
+		if f.Role == r {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// The samexporter exports as the AnyLabeling project publishes them. No
+// publisher digests exist for these, so the first download's digest is
+// recorded and later copies are checked against it.
+const (
+	samHF  = "https://huggingface.co/vietanhdev/segment-anything-onnx-models/resolve/main/"
+	sam2HF = "https://huggingface.co/vietanhdev/segment-anything-2-onnx-models/resolve/main/"
+)
+
+func sam1(name, stem, license string) Model {
+	return Model{
+		Name: name, Family: "SAM", Format: "sam1", License: license,
+		URL: samHF + stem + ".zip",
+		Files: []File{
+			{Role: Encoder, Name: stem + ".encoder.onnx"},
+			{Role: Decoder, Name: stem + ".decoder.onnx"},
+		},
+	}
+}
+
+func sam2(name, stem string) Model {
+	return Model{
+		Name: name, Family: "SAM 2", Format: "sam2", License: "Apache-2.0",
+		URL: sam2HF,
+		Files: []File{
+			{Role: Encoder, Name: stem + ".encoder.onnx"},
+			{Role: Decoder, Name: stem + ".decoder.onnx"},
+		},
+	}
+}
+
+// Builtin returns the models samtrack knows out of the box.
+func Builtin() []Model {
+	ms := []Model{
+		sam1("sam-vit-b", "sam_vit_b_01ec64", "Apache-2.0"),
+		sam1("sam-vit-l", "sam_vit_l_0b3195", "Apache-2.0"),
+		sam1("sam-vit-h", "sam_vit_h_4b8939", "Apache-2.0"),
+		{
+			Name: "mobilesam", Family: "MobileSAM", Format: "sam1", License: "Apache-2.0",
+			URL: samHF + "mobile_sam_20230629.zip",
+			Files: []File{
+				{Role: Encoder, Name: "mobile_sam.encoder.onnx"},
+				{Role: Decoder, Name: "sam_vit_h_4b8939.decoder.onnx"},
+			},
+			Notes: "TinyViT encoder with SAM's own decoder",
+		},
+		sam2("sam2-tiny", "sam2_hiera_tiny"),
+		sam2("sam2-small", "sam2_hiera_small"),
+		sam2("sam2-base-plus", "sam2_hiera_base_plus"),
+		sam2("sam2-large", "sam2_hiera_large"),
+		sam2("sam2.1-tiny", "sam2.1_hiera_tiny"),
+		sam2("sam2.1-small", "sam2.1_hiera_small"),
+		sam2("sam2.1-base-plus", "sam2.1_hiera_base_plus"),
+		sam2("sam2.1-large", "sam2.1_hiera_large"),
+	}
+	return ms
+}
+
+// Catalogue is the builtin registry plus the user's registered models.
+type Catalogue struct {
+	models map[string]Model
+}
+
+// NewCatalogue merges builtin and user entries; a user entry may not reuse
+// a builtin name.
+func NewCatalogue(user []Model) (*Catalogue, error) {
+	c := &Catalogue{models: map[string]Model{}}
+	for _, m := range Builtin() {
+		c.models[m.Name] = m
+	}
+	for _, m := range user {
+		if b, ok := c.models[m.Name]; ok && !b.User {
+			return nil, fmt.Errorf("registered model %q clashes with a builtin model; choose another name", m.Name)
+		}
+		m.User = true
+		c.models[m.Name] = m
+	}
+	return c, nil
+}
+
+// Lookup finds a model by name.
+func (c *Catalogue) Lookup(name string) (Model, error) {
+	m, ok := c.models[name]
+	if !ok {
+		return Model{}, fmt.Errorf("unknown model %q; `samtrack models list` shows the known ones", name)
+	}
+	return m, nil
+}
+
+// All lists every model sorted by name.
+func (c *Catalogue) All() []Model {
+	out := make([]Model, 0, len(c.models))
+	for _, m := range c.models {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

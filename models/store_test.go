@@ -1,0 +1,224 @@
+package models
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fileServer serves in-memory files with Range support and records the
+// Range headers it saw.
+type fileServer struct {
+	mu     sync.Mutex
+	files  map[string][]byte
+	ranges []string
+}
+
+func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, ok := s.files[r.URL.Path]
+	s.ranges = append(s.ranges, r.Header.Get("Range"))
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(b))
+}
+
+func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+func payload(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*31) ^ seed
+	}
+	return b
+}
+
+func testModel(url string) Model {
+	return Model{Name: "m", Format: "sam1", URL: url, Files: []File{{Role: Encoder, Name: "enc.onnx"}, {Role: Decoder, Name: "dec.onnx"}}}
+}
+
+func TestPullRecordsAndVerifies(t *testing.T) {
+	fs := &fileServer{files: map[string][]byte{"/enc.onnx": payload(300000, 1), "/dec.onnx": payload(1000, 2)}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	st := Store{Dir: t.TempDir()}
+	m := testModel(srv.URL + "/")
+	var log bytes.Buffer
+	if err := st.Pull(context.Background(), m, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "enc.onnx") || !strings.Contains(log.String(), "MiB") {
+		t.Errorf("no progress shown: %q", log.String())
+	}
+	res, err := st.Verify(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.OK || r.Source != "recorded" {
+			t.Errorf("%s: %+v", r.File.Name, r)
+		}
+	}
+	// A later copy that differs from the recorded digest is refused.
+	if err := os.WriteFile(st.Path(m, m.Files[0]), payload(300000, 9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Verify(m); err == nil || !strings.Contains(err.Error(), "failed verification") {
+		t.Fatalf("tampered file passed: %v", err)
+	}
+	// Upstream changing the file is caught on the next pull too.
+	os.Remove(st.Path(m, m.Files[0]))
+	fs.files["/enc.onnx"] = payload(300000, 7)
+	if err := st.Pull(context.Background(), m, nil); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("changed upstream accepted: %v", err)
+	}
+}
+
+func TestPullResumes(t *testing.T) {
+	data := payload(500000, 3)
+	fs := &fileServer{files: map[string][]byte{"/enc.onnx": data, "/dec.onnx": payload(10, 4)}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	st := Store{Dir: t.TempDir()}
+	m := testModel(srv.URL)
+	m.Files[0].SHA256 = sum(data)
+	dir := filepath.Join(st.Dir, "m")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "enc.onnx.part"), data[:200000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Pull(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "enc.onnx"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("resumed file differs")
+	}
+	if fs.ranges[0] != "bytes=200000-" {
+		t.Errorf("first request Range = %q, want a resume", fs.ranges[0])
+	}
+}
+
+func TestPullPublishedDigestMismatch(t *testing.T) {
+	fs := &fileServer{files: map[string][]byte{"/enc.onnx": payload(100, 1), "/dec.onnx": payload(100, 2)}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	st := Store{Dir: t.TempDir()}
+	m := testModel(srv.URL)
+	m.Files[1].SHA256 = strings.Repeat("0", 64)
+	err := st.Pull(context.Background(), m, nil)
+	if err == nil || !strings.Contains(err.Error(), "dec.onnx") {
+		t.Fatalf("want a digest error naming dec.onnx, got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, "m", "dec.onnx")); err == nil {
+		t.Error("a file with the wrong digest was kept")
+	}
+}
+
+func TestPullArchive(t *testing.T) {
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	for name, b := range map[string][]byte{"pkg/enc.onnx": payload(5000, 1), "pkg/dec.onnx": payload(700, 2), "pkg/config.yaml": []byte("x")} {
+		w, _ := zw.Create(name)
+		w.Write(b)
+	}
+	zw.Close()
+	fs := &fileServer{files: map[string][]byte{"/m.zip": zb.Bytes()}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	st := Store{Dir: t.TempDir()}
+	m := testModel(srv.URL + "/m.zip")
+	m.ArchiveSHA256 = sum(zb.Bytes())
+	if err := st.Pull(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Verify(m); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(st.Dir, "m", "dec.onnx"))
+	if !bytes.Equal(got, payload(700, 2)) {
+		t.Error("extracted file differs")
+	}
+}
+
+func TestPullHTTPError(t *testing.T) {
+	srv := httptest.NewServer(&fileServer{files: map[string][]byte{}})
+	defer srv.Close()
+	st := Store{Dir: t.TempDir()}
+	err := st.Pull(context.Background(), testModel(srv.URL), nil)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("want HTTP 404 error, got %v", err)
+	}
+}
+
+func TestRegisterUserModel(t *testing.T) {
+	dir := t.TempDir()
+	enc := filepath.Join(dir, "e.onnx")
+	os.WriteFile(enc, []byte("encoder"), 0o644)
+	st := Store{Dir: filepath.Join(dir, "store")}
+	m := Model{Name: "mine", Format: "sam1", Files: []File{{Role: Encoder, Name: enc}}}
+	if err := st.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	user, err := st.UserModels()
+	if err != nil || len(user) != 1 {
+		t.Fatalf("registrations: %v %v", user, err)
+	}
+	cat, err := NewCatalogue(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cat.Lookup("mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Verify(got); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(enc, []byte("changed"), 0o644)
+	if _, err := st.Verify(got); err == nil {
+		t.Fatal("changed registered file passed verification")
+	}
+	if err := st.Register(Model{Name: "sam-vit-b"}); err == nil {
+		t.Error("builtin name accepted")
+	}
+}
+
+func TestCatalogueKnowsRequiredModels(t *testing.T) {
+	cat, err := NewCatalogue(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"sam-vit-b", "sam-vit-l", "sam-vit-h", "mobilesam", "sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large"} {
+		m, err := cat.Lookup(n)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if _, ok := m.File(Encoder); !ok {
+			t.Errorf("%s has no encoder", n)
+		}
+		if _, ok := m.File(Decoder); !ok {
+			t.Errorf("%s has no decoder", n)
+		}
+		if m.License == "" || m.URL == "" {
+			t.Errorf("%s lacks licence or URL", n)
+		}
+	}
+	if _, err := cat.Lookup("nope"); err == nil {
+		t.Error("unknown model found")
+	}
+}
