@@ -1,0 +1,352 @@
+// Package config owns samtrack's settings: their names, defaults and
+// validation, and the layering of a YAML file, SAMTRACK_* environment
+// variables and command-line flags (each overriding the one before) through
+// viper. configs/samtrack.yaml documents every key with its default; a test
+// keeps the two in step. An unknown key or a bad value is an error that
+// names the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is every setting. Field tags are the keys used in the file, in
+// SAMTRACK_<SECTION>_<KEY> variables and in `options` objects of the API.
+type Config struct {
+	Log        Log        `mapstructure:"log"`
+	Runtime    Runtime    `mapstructure:"runtime"`
+	Models     Models     `mapstructure:"models"`
+	SAM        SAM        `mapstructure:"sam"`
+	Video      Video      `mapstructure:"video"`
+	Everything Everything `mapstructure:"everything"`
+	Track      Track      `mapstructure:"track"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// Runtime configures ONNX Runtime.
+type Runtime struct {
+	ORTLibrary string `mapstructure:"ort_library"` // empty: search the usual places
+	Threads    int    `mapstructure:"threads"`     // intra-op threads; 0 = all cores
+}
+
+// Models says where pulled models live.
+type Models struct {
+	Dir string `mapstructure:"dir"` // empty: <user cache>/samtrack/models
+}
+
+// SAM selects the segmentation model.
+type SAM struct {
+	Model   string `mapstructure:"model"`   // registry name
+	Encoder string `mapstructure:"encoder"` // or explicit files
+	Decoder string `mapstructure:"decoder"`
+	// Refine applies SAM-Track's two-pass refinement to clicks and boxes.
+	Refine bool `mapstructure:"refine"`
+}
+
+// Video configures decoding.
+type Video struct {
+	Start     time.Duration `mapstructure:"start"`
+	MaxFrames int           `mapstructure:"max_frames"`
+	Stride    int           `mapstructure:"stride"`
+	MaxSide   int           `mapstructure:"max_side"`
+	Threads   int           `mapstructure:"threads"`
+	Timeout   time.Duration `mapstructure:"timeout"`
+}
+
+// Everything configures automatic mask generation; defaults are SAM's.
+type Everything struct {
+	PointsPerSide              int     `mapstructure:"points_per_side"`
+	PointsPerBatch             int     `mapstructure:"points_per_batch"`
+	PredIoUThresh              float64 `mapstructure:"pred_iou_thresh"`
+	StabilityScoreThresh       float64 `mapstructure:"stability_score_thresh"`
+	StabilityScoreOffset       float64 `mapstructure:"stability_score_offset"`
+	BoxNMSThresh               float64 `mapstructure:"box_nms_thresh"`
+	CropNLayers                int     `mapstructure:"crop_n_layers"`
+	CropNMSThresh              float64 `mapstructure:"crop_nms_thresh"`
+	CropOverlapRatio           float64 `mapstructure:"crop_overlap_ratio"`
+	CropNPointsDownscaleFactor int     `mapstructure:"crop_n_points_downscale_factor"`
+	MinMaskRegionArea          int     `mapstructure:"min_mask_region_area"`
+}
+
+// Track configures the tracking loop.
+type Track struct {
+	Propagator     string  `mapstructure:"propagator"` // builtin, a model name or an ONNX file
+	SAMGap         int     `mapstructure:"sam_gap"`
+	MinNewObjRatio float64 `mapstructure:"min_new_obj_ratio"`
+	MinArea        int     `mapstructure:"min_area"`
+	LostAfter      int     `mapstructure:"lost_after"`
+	LongTermMemGap int     `mapstructure:"long_term_mem_gap"`
+	MaxLongTerm    int     `mapstructure:"max_long_term"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Log:     Log{Level: "info", Format: "text"},
+		Runtime: Runtime{},
+		Video:   Video{Stride: 1, Timeout: 10 * time.Second},
+		Everything: Everything{
+			PointsPerSide: 32, PointsPerBatch: 64, PredIoUThresh: 0.88,
+			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,
+			CropNLayers: 0, CropNMSThresh: 0.7, CropOverlapRatio: 512.0 / 1500.0,
+			CropNPointsDownscaleFactor: 1, MinMaskRegionArea: 0,
+		},
+		Track: Track{
+			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
+			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
+		},
+	}
+}
+
+// EnvPrefix prefixes every environment variable that sets a key.
+const EnvPrefix = "SAMTRACK"
+
+// envNotKeys are SAMTRACK_* variables that are not configuration keys.
+var envNotKeys = map[string]bool{"SAMTRACK_CONFIG": true, "SAMTRACK_ORT_LIB": true, "SAMTRACK_CACHE": true}
+
+// Keys lists every key ("section.name"), sorted.
+func Keys() []string {
+	var keys []string
+	walk(reflect.TypeOf(Config{}), "", func(k string) { keys = append(keys, k) })
+	sort.Strings(keys)
+	return keys
+}
+
+func walk(t reflect.Type, prefix string, f func(string)) {
+	for i := 0; i < t.NumField(); i++ {
+		fld := t.Field(i)
+		key := fld.Tag.Get("mapstructure")
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		if fld.Type.Kind() == reflect.Struct && fld.Type != reflect.TypeOf(time.Duration(0)) {
+			walk(fld.Type, key, f)
+			continue
+		}
+		f(key)
+	}
+}
+
+// EnvName is the environment variable for a key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Source says where to read settings from.
+type Source struct {
+	// File is a YAML file; "" means $SAMTRACK_CONFIG, or none.
+	File string
+	// Flags maps keys to command-line flags that override them when set.
+	Flags map[string]*pflag.Flag
+	// Overrides are applied last (the service's per-job options).
+	Overrides map[string]any
+	// Environ is the environment; nil means os.Environ().
+	Environ []string
+}
+
+// Load layers defaults, the file, the environment, flags and overrides.
+func Load(src Source) (Config, error) {
+	v := viper.New()
+	def := map[string]any{}
+	flatten(reflect.ValueOf(Default()), "", def)
+	for k, val := range def {
+		v.SetDefault(k, val)
+	}
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			env[k] = val
+		}
+	}
+	file := src.File
+	if file == "" {
+		file = env["SAMTRACK_CONFIG"]
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", file, err)
+		}
+		known := map[string]bool{}
+		for _, k := range Keys() {
+			known[k] = true
+		}
+		for _, k := range v.AllKeys() {
+			if !known[k] {
+				return Config{}, fmt.Errorf("config %s: unknown key %q (known keys: samtrack config keys)", file, k)
+			}
+		}
+	}
+	keyOfEnv := map[string]string{}
+	for _, k := range Keys() {
+		keyOfEnv[EnvName(k)] = k
+	}
+	for name, val := range env {
+		if !strings.HasPrefix(name, EnvPrefix+"_") || envNotKeys[name] {
+			continue
+		}
+		k, ok := keyOfEnv[name]
+		if !ok {
+			return Config{}, fmt.Errorf("environment variable %s names no configuration key; see `samtrack config keys`", name)
+		}
+		v.Set(k, val)
+	}
+	for k, f := range src.Flags {
+		if f != nil && f.Changed {
+			v.Set(k, f.Value.String())
+		}
+	}
+	for k, val := range src.Overrides {
+		if _, ok := def[k]; !ok {
+			return Config{}, fmt.Errorf("unknown option %q", k)
+		}
+		v.Set(k, val)
+	}
+	var c Config
+	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc())
+		dc.WeaklyTypedInput = true
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("bad configuration value: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func flatten(v reflect.Value, prefix string, out map[string]any) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		key := t.Field(i).Tag.Get("mapstructure")
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Duration(0)) {
+			flatten(fv, key, out)
+			continue
+		}
+		out[key] = fv.Interface()
+	}
+}
+
+// Validate checks ranges and enumerations, naming the offending key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key string, val any, want string) {
+		errs = append(errs, fmt.Errorf("%s = %v: %s", key, val, want))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", c.Log.Level, "want debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", c.Log.Format, "want text or json")
+	}
+	if c.Runtime.Threads < 0 {
+		bad("runtime.threads", c.Runtime.Threads, "want 0 (all cores) or more")
+	}
+	if c.Video.Start < 0 {
+		bad("video.start", c.Video.Start, "want a non-negative duration")
+	}
+	if c.Video.MaxFrames < 0 {
+		bad("video.max_frames", c.Video.MaxFrames, "want 0 (all) or more")
+	}
+	if c.Video.Stride < 1 {
+		bad("video.stride", c.Video.Stride, "want 1 or more")
+	}
+	if c.Video.MaxSide < 0 || (c.Video.MaxSide > 0 && c.Video.MaxSide < 16) {
+		bad("video.max_side", c.Video.MaxSide, "want 0 (no cap) or at least 16")
+	}
+	if c.Video.Threads < 0 {
+		bad("video.threads", c.Video.Threads, "want 0 (auto) or more")
+	}
+	if c.Video.Timeout <= 0 {
+		bad("video.timeout", c.Video.Timeout, "want a positive duration such as 10s")
+	}
+	e := c.Everything
+	if e.PointsPerSide < 1 {
+		bad("everything.points_per_side", e.PointsPerSide, "want 1 or more")
+	}
+	if e.PointsPerBatch < 1 {
+		bad("everything.points_per_batch", e.PointsPerBatch, "want 1 or more")
+	}
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{
+		{"everything.pred_iou_thresh", e.PredIoUThresh},
+		{"everything.stability_score_thresh", e.StabilityScoreThresh},
+		{"everything.box_nms_thresh", e.BoxNMSThresh},
+		{"everything.crop_nms_thresh", e.CropNMSThresh},
+		{"everything.crop_overlap_ratio", e.CropOverlapRatio},
+		{"track.min_new_obj_ratio", c.Track.MinNewObjRatio},
+	} {
+		if f.v < 0 || f.v > 1 {
+			bad(f.key, f.v, "want a value in [0, 1]")
+		}
+	}
+	if e.StabilityScoreOffset < 0 {
+		bad("everything.stability_score_offset", e.StabilityScoreOffset, "want 0 or more")
+	}
+	if e.CropNLayers < 0 {
+		bad("everything.crop_n_layers", e.CropNLayers, "want 0 or more")
+	}
+	if e.CropNPointsDownscaleFactor < 1 {
+		bad("everything.crop_n_points_downscale_factor", e.CropNPointsDownscaleFactor, "want 1 or more")
+	}
+	if e.MinMaskRegionArea < 0 {
+		bad("everything.min_mask_region_area", e.MinMaskRegionArea, "want 0 or more")
+	}
+	t := c.Track
+	if t.Propagator == "" {
+		bad("track.propagator", `""`, "want builtin, a model name or an ONNX file")
+	}
+	if t.SAMGap < 1 {
+		bad("track.sam_gap", t.SAMGap, "want 1 or more (frames between everything-mode passes)")
+	}
+	if t.MinArea < 0 {
+		bad("track.min_area", t.MinArea, "want 0 or more")
+	}
+	if t.LostAfter < 1 {
+		bad("track.lost_after", t.LostAfter, "want 1 or more")
+	}
+	if t.LongTermMemGap < 1 {
+		bad("track.long_term_mem_gap", t.LongTermMemGap, "want 1 or more")
+	}
+	if t.MaxLongTerm < 1 {
+		bad("track.max_long_term", t.MaxLongTerm, "want 1 or more")
+	}
+	if (c.SAM.Encoder == "") != (c.SAM.Decoder == "") {
+		bad("sam.encoder/sam.decoder", c.SAM.Encoder+" / "+c.SAM.Decoder, "give both files or neither")
+	}
+	if c.SAM.Model != "" && c.SAM.Encoder != "" {
+		bad("sam.model", c.SAM.Model, "give a model name or encoder and decoder files, not both")
+	}
+	return errors.Join(errs...)
+}
