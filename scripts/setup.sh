@@ -18,6 +18,8 @@ DEB_PACKAGES=(
   libswresample-dev libavfilter-dev libavdevice-dev ffmpeg
 )
 
+command -v npm >/dev/null || DEB_PACKAGES+=(npm)
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 

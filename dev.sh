@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# samtrack developer entry point: ./dev.sh setup|build|test|demo|bench
+#   setup  install Debian packages and ONNX Runtime 1.25.1 (idempotent, quick when done)
+#   build  build bin/samtrack
+#   test   vet and run the whole test suite (what CI runs)
+#   demo   setup, build, and run samtrack on the bundled sample with built-in defaults
+#   bench  run the benchmarks recorded in docs/BENCHMARKS.md
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_go() {
+  if ! command -v go >/dev/null; then
+    if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; else
+      echo "dev.sh: Go 1.26 is required (https://go.dev/dl); put it on PATH" >&2; exit 1
+    fi
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  setup)
+    bash scripts/setup.sh
+    ;;
+  build)
+    need_go
+    mkdir -p bin
+    go build -o bin/samtrack ./cmd/samtrack
+    ;;
+  test)
+    need_go
+    go vet ./...
+    go test -count=1 -timeout 30m "$@" ./...
+    ;;
+  demo)
+    bash scripts/setup.sh
+    "$0" build
+    bash scripts/demo.sh
+    ;;
+  bench)
+    need_go
+    go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 60m ./...
+    ;;
+  *)
+    sed -n '2,8p' "$0"; exit 2
+    ;;
+esac
