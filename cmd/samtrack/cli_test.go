@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"samtrack/mask"
+)
+
+// The CLI is tested as users run it: the real binary, real files.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "samtrack-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "samtrack")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build samtrack: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	shared   = "../../../shared"
+	samRef   = shared + "/fixtures/sam-reference"
+	dogFrame = shared + "/data/davis/JPEGImages/480p/dog/00000.jpg"
+)
+
+func needShared(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("shared data missing: %v", err)
+		}
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = os.Environ()
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	r := result{stdout: so.String(), stderr: se.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run samtrack: %v", err)
+	}
+	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("samtrack %v panicked:\n%s", args, r.stderr)
+	}
+	return r
+}
+
+func readMask(t *testing.T, path string) *mask.Bitmap {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	im, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	b := im.Bounds()
+	m := mask.NewBitmap(b.Dx(), b.Dy())
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			r, _, _, _ := im.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			if r > 0x7fff {
+				m.Pix[y*b.Dx()+x] = 1
+			}
+		}
+	}
+	return m
+}
+
+func agreement(a, b *mask.Bitmap) float64 {
+	if a.W != b.W || a.H != b.H {
+		return 0
+	}
+	same := 0
+	for i := range a.Pix {
+		if (a.Pix[i] != 0) == (b.Pix[i] != 0) {
+			same++
+		}
+	}
+	return float64(same) / float64(len(a.Pix))
+}
+
+// refPrompt is one entry of the fixture's reference.json.
+type refPrompt struct {
+	Points    [][]float64 `json:"points_in_frame"`
+	Labels    []int       `json:"labels_in_frame"`
+	Box       []float64   `json:"box_in_frame"`
+	IoU       []float64   `json:"iou_predictions"`
+	MaskFiles []string    `json:"mask_files"`
+	Coords    [][]float64 `json:"point_coords_1024"`
+	HasMask   int         `json:"has_mask_input"`
+}
+
+// officialChoice applies select_masks: N counts the padding point; N <= 2
+// picks the best IoU among tokens 1-3, otherwise token 0.
+func officialChoice(p refPrompt) int {
+	if len(p.Coords) > 2 {
+		return 0
+	}
+	best := 1
+	for k := 2; k < 4; k++ {
+		if p.IoU[k] > p.IoU[best] {
+			best = k
+		}
+	}
+	return best
+}
+
+func TestSegmentMatchesReference(t *testing.T) {
+	needShared(t, samRef+"/reference.json", dogFrame)
+	raw, err := os.ReadFile(samRef + "/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Prompts map[string]json.RawMessage `json:"prompts"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"point", "box", "two_points"} {
+		t.Run(name, func(t *testing.T) {
+			var p refPrompt
+			if err := json.Unmarshal(ref.Prompts[name], &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Box == nil {
+				// Older fixture files keep the box among the points (labels 2, 3).
+				var pts [][]float64
+				for i, pt := range p.Points {
+					if i < len(p.Labels) && (p.Labels[i] == 2 || p.Labels[i] == 3) {
+						p.Box = append(p.Box, pt...)
+					} else {
+						pts = append(pts, pt)
+					}
+				}
+				p.Points = pts
+			}
+			out := filepath.Join(t.TempDir(), "m.png")
+			args := []string{"segment", "--image", dogFrame, "--sam-encoder", samRef + "/encoder.onnx",
+				"--sam-decoder", samRef + "/decoder.onnx", "--out", out}
+			for i, pt := range p.Points {
+				label := 1
+				if i < len(p.Labels) {
+					label = p.Labels[i]
+				}
+				args = append(args, "--point", fmt.Sprintf("%g,%g,%d", pt[0], pt[1], label))
+			}
+			if len(p.Box) == 4 {
+				args = append(args, "--box", fmt.Sprintf("%g,%g,%g,%g", p.Box[0], p.Box[1], p.Box[2], p.Box[3]))
+			}
+			r := run(t, args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			want := readMask(t, filepath.Join(samRef, p.MaskFiles[officialChoice(p)]))
+			got := readMask(t, out)
+			if a := agreement(got, want); a < 0.99 {
+				t.Errorf("%s: mask agrees with the reference on %.4f of pixels, want >= 0.99", name, a)
+			} else {
+				t.Logf("%s: agreement %.5f", name, a)
+			}
+		})
+	}
+}
+
+func TestSegmentJSON(t *testing.T) {
+	needShared(t, dogFrame, samRef+"/encoder.onnx")
+	dir := t.TempDir()
+	png, js := filepath.Join(dir, "m.png"), filepath.Join(dir, "m.json")
+	common := []string{"segment", "--image", dogFrame, "--sam-encoder", samRef + "/encoder.onnx",
+		"--sam-decoder", samRef + "/decoder.onnx", "--point", "420,260"}
+	if r := run(t, append(common, "--out", png)...); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := run(t, append(common, "--out", js)...); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	var doc segmentDoc
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Annotations) != 1 || doc.Image.Width != 854 || doc.Image.Height != 480 {
+		t.Fatalf("unexpected document: %+v", doc.Image)
+	}
+	m, err := doc.Annotations[0].Segmentation.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agreement(m, readMask(t, png)); a != 1 {
+		t.Errorf("JSON RLE and PNG disagree on %.5f of pixels", 1-a)
+	}
+	if doc.Annotations[0].Area != m.Area() {
+		t.Errorf("area %d, mask has %d", doc.Annotations[0].Area, m.Area())
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	needShared(t, dogFrame, samRef+"/encoder.onnx", shared+"/data/videos/blackswan.mp4")
+	dir := t.TempDir()
+	enc, err := os.ReadFile(samRef + "/encoder.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncModel := filepath.Join(dir, "trunc.onnx")
+	os.WriteFile(truncModel, enc[:len(enc)/2], 0o644)
+	vid, _ := os.ReadFile(shared + "/data/videos/blackswan.mp4")
+	truncVid := filepath.Join(dir, "trunc.mp4")
+	os.WriteFile(truncVid, vid[:len(vid)*4/10], 0o644)
+	textVid := filepath.Join(dir, "notes.mp4")
+	os.WriteFile(textVid, []byte("this is a text file, not a video\n"), 0o644)
+	out := filepath.Join(dir, "o.png")
+	sam := []string{"--sam-encoder", samRef + "/encoder.onnx", "--sam-decoder", samRef + "/decoder.onnx"}
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"truncated model", []string{"segment", "--image", dogFrame, "--sam-encoder", truncModel, "--sam-decoder", samRef + "/decoder.onnx", "--point", "1,1", "--out", out}, "trunc.onnx"},
+		{"foreign input names", []string{"segment", "--image", dogFrame, "--sam-encoder", samRef + "/decoder.onnx", "--sam-decoder", samRef + "/encoder.onnx", "--point", "1,1", "--out", out}, "expected"},
+		{"truncated video", append([]string{"segment", "--video", truncVid, "--frame", "45", "--point", "1,1", "--out", out}, sam...), "trunc.mp4"},
+		{"text renamed mp4", append([]string{"segment", "--video", textVid, "--frame", "0", "--point", "1,1", "--out", out}, sam...), "notes.mp4"},
+		{"missing image", append([]string{"segment", "--image", filepath.Join(dir, "nope.jpg"), "--point", "1,1", "--out", out}, sam...), "nope.jpg"},
+		{"point outside frame", append([]string{"segment", "--image", dogFrame, "--point", "900,100", "--out", out}, sam...), "outside"},
+		{"box outside frame", append([]string{"segment", "--image", dogFrame, "--box", "10,10,900,100", "--out", out}, sam...), "frame"},
+		{"bad point syntax", []string{"segment", "--image", dogFrame, "--point", "abc", "--out", out}, "--point"},
+		{"no output", []string{"segment", "--image", dogFrame, "--point", "1,1"}, "--out"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.args...)
+			if r.code == 0 {
+				t.Fatalf("exit 0, want failure; stderr: %s", r.stderr)
+			}
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr does not mention %q:\n%s", tc.want, r.stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a failed run left %s behind", out)
+			}
+		})
+	}
+}
+
+func TestModelsInspect(t *testing.T) {
+	needShared(t, samRef+"/decoder.onnx")
+	r := run(t, "models", "inspect", samRef+"/encoder.onnx", samRef+"/decoder.onnx", shared+"/fixtures/sam2-reference/decoder.onnx")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"sam1-decoder", "image_embeddings", "sam2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestVersionAndConfig(t *testing.T) {
+	r := run(t, "version")
+	if r.code != 0 || !strings.Contains(r.stdout, "onnxruntime") {
+		t.Fatalf("version: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(bad, []byte("track:\n  sam_gapp: 3\n"), 0o644)
+	r = run(t, "version", "--config", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "track.sam_gapp") {
+		t.Errorf("bad config: exit %d, %s", r.code, r.stderr)
+	}
+}

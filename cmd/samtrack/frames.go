@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // decoders for --image
+	_ "image/png"
+	"io"
+	"os"
+
+	"samtrack/segment"
+	"samtrack/video"
+)
+
+// readImage decodes a JPEG or PNG file into packed RGB.
+func readImage(path string) (segment.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return segment.Image{}, fmt.Errorf("open image: %w", err)
+	}
+	defer f.Close()
+	im, _, err := image.Decode(f)
+	if err != nil {
+		return segment.Image{}, fmt.Errorf("decode image %s: %w (want a JPEG or PNG file)", path, err)
+	}
+	b := im.Bounds()
+	rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(rgba, rgba.Bounds(), im, b.Min, draw.Src)
+	out := segment.Image{W: b.Dx(), H: b.Dy(), RGB: make([]byte, b.Dx()*b.Dy()*3)}
+	for i, j := 0, 0; i < len(rgba.Pix); i, j = i+4, j+3 {
+		out.RGB[j], out.RGB[j+1], out.RGB[j+2] = rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2]
+	}
+	return out, nil
+}
+
+// readVideoFrame decodes frame n (counting from 0) of a video.
+func readVideoFrame(ctx context.Context, src string, n int, opts video.Options) (segment.Image, error) {
+	if n < 0 {
+		return segment.Image{}, fmt.Errorf("--frame %d: frame numbers start at 0", n)
+	}
+	s, err := video.Open(ctx, src, opts)
+	if err != nil {
+		return segment.Image{}, err
+	}
+	defer s.Close()
+	for {
+		f, err := s.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return segment.Image{}, fmt.Errorf("--frame %d: %s has only %d frames", n, src, s.Stats().Delivered)
+		}
+		if err != nil {
+			return segment.Image{}, fmt.Errorf("decode %s: %w", src, err)
+		}
+		if f.Index == n {
+			return segment.Image{W: f.W, H: f.H, RGB: f.RGB}, nil
+		}
+		if f.Index > n {
+			return segment.Image{}, fmt.Errorf("--frame %d is not delivered with the configured stride", n)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+// Command samtrack segments and tracks every object in a video with Segment
+// Anything and a mask propagator. This package only parses flags, loads the
+// configuration and wires the packages together; it holds no logic of its
+// own. Subcommands: version, segment, track, eval, models, config.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"samtrack/config"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "0.1.0-dev"
+
+const usage = `samtrack: segment and track every object in a video
+
+usage:
+  samtrack version
+  samtrack segment (--image FILE | --video FILE --frame N) [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1]
+                   [--everything] [--sam-encoder FILE --sam-decoder FILE | --model NAME] --out OUT(.png|.json)
+  samtrack eval --gt DIR --pred DIR [--json]
+  samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE
+  samtrack config keys | show
+
+Every command takes --config FILE; settings also come from SAMTRACK_* variables.
+`
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, a ...any) error {
+	return exitError{code: 2, err: fmt.Errorf(format, a...)}
+}
+
+// app is one invocation's context: its streams and environment.
+type app struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	err := a.run(ctx, os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtrack:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, usage)
+		return exitError{code: 2, err: errors.New("no command given")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		return a.version(ctx, rest)
+	case "segment":
+		return a.segment(ctx, rest)
+	case "eval":
+		return a.eval(ctx, rest)
+	case "models":
+		return a.models(ctx, rest)
+	case "config":
+		return a.configCmd(ctx, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	}
+	fmt.Fprint(a.stderr, usage)
+	return usageErr("unknown command %q", cmd)
+}
+
+// flagSet makes a subcommand's flag set with the common --config flag.
+func flagSet(name string) (*pflag.FlagSet, *string) {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	cfg := fs.String("config", "", "configuration file (YAML; see configs/samtrack.yaml)")
+	return fs, cfg
+}
+
+// parse parses flags, mapping errors to usage errors.
+func (a *app) parse(fs *pflag.FlagSet, args []string) error {
+	fs.SetOutput(a.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitError{code: 0, err: err}
+		}
+		return usageErr("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+// load reads the configuration with the given flag bindings and sets up
+// logging from it.
+func (a *app) load(file string, flags map[string]*pflag.Flag) (config.Config, error) {
+	c, err := config.Load(config.Source{File: file, Flags: flags})
+	if err != nil {
+		return c, exitError{code: 2, err: err}
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Log.Format == "json" {
+		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	} else {
+		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+	}
+	return c, nil
+}
+
+func (a *app) configCmd(_ context.Context, args []string) error {
+	fs, cfgFile := flagSet("config")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	switch fs.Arg(0) {
+	case "keys":
+		for _, k := range config.Keys() {
+			fmt.Fprintf(a.stdout, "%-45s %s\n", k, config.EnvName(k))
+		}
+		return nil
+	case "show":
+		c, err := a.load(*cfgFile, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%+v\n", c)
+		return nil
+	}
+	return usageErr("config: want `keys` or `show`")
+}

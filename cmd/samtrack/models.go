@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"samtrack/config"
+	"samtrack/models"
+)
+
+func modelStore(c config.Config) (models.Store, error) {
+	dir := c.Models.Dir
+	if dir == "" {
+		cache := os.Getenv("SAMTRACK_CACHE")
+		if cache == "" {
+			d, err := os.UserCacheDir()
+			if err != nil {
+				return models.Store{}, fmt.Errorf("find a cache directory: %w; set models.dir", err)
+			}
+			cache = filepath.Join(d, "samtrack")
+		}
+		dir = filepath.Join(cache, "models")
+	}
+	return models.Store{Dir: dir}, nil
+}
+
+func catalogue(st models.Store) (*models.Catalogue, error) {
+	user, err := st.UserModels()
+	if err != nil {
+		return nil, err
+	}
+	return models.NewCatalogue(user)
+}
+
+func (a *app) models(ctx context.Context, args []string) error {
+	fs, cfgFile := flagSet("models")
+	encoder := fs.String("encoder", "", "encoder ONNX file (models add)")
+	decoder := fs.String("decoder", "", "decoder ONNX file (models add)")
+	format := fs.String("format", "", "layout of a registered model (models add; detected when empty)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := a.load(*cfgFile, nil)
+	if err != nil {
+		return err
+	}
+	st, err := modelStore(c)
+	if err != nil {
+		return err
+	}
+	cat, err := catalogue(st)
+	if err != nil {
+		return err
+	}
+	sub := fs.Arg(0)
+	names := fs.Args()
+	if len(names) > 0 {
+		names = names[1:]
+	}
+	switch sub {
+	case "list":
+		tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tFAMILY\tFORMAT\tLICENCE\tSTATE\tSOURCE")
+		for _, m := range cat.All() {
+			state := "not pulled"
+			if res, err := st.Verify(m); err == nil {
+				state = "verified"
+			} else if len(res) > 0 {
+				for _, r := range res {
+					if r.SHA256 != "" {
+						state = "present, failed verification"
+					}
+				}
+			}
+			src := m.URL
+			if m.User {
+				src = "registered local files"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Family, m.Format, m.License, state, src)
+		}
+		return tw.Flush()
+	case "pull":
+		if len(names) == 0 {
+			return usageErr("models pull: name a model (see `samtrack models list`)")
+		}
+		for _, n := range names {
+			m, err := cat.Lookup(n)
+			if err != nil {
+				return err
+			}
+			if err := st.Pull(ctx, m, a.stderr); err != nil {
+				return fmt.Errorf("pull %s: %w", n, err)
+			}
+			if err := a.checkLayout(c, st, m); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s: pulled and verified into %s\n", n, filepath.Join(st.Dir, m.Name))
+		}
+		return nil
+	case "verify":
+		if len(names) == 0 {
+			return usageErr("models verify: name a model")
+		}
+		for _, n := range names {
+			m, err := cat.Lookup(n)
+			if err != nil {
+				return err
+			}
+			res, verr := st.Verify(m)
+			for _, r := range res {
+				if r.OK {
+					fmt.Fprintf(a.stdout, "%s: %s ok (sha256 %s, %s)\n", n, r.File.Name, r.SHA256, r.Source)
+				} else {
+					fmt.Fprintf(a.stdout, "%s: %s FAILED: %s\n", n, r.Path, r.Problem)
+				}
+			}
+			if verr != nil {
+				return verr
+			}
+			if err := a.checkLayout(c, st, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "inspect":
+		if len(names) == 0 {
+			return usageErr("models inspect: give one or more ONNX files")
+		}
+		return a.inspect(c, names)
+	case "add":
+		if len(names) != 1 || *encoder == "" || *decoder == "" {
+			return usageErr("models add: want NAME --encoder FILE --decoder FILE")
+		}
+		m := models.Model{Name: names[0], Family: "user", Format: *format, License: "user-supplied",
+			Files: []models.File{{Role: models.Encoder, Name: *encoder}, {Role: models.Decoder, Name: *decoder}}}
+		if m.Format == "" {
+			f, err := a.detectPair(c, *encoder, *decoder)
+			if err != nil {
+				return err
+			}
+			m.Format = f
+		}
+		if err := st.Register(m); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s: registered (%s); digests recorded for later verification\n", m.Name, m.Format)
+		return nil
+	}
+	return usageErr("models: want list, pull, verify, inspect or add")
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"samtrack/config"
+	"samtrack/mask"
+	"samtrack/models"
+	"samtrack/ort"
+	"samtrack/segment"
+	"samtrack/video"
+)
+
+func (a *app) segment(ctx context.Context, args []string) error {
+	fs, cfgFile := flagSet("segment")
+	imagePath := fs.String("image", "", "image file (JPEG or PNG)")
+	videoPath := fs.String("video", "", "video file, image directory or URL")
+	frameN := fs.Int("frame", 0, "frame number of --video, from 0")
+	points := fs.StringArray("point", nil, "click X,Y[,LABEL] in frame pixels; LABEL 1 positive (default), 0 negative; repeatable")
+	box := fs.String("box", "", "box X0,Y0,X1,Y1 in frame pixels")
+	everything := fs.Bool("everything", false, "segment everything (automatic mask generation)")
+	fs.String("sam-encoder", "", "SAM encoder ONNX file")
+	fs.String("sam-decoder", "", "SAM decoder ONNX file")
+	fs.String("model", "", "registered model name (samtrack models list)")
+	fs.Bool("refine", false, "SAM-Track two-pass refinement")
+	out := fs.String("out", "", "output file: .png (mask, or palette PNG of all masks) or .json (COCO RLE)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := a.load(*cfgFile, samFlags(fs))
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("segment: unexpected argument %q", fs.Arg(0))
+	}
+	if (*imagePath == "") == (*videoPath == "") {
+		return usageErr("segment: give exactly one of --image FILE or --video FILE --frame N")
+	}
+	ext := strings.ToLower(filepath.Ext(*out))
+	if *out == "" || (ext != ".png" && ext != ".json") {
+		return usageErr("segment: --out must name a .png or .json file")
+	}
+	prompt, err := parsePrompt(*points, *box)
+	if err != nil {
+		return usageErr("segment: %v", err)
+	}
+	if *everything == (len(prompt.Points) > 0 || prompt.Box != nil) {
+		return usageErr("segment: give --point/--box prompts or --everything, not both and not neither")
+	}
+
+	var img segment.Image
+	src := *imagePath
+	if src != "" {
+		img, err = readImage(src)
+	} else {
+		src = *videoPath
+		img, err = readVideoFrame(ctx, src, *frameN, videoOptions(c))
+	}
+	if err != nil {
+		return err
+	}
+
+	seg, err := a.openSegmenter(c)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+
+	doc := segmentDoc{Image: docImage{File: src, Width: img.W, Height: img.H}, Segmenter: seg.Name()}
+	if src == *videoPath {
+		doc.Image.Frame = frameN
+	}
+	var labels *mask.LabelMap
+	if *everything {
+		segs, err := seg.Everything(ctx, img, everythingOptions(c))
+		if err != nil {
+			return err
+		}
+		// Larger masks first, so that smaller ones stay visible on top.
+		sort.SliceStable(segs, func(i, j int) bool { return segs[i].Area > segs[j].Area })
+		labels = mask.NewLabelMap(img.W, img.H)
+		for i, s := range segs {
+			id := i + 1
+			for p, v := range s.Mask.Pix {
+				if v != 0 {
+					labels.Pix[p] = uint16(id)
+				}
+			}
+			ann, err := annotation(id, s.Mask, s.PredictedIoU)
+			if err != nil {
+				return err
+			}
+			stab := s.StabilityScore
+			ann.Stability = &stab
+			ann.Point = s.PointCoords
+			doc.Annotations = append(doc.Annotations, ann)
+		}
+		a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name())
+	} else {
+		res, err := seg.Predict(ctx, img, prompt, c.SAM.Refine)
+		if err != nil {
+			return err
+		}
+		ann, err := annotation(1, res.Mask, res.Score)
+		if err != nil {
+			return err
+		}
+		doc.Annotations = append(doc.Annotations, ann)
+		labels = mask.NewLabelMap(img.W, img.H)
+		for p, v := range res.Mask.Pix {
+			if v != 0 {
+				labels.Pix[p] = 1
+			}
+		}
+		a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name())
+	}
+
+	write := func(w io.Writer) error {
+		if ext == ".json" {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			return enc.Encode(doc)
+		}
+		if *everything {
+			return mask.WritePalettePNG(w, labels)
+		}
+		return mask.WriteBinaryPNG(w, labels.Object(1))
+	}
+	if err := mask.WriteFileAtomic(*out, write); err != nil {
+		return fmt.Errorf("write %s: %w", *out, err)
+	}
+	return nil
+}
+
+// samFlags binds the model-selection flags to their configuration keys.
+func samFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
+	return map[string]*pflag.Flag{
+		"sam.encoder": fs.Lookup("sam-encoder"),
+		"sam.decoder": fs.Lookup("sam-decoder"),
+		"sam.model":   fs.Lookup("model"),
+		"sam.refine":  fs.Lookup("refine"),
+	}
+}
+
+func videoOptions(c config.Config) video.Options {
+	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
+		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout}
+}
+
+func everythingOptions(c config.Config) segment.EverythingOptions {
+	e := c.Everything
+	return segment.EverythingOptions{
+		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: e.PredIoUThresh,
+		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
+		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
+		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
+		MinMaskRegionArea: e.MinMaskRegionArea,
+	}
+}
+
+// parsePrompt reads --point and --box values.
+func parsePrompt(points []string, box string) (segment.Prompt, error) {
+	var p segment.Prompt
+	for _, s := range points {
+		v, err := parseFloats(s)
+		if err != nil || (len(v) != 2 && len(v) != 3) {
+			return p, fmt.Errorf("--point %q: want X,Y or X,Y,LABEL", s)
+		}
+		pt := segment.Point{X: v[0], Y: v[1], Label: 1}
+		if len(v) == 3 {
+			if v[2] != 0 && v[2] != 1 {
+				return p, fmt.Errorf("--point %q: LABEL must be 1 (positive) or 0 (negative)", s)
+			}
+			pt.Label = int(v[2])
+		}
+		p.Points = append(p.Points, pt)
+	}
+	if box != "" {
+		v, err := parseFloats(box)
+		if err != nil || len(v) != 4 {
+			return p, fmt.Errorf("--box %q: want X0,Y0,X1,Y1", box)
+		}
+		p.Box = &segment.Box{X0: v[0], Y0: v[1], X1: v[2], Y1: v[3]}
+	}
+	return p, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	parts := strings.Split(s, ",")
+	out := make([]float64, len(parts))
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// The JSON written by `segment --out X.json`: COCO-style RLE annotations.
+type segmentDoc struct {
+	Image       docImage        `json:"image"`
+	Segmenter   string          `json:"segmenter"`
+	Annotations []annotationDoc `json:"annotations"`
+}
+
+type docImage struct {
+	File   string `json:"file"`
+	Frame  *int   `json:"frame,omitempty"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+type annotationDoc struct {
+	ID           int                `json:"id"`
+	Segmentation mask.CompressedRLE `json:"segmentation"`
+	Area         int                `json:"area"`
+	BBox         [4]int             `json:"bbox"`
+	Score        float64            `json:"score"`
+	Stability    *float64           `json:"stability_score,omitempty"`
+	Point        [][2]float64       `json:"point_coords,omitempty"`
+}
+
+func annotation(id int, m *mask.Bitmap, score float64) (annotationDoc, error) {
+	rle, err := mask.EncodeRLE(m)
+	if err != nil {
+		return annotationDoc{}, err
+	}
+	return annotationDoc{ID: id, Segmentation: rle.Compress(), Area: rle.Area(), BBox: rle.BBox(), Score: score}, nil
+}
+
+// segmenter is what the segment command needs: a SAM model or the classical
+// fallback behind one face.
+type segmenter interface {
+	Name() string
+	Predict(ctx context.Context, img segment.Image, p segment.Prompt, refine bool) (segment.Result, error)
+	Everything(ctx context.Context, img segment.Image, opts segment.EverythingOptions) ([]segment.Segment, error)
+	Close() error
+}
+
+// samSegmenter drives a SAM-family model; the frame is encoded once and
+// the embedding reused.
+type samSegmenter struct {
+	rt    *ort.Runtime
+	m     segment.Model
+	name  string
+	cache struct {
+		img *segment.Image
+		emb *segment.Embedding
+	}
+}
+
+func (s *samSegmenter) Name() string { return s.name }
+
+func (s *samSegmenter) embed(ctx context.Context, img segment.Image) (*segment.Embedding, error) {
+	if s.cache.img != nil && len(s.cache.img.RGB) > 0 && &s.cache.img.RGB[0] == &img.RGB[0] {
+		return s.cache.emb, nil
+	}
+	emb, err := s.m.Encode(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.img, s.cache.emb = &img, emb
+	return emb, nil
+}
+
+func (s *samSegmenter) Predict(ctx context.Context, img segment.Image, p segment.Prompt, refine bool) (segment.Result, error) {
+	emb, err := s.embed(ctx, img)
+	if err != nil {
+		return segment.Result{}, err
+	}
+	opts := segment.DefaultPredictOptions()
+	opts.Refine = refine
+	return segment.Predict(ctx, s.m, emb, p, opts)
+}
+
+func (s *samSegmenter) Everything(ctx context.Context, img segment.Image, opts segment.EverythingOptions) ([]segment.Segment, error) {
+	emb, err := s.embed(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	g, err := segment.NewGenerator(s.rt, s.m, opts, segment.GeneratorOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	segs, _, err := g.Run(ctx, img, emb)
+	return segs, err
+}
+
+func (s *samSegmenter) Close() error {
+	err := s.m.Close()
+	if cerr := s.rt.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openSegmenter opens the configured SAM model, or the classical segmenter
+// when none is configured.
+func (a *app) openSegmenter(c config.Config) (segmenter, error) {
+	enc, dec, name := c.SAM.Encoder, c.SAM.Decoder, ""
+	if c.SAM.Model != "" {
+		st, err := modelStore(c)
+		if err != nil {
+			return nil, err
+		}
+		cat, err := catalogue(st)
+		if err != nil {
+			return nil, err
+		}
+		m, err := cat.Lookup(c.SAM.Model)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := st.Verify(m); err != nil {
+			return nil, fmt.Errorf("%w; run `samtrack models pull %s` (or verify)", err, m.Name)
+		}
+		ef, _ := m.File(models.Encoder)
+		df, _ := m.File(models.Decoder)
+		enc, dec, name = st.Path(m, ef), st.Path(m, df), m.Name
+	}
+	if enc == "" {
+		return newClassicalSegmenter()
+	}
+	rt, err := ort.Open(c.Runtime.ORTLibrary)
+	if err != nil {
+		return nil, err
+	}
+	m, err := segment.Open(rt, enc, dec, segment.OpenOptions{Threads: c.Runtime.Threads, Logger: a.log})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	if name == "" {
+		name = m.Format()
+	}
+	return &samSegmenter{rt: rt, m: m, name: name}, nil
+}
