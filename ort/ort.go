@@ -137,6 +137,10 @@ type Options struct {
 	// Outputs, when set, restricts the session to these outputs. Others are
 	// never fetched.
 	Outputs []string
+	// DisableOptimizers names ONNX Runtime graph optimizers to turn off for
+	// this session (session config "optimization.disable_specified_optimizers"),
+	// e.g. "ConstantFolding", for models that an optimizer miscompiles.
+	DisableOptimizers []string
 }
 
 func (o Options) threads() int {

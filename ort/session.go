@@ -155,6 +155,11 @@ func (r *Runtime) newSession(path string, model []byte, in, out []IOInfo, opts O
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return nil, fmt.Errorf("set threads: %w", err)
 	}
+	if len(opts.DisableOptimizers) > 0 {
+		if err := so.AddSessionConfigEntry("optimization.disable_specified_optimizers", strings.Join(opts.DisableOptimizers, ";")); err != nil {
+			return nil, fmt.Errorf("disable optimizers %v: %w", opts.DisableOptimizers, err)
+		}
+	}
 	inNames := names(in)
 	outNames := names(out)
 	var s *onnx.DynamicAdvancedSession
