@@ -1,0 +1,545 @@
+// Package export writes tracking outputs crash-safely: one label PNG per
+// frame under masks/, a COCO annotations.json that grows frame by frame and
+// is valid JSON after every finished frame, tracks.json with one entry per
+// object, an overlay video, and manifest.json, rewritten atomically after
+// every frame, which records how far the run got, whether it completed and
+// the offsets needed to undo a half-written frame. A crash or Ctrl-C leaves
+// every finished frame valid on disk; OpenRun with resume repairs the
+// directory and hands the tracker what it needs to continue with results
+// identical to an uninterrupted run.
+package export
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"samtrack/mask"
+	"samtrack/tracker"
+	"samtrack/video"
+)
+
+// File names inside the output directory.
+const (
+	ManifestFile    = "manifest.json"
+	AnnotationsFile = "annotations.json"
+	TracksFile      = "tracks.json"
+	OverlayFile     = "overlay.mp4"
+	MasksDir        = "masks"
+	// JournalFile holds the tracker's journal entries (JSON lines), which a
+	// resumed run replays; it is internal to samtrack.
+	JournalFile    = "resume.jsonl"
+	overlayPartial = "overlay.partial.mp4"
+)
+
+// manifestVersion is the version of the manifest layout.
+const manifestVersion = 1
+
+// Meta describes a run.
+type Meta struct {
+	// Input is the source as given (path or URL).
+	Input string
+	// Options are the run's settings, recorded in the manifest as JSON; a
+	// resumed run must have the same Input and Options.
+	Options any
+	// ExpectedFrames sizes annotations.json's reserve for image entries
+	// (0: unknown; the reserve grows as needed).
+	ExpectedFrames int
+	// Overlay writes overlay.mp4 at FPS frames a second (0: 30).
+	Overlay bool
+	FPS     float64
+	// TracksEvery is the number of frames between rewrites of tracks.json
+	// (0: 10); it is always written at the end.
+	TracksEvery int
+	// Logger receives warnings (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Counts are the input's damage counters, recorded in the manifest.
+type Counts struct {
+	CorruptFrames  int  `json:"corrupt_frames"`
+	CorruptPackets int  `json:"corrupt_packets"`
+	TruncatedInput bool `json:"truncated_input"`
+}
+
+// Manifest is manifest.json.
+type Manifest struct {
+	Version int             `json:"version"`
+	Input   string          `json:"input"`
+	Options json.RawMessage `json:"options"`
+	Width   int             `json:"width"`
+	Height  int             `json:"height"`
+	// FramesDone counts the frames whose outputs are all on disk; LastFrame
+	// is the index of the last of them (-1: none).
+	FramesDone int `json:"frames_done"`
+	LastFrame  int `json:"last_frame"`
+	// Annotations holds annotations.json's committed offsets.
+	Annotations AnnotationsState `json:"annotations"`
+	// JournalBytes is the committed length of resume.jsonl.
+	JournalBytes int64 `json:"journal_bytes"`
+	// Complete is set when the run reached the end of its input without an
+	// error; Error holds the error that ended it otherwise.
+	Complete bool   `json:"complete"`
+	Error    string `json:"error"`
+	Counts   Counts `json:"counts"`
+	// Resumes counts how often the run was resumed.
+	Resumes int       `json:"resumes"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
+}
+
+// Run writes the outputs of one tracking run into a directory. It is not
+// safe for concurrent use.
+type Run struct {
+	dir  string
+	meta Meta
+	log  *slog.Logger
+	man  Manifest
+
+	coco    *cocoFile
+	journal *os.File
+	entries []tracker.JournalEntry
+	resumed bool
+	last    int // the interrupted run's last frame (resume), else -1
+
+	overlay    *video.Writer
+	overlayBuf []byte
+	pal        color.Palette
+
+	table       []tracker.Object
+	sinceTracks int
+	finished    bool
+	closed      bool
+}
+
+// OpenRun prepares dir (created if needed) for a run. It checks that dir is
+// writable. Without resume it starts afresh, deleting the outputs of an
+// earlier run there (only samtrack's own files). With resume it reads the
+// manifest (starting afresh when there is none), checks that Input and
+// Options match, undoes a half-written last frame (annotations.json is cut
+// back to its committed offset) and reports through LastFrame and Journal
+// where to continue: give them to tracker.Resume with ReadMask and feed the
+// input from its first frame again.
+func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
+	if dir == "" {
+		return nil, errors.New("output directory is empty; give a directory for the results")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, MasksDir), 0o755); err != nil {
+		return nil, fmt.Errorf("output directory %s cannot be created: %w; choose a writable output directory", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".samtrack-write-check-*")
+	if err != nil {
+		return nil, fmt.Errorf("output directory %s is not writable: %w; choose a writable output directory", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	opts, err := json.Marshal(meta.Options)
+	if err != nil {
+		return nil, fmt.Errorf("record run options: %w", err)
+	}
+	if meta.TracksEvery <= 0 {
+		meta.TracksEvery = 10
+	}
+	if meta.FPS <= 0 {
+		meta.FPS = 30
+	}
+	r := &Run{dir: dir, meta: meta, log: meta.Logger, last: -1, pal: mask.DavisPalette()}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if resume {
+		ok, err := r.openResume(opts)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		if ok {
+			return r, nil
+		}
+		r.log.Info("export: nothing to resume, starting a fresh run", "dir", dir)
+	}
+	if err := r.openFresh(opts); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Run) path(name string) string { return filepath.Join(r.dir, name) }
+
+// openFresh clears an earlier run's outputs and creates empty ones.
+func (r *Run) openFresh(opts []byte) error {
+	if _, err := os.Stat(r.path(ManifestFile)); err == nil {
+		for _, name := range []string{ManifestFile, AnnotationsFile, TracksFile, JournalFile, OverlayFile, overlayPartial} {
+			if err := os.Remove(r.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("clear the earlier run in %s: %w", r.dir, err)
+			}
+		}
+		pngs, _ := filepath.Glob(filepath.Join(r.dir, MasksDir, "*.png"))
+		for _, p := range pngs {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("clear the earlier run in %s: %w", r.dir, err)
+			}
+		}
+	}
+	now := time.Now().UTC()
+	r.man = Manifest{Version: manifestVersion, Input: r.meta.Input, Options: opts, LastFrame: -1, Started: now, Updated: now}
+	c, err := createCOCO(r.path(AnnotationsFile), r.meta.ExpectedFrames)
+	if err != nil {
+		return err
+	}
+	r.coco = c
+	r.man.Annotations = c.st
+	j, err := os.OpenFile(r.path(JournalFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", r.path(JournalFile), err)
+	}
+	r.journal = j
+	return r.writeManifest()
+}
+
+// openResume reopens an interrupted run; ok is false when dir holds none.
+func (r *Run) openResume(opts []byte) (ok bool, err error) {
+	b, err := os.ReadFile(r.path(ManifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("resume: read %s: %w", r.path(ManifestFile), err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false, fmt.Errorf("resume: %s is not a samtrack manifest (%v); start a fresh run", r.path(ManifestFile), err)
+	}
+	if m.Version != manifestVersion {
+		return false, fmt.Errorf("resume: %s has manifest version %d, this samtrack writes %d; start a fresh run", r.path(ManifestFile), m.Version, manifestVersion)
+	}
+	if m.Input != r.meta.Input {
+		return false, fmt.Errorf("resume: %s holds a run of %q, not %q; resume with the same input or start a fresh run", r.dir, m.Input, r.meta.Input)
+	}
+	if !jsonEqual(m.Options, opts) {
+		return false, fmt.Errorf("resume: %s was run with other options (%s, now %s); resume with the same options or start a fresh run", r.dir, m.Options, opts)
+	}
+	c, err := openCOCO(r.path(AnnotationsFile), m.Annotations)
+	if err != nil {
+		return false, err
+	}
+	r.coco = c
+	m.Annotations = c.st
+	j, err := os.OpenFile(r.path(JournalFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("resume: open %s: %w", r.path(JournalFile), err)
+	}
+	r.journal = j
+	if fi, err := j.Stat(); err != nil || fi.Size() < m.JournalBytes {
+		return false, fmt.Errorf("resume: %s is shorter than the %d committed bytes; start a fresh run", r.path(JournalFile), m.JournalBytes)
+	}
+	if err := j.Truncate(m.JournalBytes); err != nil {
+		return false, fmt.Errorf("resume: repair %s: %w", r.path(JournalFile), err)
+	}
+	sc := bufio.NewScanner(io.NewSectionReader(j, 0, m.JournalBytes))
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var e tracker.JournalEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return false, fmt.Errorf("resume: %s: %v; start a fresh run", r.path(JournalFile), err)
+		}
+		r.entries = append(r.entries, e)
+	}
+	if err := sc.Err(); err != nil {
+		return false, fmt.Errorf("resume: read %s: %w", r.path(JournalFile), err)
+	}
+	r.resumed = true
+	r.last = m.LastFrame
+	m.Resumes++
+	m.Error = ""
+	r.man = m
+	return true, r.writeManifest()
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y bytes.Buffer
+	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes())
+}
+
+// Resumed reports whether OpenRun continued an interrupted run.
+func (r *Run) Resumed() bool { return r.resumed }
+
+// LastFrame is the index of the last frame whose outputs are on disk (-1:
+// none); a resumed run continues after it.
+func (r *Run) LastFrame() int { return r.man.LastFrame }
+
+// FramesDone counts the frames whose outputs are on disk.
+func (r *Run) FramesDone() int { return r.man.FramesDone }
+
+// Complete reports whether the run in the directory had already completed.
+func (r *Run) Complete() bool { return r.man.Complete }
+
+// Journal returns the tracker journal of the interrupted run, for
+// tracker.Resume.
+func (r *Run) Journal() []tracker.JournalEntry { return r.entries }
+
+// Manifest returns a copy of the current manifest.
+func (r *Run) Manifest() Manifest { return r.man }
+
+// Dir is the output directory.
+func (r *Run) Dir() string { return r.dir }
+
+// SetCounts records the input's damage counters (written with the next
+// frame's manifest).
+func (r *Run) SetCounts(c Counts) { r.man.Counts = c }
+
+// MaskName is the file name of a frame's label PNG under masks/: the input
+// image's name with .png for image directories, else the 5-digit frame
+// index.
+func MaskName(f video.Frame) string {
+	if f.Name != "" {
+		base := filepath.Base(f.Name)
+		return strings.TrimSuffix(base, filepath.Ext(base)) + ".png"
+	}
+	return fmt.Sprintf("%05d.png", f.Index)
+}
+
+// ReadMask reads the labels written for a frame (a tracker.LabelLoader).
+func (r *Run) ReadMask(f video.Frame) (*mask.LabelMap, error) {
+	return mask.ReadLabelPNGFile(filepath.Join(r.dir, MasksDir, MaskName(f)))
+}
+
+// WriteFrame writes one tracked frame: its label PNG, its COCO image and
+// annotations, the tracker's journal entry, tracks.json when due, the
+// manifest (which commits the frame) and, when enabled, its overlay frame.
+// A frame replayed by a resumed tracker only gets its overlay frame.
+func (r *Run) WriteFrame(f video.Frame, res *tracker.FrameResult) error {
+	if r.closed || r.finished {
+		return errors.New("export: write after Finish or Close")
+	}
+	if res == nil || res.Labels == nil {
+		return fmt.Errorf("export: frame %d has no result", f.Index)
+	}
+	if res.Index != f.Index || res.Labels.W != f.W || res.Labels.H != f.H {
+		return fmt.Errorf("export: result of frame %d (%dx%d) does not belong to frame %d (%dx%d)", res.Index, res.Labels.W, res.Labels.H, f.Index, f.W, f.H)
+	}
+	r.table = res.Table
+	if res.Replayed {
+		if f.Index > r.last {
+			return fmt.Errorf("export: frame %d was replayed but the interrupted run ended at frame %d", f.Index, r.last)
+		}
+		return r.writeOverlay(f, res)
+	}
+	if f.Index <= r.man.LastFrame {
+		return fmt.Errorf("export: frame %d is already written (the run is at frame %d); pass the tracker's replayed results or start a fresh run", f.Index, r.man.LastFrame)
+	}
+	if r.man.Width == 0 {
+		r.man.Width, r.man.Height = f.W, f.H
+	}
+	name := MaskName(f)
+	pngPath := filepath.Join(r.dir, MasksDir, name)
+	if err := mask.WriteFileAtomic(pngPath, func(w io.Writer) error { return mask.WritePalettePNG(w, res.Labels) }); err != nil {
+		return fmt.Errorf("export: frame %d: %w", f.Index, err)
+	}
+	if res.Journal != nil {
+		line, err := json.Marshal(res.Journal)
+		if err != nil {
+			return fmt.Errorf("export: frame %d journal: %w", f.Index, err)
+		}
+		line = append(line, '\n')
+		if _, err := r.journal.WriteAt(line, r.man.JournalBytes); err != nil {
+			return fmt.Errorf("export: write %s: %w; check free disk space", r.path(JournalFile), err)
+		}
+		if err := r.journal.Sync(); err != nil {
+			return fmt.Errorf("export: write %s: fsync: %w", r.path(JournalFile), err)
+		}
+		r.man.JournalBytes += int64(len(line))
+	}
+	img, anns := cocoEntries(f, name, res, r.coco.st.Annotations)
+	if err := r.coco.appendFrame(img, anns); err != nil {
+		return fmt.Errorf("export: frame %d: %w", f.Index, err)
+	}
+	r.man.Annotations = r.coco.st
+	r.man.FramesDone++
+	r.man.LastFrame = f.Index
+	r.sinceTracks++
+	if r.sinceTracks >= r.meta.TracksEvery {
+		if err := r.writeTracks(); err != nil {
+			return err
+		}
+	}
+	if err := r.writeManifest(); err != nil {
+		return err
+	}
+	return r.writeOverlay(f, res)
+}
+
+// cocoEntries builds the frame's image entry (id frame index + 1) and its
+// annotations (ids prevAnns+1 on), objects in ascending id.
+func cocoEntries(f video.Frame, name string, res *tracker.FrameResult, prevAnns int) ([]byte, [][]byte) {
+	fileName := name
+	if f.Name != "" {
+		fileName = f.Name
+	}
+	imageID := f.Index + 1
+	img, _ := json.Marshal(struct {
+		ID         int    `json:"id"`
+		FileName   string `json:"file_name"`
+		Width      int    `json:"width"`
+		Height     int    `json:"height"`
+		FrameIndex int    `json:"frame_index"`
+		MaskFile   string `json:"mask_file"`
+	}{imageID, fileName, f.W, f.H, f.Index, MasksDir + "/" + name})
+	ids := make([]uint16, len(res.Objects))
+	for i, o := range res.Objects {
+		ids[i] = o.ID
+	}
+	rles := encodeRLEs(res.Labels, ids)
+	anns := make([][]byte, len(res.Objects))
+	for i, o := range res.Objects {
+		c := rles[i].Compress()
+		var b bytes.Buffer
+		fmt.Fprintf(&b, `{"id":%d,"image_id":%d,"category_id":1,"track_id":%d,"segmentation":{"size":[%d,%d],"counts":%s},"area":%d,"bbox":[%d,%d,%d,%d],"score":%s,"iscrowd":0}`,
+			prevAnns+i+1, imageID, o.ID, c.Size[0], c.Size[1], strconv.Quote(c.Counts), o.Area,
+			o.BBox[0], o.BBox[1], o.BBox[2], o.BBox[3], strconv.FormatFloat(o.Score, 'g', -1, 64))
+		anns[i] = b.Bytes()
+	}
+	return img, anns
+}
+
+func (r *Run) writeManifest() error {
+	r.man.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(r.man, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export: manifest: %w", err)
+	}
+	b = append(b, '\n')
+	if err := mask.WriteFileAtomic(r.path(ManifestFile), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// tracksDoc is tracks.json.
+type tracksDoc struct {
+	FramesDone int              `json:"frames_done"`
+	LastFrame  int              `json:"last_frame"`
+	Objects    []tracker.Object `json:"objects"`
+}
+
+func (r *Run) writeTracks() error {
+	r.sinceTracks = 0
+	objs := r.table
+	if objs == nil {
+		objs = []tracker.Object{}
+	}
+	b, err := json.MarshalIndent(tracksDoc{r.man.FramesDone, r.man.LastFrame, objs}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export: tracks: %w", err)
+	}
+	b = append(b, '\n')
+	if err := mask.WriteFileAtomic(r.path(TracksFile), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// writeOverlay encodes the frame's overlay into overlay.partial.mp4 (renamed
+// to overlay.mp4 when the run ends: an MP4 is only playable once its index
+// is written at Close, so the partial name marks a file a crash cut short).
+func (r *Run) writeOverlay(f video.Frame, res *tracker.FrameResult) error {
+	if !r.meta.Overlay {
+		return nil
+	}
+	if r.overlay == nil {
+		w, err := video.NewWriter(r.path(overlayPartial), f.W, f.H, r.meta.FPS)
+		if err != nil {
+			return fmt.Errorf("export: overlay: %w", err)
+		}
+		r.overlay = w
+		r.overlayBuf = make([]byte, f.W*f.H*3)
+	}
+	renderOverlay(r.overlayBuf, f.RGB, res.Labels, res.Objects, r.pal)
+	of := f
+	of.RGB = r.overlayBuf
+	if err := r.overlay.WriteFrame(of); err != nil {
+		return fmt.Errorf("export: overlay: %w", err)
+	}
+	return nil
+}
+
+// closeOverlay finishes the overlay video and moves it into place.
+func (r *Run) closeOverlay() error {
+	if r.overlay == nil {
+		return nil
+	}
+	err := r.overlay.Close()
+	r.overlay = nil
+	if err != nil {
+		return fmt.Errorf("export: overlay: %w", err)
+	}
+	if err := os.Rename(r.path(overlayPartial), r.path(OverlayFile)); err != nil {
+		return fmt.Errorf("export: overlay: %w", err)
+	}
+	return nil
+}
+
+// Finish ends the run: it closes the overlay video, writes tracks.json and
+// a last manifest with complete set when runErr is nil, or with runErr's
+// message otherwise (an interrupted or failed run stays resumable). c are
+// the input's damage counters. It returns the first error of finishing.
+func (r *Run) Finish(runErr error, c Counts) error {
+	if r.closed || r.finished {
+		return errors.New("export: Finish after Finish or Close")
+	}
+	r.finished = true
+	first := r.closeOverlay()
+	if err := r.writeTracks(); err != nil && first == nil {
+		first = err
+	}
+	r.man.Counts = c
+	r.man.Complete = runErr == nil
+	r.man.Error = ""
+	if runErr != nil {
+		r.man.Error = runErr.Error()
+	}
+	if err := r.writeManifest(); err != nil && first == nil {
+		first = err
+	}
+	if err := r.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// Close frees the run's files. Without Finish the manifest keeps the last
+// committed frame and says the run is incomplete; the overlay video is
+// still closed so that it plays. Close is idempotent.
+func (r *Run) Close() error {
+	if r == nil || r.closed {
+		return nil
+	}
+	r.closed = true
+	first := r.closeOverlay()
+	if err := r.coco.close(); err != nil && first == nil {
+		first = err
+	}
+	if r.journal != nil {
+		if err := r.journal.Close(); err != nil && first == nil {
+			first = err
+		}
+		r.journal = nil
+	}
+	return first
+}

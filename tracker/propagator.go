@@ -1,0 +1,25 @@
+// Package tracker owns the tracking loop, the object table and its ids, the
+// discovery of new objects, the memory policy, and the Propagator interface
+// that carries masks from frame to frame; implementations of Propagator live
+// in subpackages (tracker/flow is the classical optical-flow one).
+package tracker
+
+import (
+	"context"
+
+	"samtrack/mask"
+	"samtrack/video"
+)
+
+// Propagator carries every object's mask from the frames it has seen to the
+// next frame, all objects in one pass.
+type Propagator interface {
+	// AddReference gives a frame whose labels are known (the first frame, a
+	// user correction, or a new object's frame).
+	AddReference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error
+	// Propagate predicts the labels of the next frame.
+	Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error)
+	// Reset drops all memory. Close frees native resources.
+	Reset()
+	Close() error
+}
