@@ -92,6 +92,12 @@ type Track struct {
 	LostAfter      int     `mapstructure:"lost_after"`
 	LongTermMemGap int     `mapstructure:"long_term_mem_gap"`
 	MaxLongTerm    int     `mapstructure:"max_long_term"`
+	// Discover runs everything mode every sam_gap frames (needs a SAM model).
+	Discover            bool    `mapstructure:"discover"`
+	Refresh             bool    `mapstructure:"refresh"`
+	MaxNewObjFrameRatio float64 `mapstructure:"max_new_obj_frame_ratio"`
+	ReIDMinSimilarity   float64 `mapstructure:"reid_min_similarity"`
+	Overlay             bool    `mapstructure:"overlay"`
 }
 
 // Default returns the built-in defaults.
@@ -109,6 +115,7 @@ func Default() Config {
 		Track: Track{
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
 			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
+			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
 		},
 	}
 }
@@ -306,6 +313,8 @@ func (c Config) Validate() error {
 		{"everything.crop_nms_thresh", e.CropNMSThresh},
 		{"everything.crop_overlap_ratio", e.CropOverlapRatio},
 		{"track.min_new_obj_ratio", c.Track.MinNewObjRatio},
+		{"track.max_new_obj_frame_ratio", c.Track.MaxNewObjFrameRatio},
+		{"track.reid_min_similarity", c.Track.ReIDMinSimilarity},
 	} {
 		if f.v < 0 || f.v > 1 {
 			bad(f.key, f.v, "want a value in [0, 1]")

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"samtrack/config"
+	"samtrack/video"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -28,6 +29,8 @@ usage:
   samtrack version
   samtrack segment (--image FILE | --video FILE --frame N) [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1]
                    [--everything] [--sam-encoder FILE --sam-decoder FILE | --model NAME] --out OUT(.png|.json)
+  samtrack track INPUT --out DIR [--mask FIRST.png | --prompts prompts.json | --point X,Y[,LABEL] | --box X0,Y0,X1,Y1 | --everything]
+                 [--propagator builtin|DIR] [--sam-gap N] [--resume] [--sam-encoder FILE --sam-decoder FILE | --model NAME]
   samtrack eval --gt DIR --pred DIR [--json]
   samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE
   samtrack config keys | show
@@ -80,6 +83,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.version(ctx, rest)
 	case "segment":
 		return a.segment(ctx, rest)
+	case "track":
+		return a.track(ctx, rest)
 	case "eval":
 		return a.eval(ctx, rest)
 	case "models":
@@ -129,6 +134,9 @@ func (a *app) load(file string, flags map[string]*pflag.Flag) (config.Config, er
 	} else {
 		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
 	}
+	// FFmpeg's own messages go through the same logger; its informational
+	// chatter (encoder statistics) stays below warn.
+	video.LogFFmpegTo(a.log, slog.LevelWarn)
 	return c, nil
 }
 

@@ -3,37 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 
-	"samtrack/config"
 	"samtrack/models"
+	"samtrack/pipeline"
 )
-
-func modelStore(c config.Config) (models.Store, error) {
-	dir := c.Models.Dir
-	if dir == "" {
-		cache := os.Getenv("SAMTRACK_CACHE")
-		if cache == "" {
-			d, err := os.UserCacheDir()
-			if err != nil {
-				return models.Store{}, fmt.Errorf("find a cache directory: %w; set models.dir", err)
-			}
-			cache = filepath.Join(d, "samtrack")
-		}
-		dir = filepath.Join(cache, "models")
-	}
-	return models.Store{Dir: dir}, nil
-}
-
-func catalogue(st models.Store) (*models.Catalogue, error) {
-	user, err := st.UserModels()
-	if err != nil {
-		return nil, err
-	}
-	return models.NewCatalogue(user)
-}
 
 func (a *app) models(ctx context.Context, args []string) error {
 	fs, cfgFile := flagSet("models")
@@ -47,11 +22,11 @@ func (a *app) models(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := modelStore(c)
+	st, err := pipeline.ModelStore(c)
 	if err != nil {
 		return err
 	}
-	cat, err := catalogue(st)
+	cat, err := pipeline.Catalogue(st)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"samtrack/config"
 	"samtrack/mask"
-	"samtrack/models"
 	"samtrack/ort"
+	"samtrack/pipeline"
 	"samtrack/segment"
 	"samtrack/video"
 )
@@ -82,7 +82,7 @@ func (a *app) segment(ctx context.Context, args []string) error {
 	}
 	var labels *mask.LabelMap
 	if *everything {
-		segs, err := seg.Everything(ctx, img, everythingOptions(c))
+		segs, err := seg.Everything(ctx, img, pipeline.EverythingOptions(c))
 		if err != nil {
 			return err
 		}
@@ -155,17 +155,6 @@ func samFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
 func videoOptions(c config.Config) video.Options {
 	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
 		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout}
-}
-
-func everythingOptions(c config.Config) segment.EverythingOptions {
-	e := c.Everything
-	return segment.EverythingOptions{
-		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: e.PredIoUThresh,
-		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
-		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
-		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
-		MinMaskRegionArea: e.MinMaskRegionArea,
-	}
 }
 
 // parsePrompt reads --point and --box values.
@@ -310,41 +299,12 @@ func (s *samSegmenter) Close() error {
 // openSegmenter opens the configured SAM model, or the classical segmenter
 // when none is configured.
 func (a *app) openSegmenter(c config.Config) (segmenter, error) {
-	enc, dec, name := c.SAM.Encoder, c.SAM.Decoder, ""
-	if c.SAM.Model != "" {
-		st, err := modelStore(c)
-		if err != nil {
-			return nil, err
-		}
-		cat, err := catalogue(st)
-		if err != nil {
-			return nil, err
-		}
-		m, err := cat.Lookup(c.SAM.Model)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := st.Verify(m); err != nil {
-			return nil, fmt.Errorf("%w; run `samtrack models pull %s` (or verify)", err, m.Name)
-		}
-		ef, _ := m.File(models.Encoder)
-		df, _ := m.File(models.Decoder)
-		enc, dec, name = st.Path(m, ef), st.Path(m, df), m.Name
+	sam, err := pipeline.OpenSAM(c)
+	if err != nil {
+		return nil, err
 	}
-	if enc == "" {
+	if sam == nil {
 		return newClassicalSegmenter()
 	}
-	rt, err := ort.Open(c.Runtime.ORTLibrary)
-	if err != nil {
-		return nil, err
-	}
-	m, err := segment.Open(rt, enc, dec, segment.OpenOptions{Threads: c.Runtime.Threads, Logger: a.log})
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
-	if name == "" {
-		name = m.Format()
-	}
-	return &samSegmenter{rt: rt, m: m, name: name}, nil
+	return &samSegmenter{rt: sam.RT, m: sam.Model, name: sam.Name}, nil
 }

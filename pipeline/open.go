@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"samtrack/config"
+	"samtrack/models"
+	"samtrack/ort"
+	"samtrack/segment"
+	"samtrack/tracker"
+	"samtrack/tracker/deaot"
+	"samtrack/tracker/flow"
+	"samtrack/video"
+)
+
+// ModelStore is the configured model directory.
+func ModelStore(c config.Config) (models.Store, error) {
+	dir := c.Models.Dir
+	if dir == "" {
+		cache := os.Getenv("SAMTRACK_CACHE")
+		if cache == "" {
+			d, err := os.UserCacheDir()
+			if err != nil {
+				return models.Store{}, fmt.Errorf("find a cache directory: %w; set models.dir", err)
+			}
+			cache = filepath.Join(d, "samtrack")
+		}
+		dir = filepath.Join(cache, "models")
+	}
+	return models.Store{Dir: dir}, nil
+}
+
+// Catalogue is the builtin registry plus the store's registrations.
+func Catalogue(st models.Store) (*models.Catalogue, error) {
+	user, err := st.UserModels()
+	if err != nil {
+		return nil, err
+	}
+	return models.NewCatalogue(user)
+}
+
+// SAMFiles resolves the configured SAM model to its encoder and decoder
+// files, verifying a registry model's digests first. Empty paths mean no
+// model is configured.
+func SAMFiles(c config.Config) (enc, dec, name string, err error) {
+	if c.SAM.Model == "" {
+		return c.SAM.Encoder, c.SAM.Decoder, "", nil
+	}
+	st, err := ModelStore(c)
+	if err != nil {
+		return "", "", "", err
+	}
+	cat, err := Catalogue(st)
+	if err != nil {
+		return "", "", "", err
+	}
+	m, err := cat.Lookup(c.SAM.Model)
+	if err != nil {
+		return "", "", "", err
+	}
+	if _, err := st.Verify(m); err != nil {
+		return "", "", "", fmt.Errorf("%w; run `samtrack models pull %s`", err, m.Name)
+	}
+	ef, _ := m.File(models.Encoder)
+	df, _ := m.File(models.Decoder)
+	return st.Path(m, ef), st.Path(m, df), m.Name, nil
+}
+
+// SAM is an opened SAM model with its runtime.
+type SAM struct {
+	RT    *ort.Runtime
+	Model segment.Model
+	Name  string
+}
+
+// OpenSAM opens the configured SAM model; it returns nil, nil when none is
+// configured (the classical path).
+func OpenSAM(c config.Config) (*SAM, error) {
+	enc, dec, name, err := SAMFiles(c)
+	if err != nil || enc == "" {
+		return nil, err
+	}
+	rt, err := ort.Open(c.Runtime.ORTLibrary)
+	if err != nil {
+		return nil, err
+	}
+	m, err := segment.Open(rt, enc, dec, segment.OpenOptions{Threads: c.Runtime.Threads})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	if name == "" {
+		name = m.Format()
+	}
+	return &SAM{RT: rt, Model: m, Name: name}, nil
+}
+
+// Close frees the model and the runtime handle.
+func (s *SAM) Close() error {
+	if s == nil {
+		return nil
+	}
+	return errors.Join(s.Model.Close(), s.RT.Close())
+}
+
+// OpenPropagator opens track.propagator: "builtin" (optical flow, no
+// weights) or a DeAOT-contract model directory or file.
+func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
+	if c.Track.Propagator == "builtin" {
+		p, err := flow.New(flow.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, func() error { return nil }, nil
+	}
+	path := c.Track.Propagator
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("track.propagator %q: %w; use builtin or the directory of an exported DeAOT model (docs/propagator.md)", path, err)
+	}
+	rt, err := ort.Open(c.Runtime.ORTLibrary)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := deaot.Open(rt, path, deaot.Options{LongTermMemGap: c.Track.LongTermMemGap, MaxLongTerm: c.Track.MaxLongTerm, Threads: c.Runtime.Threads})
+	if err != nil {
+		rt.Close()
+		return nil, nil, fmt.Errorf("track.propagator %s: %w", path, err)
+	}
+	return p, rt.Close, nil
+}
+
+// classicalSegmenter answers prompts with GrabCut when no SAM model is
+// configured; it cannot run everything mode.
+type classicalSegmenter struct{ c *segment.Classical }
+
+func (s classicalSegmenter) Segment(ctx context.Context, f video.Frame, req tracker.SegmentRequest) (tracker.SegmentResponse, error) {
+	var resp tracker.SegmentResponse
+	if req.Everything {
+		return resp, errors.New("everything mode needs a SAM model; configure sam.model or sam.encoder/sam.decoder (see `samtrack models list`)")
+	}
+	img := segment.Image{W: f.W, H: f.H, RGB: f.RGB}
+	for i, p := range req.Prompts {
+		r, err := s.c.Segment(ctx, img, p)
+		if err != nil {
+			return resp, fmt.Errorf("classical segmenter, prompt %d on frame %d: %w", i, f.Index, err)
+		}
+		resp.Masks = append(resp.Masks, r)
+	}
+	return resp, nil
+}

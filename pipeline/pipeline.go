@@ -1,0 +1,329 @@
+// Package pipeline runs one tracking job end to end: it opens the input,
+// the SAM model (or the classical segmenter) and the propagator, applies the
+// prompts, steps the tracker over every frame and hands each result to the
+// crash-safe writers of package export. `samtrack track` and the service
+// both run jobs through it, so the two behave alike.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"samtrack/config"
+	"samtrack/export"
+	"samtrack/mask"
+	"samtrack/segment"
+	"samtrack/tracker"
+	"samtrack/video"
+)
+
+// Spec is one tracking job.
+type Spec struct {
+	// Input is a video file, an image directory or a URL.
+	Input string
+	// Out is the output directory.
+	Out     string
+	Prompts Prompts
+	// Everything supplies the initial objects by everything mode on the
+	// first frame (needs a SAM model).
+	Everything bool
+	// Resume continues an interrupted run in Out.
+	Resume bool
+	Config config.Config
+}
+
+// Progress reports one finished frame.
+type Progress struct {
+	Frame    int           // index of the frame
+	Done     int           // frames finished in this run, replayed ones included
+	Total    int           // estimated frame count, 0 when unknown
+	FPS      float64       // frames a second over the run so far
+	ETA      time.Duration // 0 when unknown
+	Objects  int           // objects present on the frame
+	Replayed bool          // the frame was replayed by --resume
+}
+
+// Hooks let a caller watch and steer a running job. Every field is
+// optional.
+type Hooks struct {
+	Logger *slog.Logger
+	// OnFrame is called after each frame is written.
+	OnFrame func(p Progress, f video.Frame, res *tracker.FrameResult)
+	// Pending is polled before each frame for prompts to add while the job
+	// runs (the service's live prompts); a prompt for an earlier frame is
+	// applied to the next frame.
+	Pending func() []ObjectPrompt
+}
+
+// Summary describes a finished (or stopped) job.
+type Summary struct {
+	Out        string
+	FramesDone int
+	Complete   bool
+	Resumed    bool
+	Objects    []tracker.Object
+	Stats      video.Stats
+	Elapsed    time.Duration
+	Segmenter  string
+}
+
+// manifestOptions is what a resumed run must share with the interrupted one.
+type manifestOptions struct {
+	Config     config.Config `json:"config"`
+	Prompts    Prompts       `json:"prompts"`
+	Everything bool          `json:"everything"`
+}
+
+// Run executes spec. It returns a non-nil error when the job did not finish
+// (cancelled, input ended early or corrupt, or a failure); the frames done
+// so far are on disk and the manifest says the run is incomplete.
+func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c := spec.Config
+	sum.Out = spec.Out
+	if spec.Input == "" {
+		return sum, errors.New("no input: give a video file, an image directory or a URL")
+	}
+	if spec.Out == "" {
+		return sum, errors.New("no output directory: give --out DIR")
+	}
+	if spec.Prompts.Empty() && !spec.Everything {
+		return sum, errors.New("no prompt: give --mask, --prompts, --point, --box or --everything")
+	}
+	if err := spec.Prompts.Validate(); err != nil {
+		return sum, err
+	}
+	if err := c.Validate(); err != nil {
+		return sum, err
+	}
+
+	src, err := video.Open(ctx, spec.Input, videoOptions(c, log))
+	if err != nil {
+		return sum, err
+	}
+	defer src.Close()
+	info := src.Info()
+
+	sam, err := OpenSAM(c)
+	if err != nil {
+		return sum, err
+	}
+	defer sam.Close()
+	opts := trackerOptions(c, log)
+	var seg tracker.Segmenter
+	if sam != nil {
+		po := segment.DefaultPredictOptions()
+		po.Refine = c.SAM.Refine
+		ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c), po)
+		if err != nil {
+			return sum, err
+		}
+		defer ss.Close()
+		seg, sum.Segmenter = ss, sam.Name
+	} else {
+		if spec.Everything {
+			return sum, errors.New("--everything needs a SAM model: give --model NAME or --sam-encoder/--sam-decoder (see `samtrack models list`)")
+		}
+		cl, err := segment.NewClassical(segment.DefaultClassicalOptions())
+		if err != nil {
+			return sum, err
+		}
+		seg, sum.Segmenter = classicalSegmenter{cl}, cl.Name()
+		if opts.Discover || opts.Refresh {
+			log.Info("no SAM model configured: new-object discovery is off; prompts use the classical segmenter")
+		}
+		opts.Discover, opts.Refresh = false, false
+	}
+	opts.EverythingFirst = spec.Everything
+
+	prop, closeProp, err := OpenPropagator(c)
+	if err != nil {
+		return sum, err
+	}
+	defer func() {
+		err = errors.Join(err, prop.Close(), closeProp())
+	}()
+	tr, err := tracker.New(opts, prop, seg)
+	if err != nil {
+		return sum, err
+	}
+	if err := applyPrompts(tr, spec.Prompts, info); err != nil {
+		return sum, err
+	}
+
+	run, err := export.OpenRun(spec.Out, export.Meta{
+		Input:          spec.Input,
+		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
+		ExpectedFrames: info.Frames,
+		Overlay:        c.Track.Overlay,
+		FPS:            info.FPS,
+		Logger:         log,
+	}, spec.Resume)
+	if err != nil {
+		return sum, err
+	}
+	defer func() { err = errors.Join(err, run.Close()) }()
+	sum.Resumed = run.Resumed()
+	if run.Complete() {
+		log.Info("run already complete; nothing to resume", "out", spec.Out, "frames", run.FramesDone())
+		sum.Complete, sum.FramesDone = true, run.FramesDone()
+		return sum, nil
+	}
+	if err := tr.Resume(run.Journal(), run.LastFrame(), run.ReadMask); err != nil {
+		return sum, fmt.Errorf("resume %s: %w", spec.Out, err)
+	}
+
+	start := time.Now()
+	loopErr := func() error {
+		for {
+			if h.Pending != nil {
+				for _, p := range h.Pending() {
+					if err := applyObject(tr, p, src.Stats().Delivered, info); err != nil {
+						log.Warn("live prompt refused", "err", err)
+					}
+				}
+			}
+			f, err := src.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			res, err := tr.Step(ctx, f)
+			if err != nil {
+				return err
+			}
+			if err := run.WriteFrame(f, res); err != nil {
+				return err
+			}
+			sum.FramesDone++
+			if h.OnFrame != nil {
+				h.OnFrame(progress(sum.FramesDone, f.Index, info.Frames, start, len(res.Objects), res.Replayed), f, res)
+			}
+		}
+	}()
+	st := src.Stats()
+	sum.Stats, sum.Elapsed = st, time.Since(start)
+	if loopErr == nil && st.Truncated {
+		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
+	}
+	if loopErr != nil {
+		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
+			run.FramesDone(), spec.Out, loopErr)
+	}
+	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
+	if err := run.Finish(loopErr, counts); err != nil {
+		return sum, errors.Join(loopErr, err)
+	}
+	sum.FramesDone = run.FramesDone()
+	sum.Complete = loopErr == nil
+	sum.Objects = tr.Objects()
+	return sum, loopErr
+}
+
+func progress(done, frame, total int, start time.Time, objects int, replayed bool) Progress {
+	p := Progress{Frame: frame, Done: done, Total: total, Objects: objects, Replayed: replayed}
+	if el := time.Since(start).Seconds(); el > 0 {
+		p.FPS = float64(done) / el
+	}
+	if total > 0 && p.FPS > 0 && total > frame {
+		p.ETA = time.Duration(float64(total-frame-1) / p.FPS * float64(time.Second))
+	}
+	return p
+}
+
+// applyPrompts queues the job's prompts on the tracker, checking masks
+// against the video size first.
+func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info) error {
+	if p.Mask != "" {
+		l, err := readLabels(p.Mask, info)
+		if err != nil {
+			return err
+		}
+		if err := tr.AddMask(p.MaskFrame, l); err != nil {
+			return fmt.Errorf("mask %s: %w", p.Mask, err)
+		}
+	}
+	for _, o := range p.Objects {
+		if err := applyObject(tr, o, o.Frame, info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info) error {
+	if o.Frame > frame {
+		frame = o.Frame
+	}
+	if o.Mask != "" {
+		l, err := readLabels(o.Mask, info)
+		if err != nil {
+			return err
+		}
+		id := uint16(o.ID)
+		if id == 0 {
+			id = uint16(tr.NextID())
+		}
+		obj := mask.NewLabelMap(l.W, l.H)
+		for i, v := range l.Pix {
+			if v != 0 {
+				obj.Pix[i] = id
+			}
+		}
+		if err := tr.AddMask(frame, obj); err != nil {
+			return fmt.Errorf("object %d mask %s: %w", o.ID, o.Mask, err)
+		}
+		return nil
+	}
+	if err := tr.AddPrompt(frame, uint16(o.ID), o.Prompt()); err != nil {
+		return fmt.Errorf("object %d on frame %d: %w", o.ID, frame, err)
+	}
+	return nil
+}
+
+func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
+	l, err := mask.ReadLabelPNGFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read mask %s: %w", path, err)
+	}
+	if info.Width > 0 && (l.W != info.Width || l.H != info.Height) {
+		return nil, fmt.Errorf("mask %s is %dx%d but the video frames are %dx%d; give a mask of the frame size (with video.max_side, the scaled size)",
+			path, l.W, l.H, info.Width, info.Height)
+	}
+	return l, nil
+}
+
+func videoOptions(c config.Config, log *slog.Logger) video.Options {
+	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
+		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout, Logger: log}
+}
+
+func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
+	o := tracker.DefaultOptions()
+	t := c.Track
+	o.SAMGap, o.MinNewObjRatio, o.MinArea, o.LostAfter = t.SAMGap, t.MinNewObjRatio, t.MinArea, t.LostAfter
+	o.Discover, o.Refresh, o.MaxNewObjFrameRatio, o.ReIDMinSimilarity = t.Discover, t.Refresh, t.MaxNewObjFrameRatio, t.ReIDMinSimilarity
+	o.Logger = log
+	return o
+}
+
+// EverythingOptions converts the configuration's everything section.
+func EverythingOptions(c config.Config) segment.EverythingOptions {
+	e := c.Everything
+	return segment.EverythingOptions{
+		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: e.PredIoUThresh,
+		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
+		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
+		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
+		MinMaskRegionArea: e.MinMaskRegionArea,
+	}
+}
