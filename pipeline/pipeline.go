@@ -212,6 +212,10 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	}()
 	st := src.Stats()
 	sum.Stats, sum.Elapsed = st, time.Since(start)
+	if st.CorruptPackets > 0 || st.CorruptFrames > 0 {
+		log.Warn("input is damaged: corrupt data was skipped, so frames that could not be decoded have no masks",
+			"input", spec.Input, "corrupt_packets", st.CorruptPackets, "corrupt_frames", st.CorruptFrames)
+	}
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	davis  = shared + "/data/davis"
+	catMP4 = shared + "/data/videos/cat.mp4"
+)
+
+// TestTrackBuiltinOnDAVIS is the acceptance check of the built-in
+// propagator: the three DAVIS sequences from their first-frame masks,
+// scored by `samtrack eval`, reach J&F-Mean >= 0.70.
+func TestTrackBuiltinOnDAVIS(t *testing.T) {
+	needShared(t, davis)
+	pred := t.TempDir()
+	for _, seq := range []string{"blackswan", "car-shadow", "dog"} {
+		r := run(t, "track", davis+"/JPEGImages/480p/"+seq, "--mask", davis+"/Annotations/480p/"+seq+"/00000.png",
+			"--propagator", "builtin", "--overlay=false", "--out", filepath.Join(t.TempDir(), seq))
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", seq, r.code, r.stderr)
+		}
+		out := strings.TrimPrefix(lastField(r.stderr, "out="), "")
+		if err := os.Symlink(filepath.Join(out, "masks"), filepath.Join(pred, seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := run(t, "eval", "--gt", davis+"/Annotations/480p", "--pred", pred, "--json")
+	if r.code != 0 {
+		t.Fatalf("eval: %s", r.stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, r.stdout)
+	}
+	jf := rep["J&F-Mean"].(float64)
+	t.Logf("builtin propagator on blackswan, car-shadow, dog: J&F-Mean %.4f (J %.4f, F %.4f)", jf, rep["J-Mean"], rep["F-Mean"])
+	if jf < 0.70 {
+		t.Errorf("J&F-Mean %.4f < 0.70", jf)
+	}
+}
+
+// lastField returns the value of the last "key=value" in s.
+func lastField(s, key string) string {
+	i := strings.LastIndex(s, key)
+	if i < 0 {
+		return ""
+	}
+	v := s[i+len(key):]
+	if j := strings.IndexAny(v, " \n"); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+type manifestDoc struct {
+	FramesDone int    `json:"frames_done"`
+	Complete   bool   `json:"complete"`
+	Error      string `json:"error"`
+}
+
+func readManifest(t *testing.T, dir string) manifestDoc {
+	t.Helper()
+	var m manifestDoc
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("manifest is not valid JSON: %v", err)
+	}
+	return m
+}
+
+// TestTrackInterruptAndResume: SIGINT leaves valid PNG and JSON for every
+// completed frame and an incomplete manifest; --resume completes the run
+// with results identical to an uninterrupted one.
+func TestTrackInterruptAndResume(t *testing.T) {
+	needShared(t, catMP4)
+	args := func(out string) []string {
+		return []string{"track", catMP4, "--point", "300,170", "--max-frames", "90", "--overlay=false", "--out", out}
+	}
+	full := filepath.Join(t.TempDir(), "full")
+	if r := run(t, args(full)...); r.code != 0 {
+		t.Fatalf("uninterrupted run: %s", r.stderr)
+	}
+	if m := readManifest(t, full); !m.Complete || m.FramesDone != 90 {
+		t.Fatalf("uninterrupted manifest: %+v", m)
+	}
+
+	part := filepath.Join(t.TempDir(), "part")
+	cmd := exec.Command(binary, args(part)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(part, "manifest.json"))
+		var m manifestDoc
+		if err == nil && json.Unmarshal(b, &m) == nil && m.FramesDone >= 20 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted run: %v (want exit 130)\n%s", err, stderr.String())
+	}
+	m := readManifest(t, part)
+	if m.Complete || m.FramesDone < 20 || m.FramesDone >= 90 {
+		t.Fatalf("interrupted manifest: %+v", m)
+	}
+	t.Logf("interrupted after %d frames", m.FramesDone)
+	// Every finished frame is valid on disk.
+	var ann struct {
+		Images []json.RawMessage `json:"images"`
+	}
+	b, _ := os.ReadFile(filepath.Join(part, "annotations.json"))
+	if err := json.Unmarshal(b, &ann); err != nil {
+		t.Fatalf("annotations.json after SIGINT is not valid JSON: %v", err)
+	}
+	if len(ann.Images) != m.FramesDone {
+		t.Errorf("annotations.json has %d images, manifest says %d frames", len(ann.Images), m.FramesDone)
+	}
+	for i := 0; i < m.FramesDone; i++ {
+		readMask(t, filepath.Join(part, "masks", fmt.Sprintf("%05d.png", i)))
+	}
+
+	r := run(t, append(args(part), "--resume")...)
+	if r.code != 0 {
+		t.Fatalf("resume: %s", r.stderr)
+	}
+	if m := readManifest(t, part); !m.Complete || m.FramesDone != 90 {
+		t.Fatalf("resumed manifest: %+v", m)
+	}
+	for i := 0; i < 90; i++ {
+		name := fmt.Sprintf("%05d.png", i)
+		a, _ := os.ReadFile(filepath.Join(full, "masks", name))
+		b, _ := os.ReadFile(filepath.Join(part, "masks", name))
+		if !bytes.Equal(a, b) {
+			t.Fatalf("frame %d differs between the resumed and the uninterrupted run", i)
+		}
+	}
+	for _, f := range []string{"annotations.json", "tracks.json"} {
+		a, _ := os.ReadFile(filepath.Join(full, f))
+		b, _ := os.ReadFile(filepath.Join(part, f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the resumed and the uninterrupted run", f)
+		}
+	}
+}
+
+func TestTrackBadInputs(t *testing.T) {
+	needShared(t, davis, catMP4)
+	dir := t.TempDir()
+	badPrompts := filepath.Join(dir, "bad.json")
+	os.WriteFile(badPrompts, []byte(`{"objects": [{"id": 1, "clicks": [[10, 10]]}]}`), 0o644)
+	notJSON := filepath.Join(dir, "list.json")
+	os.WriteFile(notJSON, []byte(`[{"type": "point", "data": [1, 2]}]`), 0o644)
+	afile := filepath.Join(dir, "afile")
+	os.WriteFile(afile, []byte("x"), 0o644)
+	mask := davis + "/Annotations/480p/blackswan/00000.png"
+	vid, _ := os.ReadFile(shared + "/data/videos/blackswan.mp4")
+	corrupt := filepath.Join(dir, "corrupt.mp4")
+	bad := append([]byte(nil), vid...)
+	for i := len(bad) / 2; i < len(bad)/2+40000 && i < len(bad); i++ {
+		bad[i] = byte(i * 7)
+	}
+	os.WriteFile(corrupt, bad, 0o644)
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown prompts layout", []string{"track", catMP4, "--prompts", badPrompts, "--out", filepath.Join(dir, "o1")}, "clicks"},
+		{"prompts not an object", []string{"track", catMP4, "--prompts", notJSON, "--out", filepath.Join(dir, "o2")}, "prompts"},
+		{"mask of another size", []string{"track", catMP4, "--mask", mask, "--out", filepath.Join(dir, "o3")}, "854x480"},
+		{"sam-gap 0", []string{"track", catMP4, "--point", "10,10", "--sam-gap", "0", "--out", filepath.Join(dir, "o4")}, "sam_gap"},
+		{"sam-gap negative", []string{"track", catMP4, "--point", "10,10", "--sam-gap", "-3", "--out", filepath.Join(dir, "o5")}, "sam_gap"},
+		{"unwritable output", []string{"track", catMP4, "--point", "10,10", "--out", filepath.Join(afile, "sub")}, "afile"},
+		{"no prompt", []string{"track", catMP4, "--out", filepath.Join(dir, "o6")}, "prompt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.args...)
+			if r.code == 0 {
+				t.Fatalf("exit 0; want failure")
+			}
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr does not mention %q:\n%s", tc.want, r.stderr)
+			}
+		})
+	}
+
+	t.Run("corrupt mid-way keeps what was tracked", func(t *testing.T) {
+		out := filepath.Join(dir, "corrupt-out")
+		r := run(t, "track", corrupt, "--mask", mask, "--overlay=false", "--out", out)
+		m := readManifest(t, out)
+		t.Logf("exit %d, manifest %+v", r.code, m)
+		if m.FramesDone == 0 {
+			t.Fatal("nothing was kept")
+		}
+		if r.code == 0 && !m.Complete {
+			t.Error("exit 0 but the manifest says incomplete")
+		}
+		if r.code == 0 && !strings.Contains(r.stderr, "corrupt") && !strings.Contains(r.stderr, "damaged") {
+			t.Errorf("corruption not reported:\n%s", r.stderr)
+		}
+	})
+	t.Run("ends early keeps what was tracked", func(t *testing.T) {
+		cat, _ := os.ReadFile(catMP4)
+		trunc := filepath.Join(dir, "trunc.mp4")
+		os.WriteFile(trunc, cat[:len(cat)*6/10], 0o644)
+		out := filepath.Join(dir, "trunc-out")
+		r := run(t, "track", trunc, "--point", "300,170", "--overlay=false", "--out", out)
+		if r.code == 0 {
+			t.Fatalf("a truncated input exited 0:\n%s", r.stderr)
+		}
+		m := readManifest(t, out)
+		if m.Complete || m.FramesDone == 0 || m.Error == "" {
+			t.Errorf("manifest %+v: want incomplete with kept frames and an error", m)
+		}
+		if !strings.Contains(r.stderr, "truncated") && !strings.Contains(r.stderr, "ended early") {
+			t.Errorf("stderr does not say the input ended early:\n%s", r.stderr)
+		}
+	})
+}
