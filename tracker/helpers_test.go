@@ -11,6 +11,7 @@ import (
 	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/segment"
+	"samtrack/tracker/deaot"
 	"samtrack/tracker/flow"
 	"samtrack/video"
 )
@@ -50,6 +51,26 @@ func newFlow(t testing.TB) *flow.Propagator {
 	p, err := flow.New(flow.Options{})
 	if err != nil {
 		t.Fatalf("flow propagator: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// newDeAOT opens the generated DeAOT-contract ONNX propagator.
+func newDeAOT(t testing.TB) *deaot.Propagator {
+	t.Helper()
+	dir := t.TempDir()
+	if err := testgen.WritePropagator(dir, testgen.PropagatorOptions{Height: 240, Width: 320}); err != nil {
+		t.Fatalf("generate propagator: %v", err)
+	}
+	rt, err := ort.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	p, err := deaot.Open(rt, dir, deaot.Options{})
+	if err != nil {
+		t.Fatalf("open generated propagator: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
 	return p

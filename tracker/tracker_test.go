@@ -12,6 +12,18 @@ import (
 // becoming discoverable), keep one id throughout (the yellow box leaves the
 // frame and comes back) and reach a mean IoU of at least 0.9.
 func TestTrackSyntheticVideo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		prop func(t *testing.T) Propagator
+	}{
+		{"flow", func(t *testing.T) Propagator { return newFlow(t) }},
+		{"generated-onnx-deaot", func(t *testing.T) Propagator { return newDeAOT(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { trackSynthetic(t, tc.prop(t)) })
+	}
+}
+
+func trackSynthetic(t *testing.T, prop Propagator) {
 	rt, m := samModels(t)
 	eo := testEverything()
 	seg, err := NewSAMSegmenter(rt, m, eo, segmentPredictDefaults())
@@ -21,7 +33,7 @@ func TestTrackSyntheticVideo(t *testing.T) {
 	defer seg.Close()
 	opts := DefaultOptions()
 	opts.SAMGap = 5
-	tr, err := New(opts, newFlow(t), seg)
+	tr, err := New(opts, prop, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
