@@ -34,6 +34,16 @@ type Spec struct {
 	// Resume continues an interrupted run in Out.
 	Resume bool
 	Config config.Config
+	// Live reads Input with video.OpenLive: bounded latency (stale frames
+	// are dropped) and reconnection with backoff when the stream drops,
+	// with the gaps recorded in Out/gaps.json. It is implied for rtsp://,
+	// rtsps://, rtmp://, rtmps://, srt:// and udp:// inputs (see IsLive).
+	// A live run cannot be resumed; video.max_frames stops it after that
+	// many frames, video.start and video.stride do not apply.
+	Live bool
+	// LiveOptions tune the live source; video.max_side, video.threads and
+	// video.timeout fill the fields left zero.
+	LiveOptions video.LiveOptions
 }
 
 // Progress reports one finished frame.
@@ -45,6 +55,11 @@ type Progress struct {
 	ETA      time.Duration // 0 when unknown
 	Objects  int           // objects present on the frame
 	Replayed bool          // the frame was replayed by --resume
+	// Latency (live sources) is how many decoded frames the stream's newest
+	// frame is ahead of this one when it has been written; Dropped counts
+	// the frames dropped unseen so far because tracking was slower than
+	// the stream.
+	Latency, Dropped int
 }
 
 // Hooks let a caller watch and steer a running job. Every field is
@@ -57,6 +72,10 @@ type Hooks struct {
 	// runs (the service's live prompts); a prompt for an earlier frame is
 	// applied to the next frame.
 	Pending func() []ObjectPrompt
+	// OnLive is called for every connection event of a live source
+	// (connected, disconnected, connect-failed, reconnected, ended), from
+	// the source's reader goroutine; it must return quickly.
+	OnLive func(video.LiveEvent)
 }
 
 // Summary describes a finished (or stopped) job.
@@ -69,6 +88,10 @@ type Summary struct {
 	Stats      video.Stats
 	Elapsed    time.Duration
 	Segmenter  string
+	// Live and Gaps describe a live source (zero for files): its counters
+	// and its interruptions.
+	Live video.LiveStats
+	Gaps []video.Gap
 }
 
 // manifestOptions is what a resumed run must share with the interrupted one.
@@ -104,12 +127,13 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		return sum, err
 	}
 
-	src, err := video.Open(ctx, spec.Input, videoOptions(c, log))
+	src, err := openSource(ctx, spec, c, log, h)
 	if err != nil {
 		return sum, err
 	}
 	defer src.Close()
 	info := src.Info()
+	live, _ := src.(*liveSource)
 
 	sam, err := OpenSAM(c)
 	if err != nil {
@@ -158,8 +182,12 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		return sum, err
 	}
 
+	input := spec.Input
+	if live != nil {
+		input = live.URL() // without a password
+	}
 	run, err := export.OpenRun(spec.Out, export.Meta{
-		Input:          spec.Input,
+		Input:          input,
 		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
 		ExpectedFrames: info.Frames,
 		Overlay:        c.Track.Overlay,
@@ -181,11 +209,18 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	}
 
 	start := time.Now()
+	last := -1 // index of the last frame stepped
 	loopErr := func() error {
 		for {
+			if live != nil && c.Video.MaxFrames > 0 && sum.FramesDone >= c.Video.MaxFrames {
+				return nil
+			}
 			if h.Pending != nil {
 				for _, p := range h.Pending() {
-					if err := applyObject(tr, p, src.Stats().Delivered, info); err != nil {
+					// A prompt for a frame already passed goes to the next
+					// one (frame indices may skip: stride, dropped live
+					// frames).
+					if err := applyObject(tr, p, last+1, info); err != nil {
 						log.Warn("live prompt refused", "err", err)
 					}
 				}
@@ -201,17 +236,33 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 			if err != nil {
 				return err
 			}
+			last = f.Index
 			if err := run.WriteFrame(f, res); err != nil {
 				return err
 			}
 			sum.FramesDone++
+			if live != nil {
+				if err := live.writeGaps(spec.Out, false); err != nil {
+					return err
+				}
+			}
 			if h.OnFrame != nil {
-				h.OnFrame(progress(sum.FramesDone, f.Index, info.Frames, start, len(res.Objects), res.Replayed), f, res)
+				p := progress(sum.FramesDone, f.Index, info.Frames, start, len(res.Objects), res.Replayed)
+				if live != nil {
+					p.Latency, p.Dropped = live.Latency(), live.Live.Stats().Dropped
+				}
+				h.OnFrame(p, f, res)
 			}
 		}
 	}()
 	st := src.Stats()
 	sum.Stats, sum.Elapsed = st, time.Since(start)
+	if live != nil {
+		sum.Live, sum.Gaps = live.Live.Stats(), live.Gaps()
+		if err := live.writeGaps(spec.Out, true); err != nil && loopErr == nil {
+			loopErr = err
+		}
+	}
 	if st.CorruptPackets > 0 || st.CorruptFrames > 0 {
 		log.Warn("input is damaged: corrupt data was skipped, so frames that could not be decoded have no masks",
 			"input", spec.Input, "corrupt_packets", st.CorruptPackets, "corrupt_frames", st.CorruptFrames)

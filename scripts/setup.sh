@@ -15,7 +15,7 @@ DEB_PACKAGES=(
   build-essential pkg-config ca-certificates
   libopencv-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  libswresample-dev libavfilter-dev libavdevice-dev ffmpeg
+  libswresample-dev libavfilter-dev libavdevice-dev ffmpeg chromium chromium-driver
 )
 
 command -v npm >/dev/null || DEB_PACKAGES+=(npm)

@@ -271,7 +271,15 @@ func (c *Classical) grabCut(img Image, ww, wh int, seeds, fg []byte) error {
 	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 || m.Rows() != wh || m.Cols() != ww {
 		return errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
+	// GrabCut seeds its colour models with k-means, which draws from
+	// OpenCV's per-thread random generator: the mask would depend on what
+	// ran earlier on this OS thread. Pinning the goroutine and reseeding
+	// (0 is a fresh thread's state) makes every call give the same mask,
+	// next to any concurrent job.
+	runtime.LockOSThread()
+	gocv.SetRNGSeed(0)
 	gocv.GrabCut(work, &m, image.Rect(0, 0, ww, wh), &bgd, &fgd, c.opts.Iterations, gocv.GCInitWithMask)
+	runtime.UnlockOSThread()
 	out := m.ToBytes()
 	if len(out) != ww*wh {
 		return fmt.Errorf("classical segmenter: GrabCut returned %d mask bytes for %dx%d", len(out), ww, wh)

@@ -1,7 +1,7 @@
 // Command samtrack segments and tracks every object in a video with Segment
 // Anything and a mask propagator. This package only parses flags, loads the
 // configuration and wires the packages together; it holds no logic of its
-// own. Subcommands: version, segment, track, eval, models, config.
+// own. Subcommands: version, segment, track, eval, models, config, serve.
 package main
 
 import (
@@ -34,6 +34,8 @@ usage:
   samtrack eval --gt DIR --pred DIR [--json]
   samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE
   samtrack config keys | show
+  samtrack serve [--listen ADDR] [--data DIR] [--allow-dir DIR]... [--token-file FILE | --token TOKEN]
+                 [--max-jobs N] [--max-queue N] [--max-live N] [--allow-scheme rtsp,http,https]   (HTTP API: docs/API.md)
 
 Every command takes --config FILE; settings also come from SAMTRACK_* variables.
 `
@@ -91,6 +93,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.models(ctx, rest)
 	case "config":
 		return a.configCmd(ctx, rest)
+	case "serve":
+		return a.serve(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, usage)
 		return nil

@@ -1,0 +1,229 @@
+package service
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"samtrack/config"
+	"samtrack/pipeline"
+	"samtrack/tracker"
+	"samtrack/video"
+)
+
+// State is a job's state.
+type State string
+
+// Job states. queued and running are unfinished; the others are final.
+const (
+	StateQueued   State = "queued"
+	StateRunning  State = "running"
+	StateDone     State = "done"
+	StateFailed   State = "failed"
+	StateCanceled State = "canceled"
+)
+
+func (s State) final() bool { return s == StateDone || s == StateFailed || s == StateCanceled }
+
+// States lists every state, for metrics.
+var States = []State{StateQueued, StateRunning, StateDone, StateFailed, StateCanceled}
+
+// ObjectInfo is one row of a job's object table.
+type ObjectInfo struct {
+	ID            uint16 `json:"id"`
+	State         string `json:"state"`
+	Source        string `json:"source"`
+	FirstFrame    int    `json:"first_frame"`
+	LastFrame     int    `json:"last_frame"`
+	FramesPresent int    `json:"frames_present"`
+}
+
+func objectInfos(table []tracker.Object) []ObjectInfo {
+	out := make([]ObjectInfo, len(table))
+	for i, o := range table {
+		out[i] = ObjectInfo{ID: o.ID, State: string(o.State), Source: o.Source, FirstFrame: o.FirstFrame,
+			LastFrame: o.LastFrame, FramesPresent: o.FramesPresent}
+	}
+	return out
+}
+
+// livePrompt is a prompt posted while the job runs; Delivered says the
+// pipeline took it, for frame Frame.
+type livePrompt struct {
+	Prompt    pipeline.ObjectPrompt `json:"prompt"`
+	Delivered bool                  `json:"delivered"`
+	Added     time.Time             `json:"added"`
+}
+
+// liveSettings are a live job's source settings (durations as Go strings
+// such as "5s").
+type liveSettings struct {
+	Buffer        int    `json:"buffer,omitempty"`
+	StallTimeout  string `json:"stall_timeout,omitempty"`
+	MinBackoff    string `json:"min_backoff,omitempty"`
+	MaxBackoff    string `json:"max_backoff,omitempty"`
+	MaxReconnects int    `json:"max_reconnects,omitempty"`
+}
+
+func (l *liveSettings) apply(o video.LiveOptions) (video.LiveOptions, error) {
+	if l == nil {
+		return o, nil
+	}
+	if l.Buffer != 0 {
+		o.Buffer = l.Buffer
+	}
+	if l.MaxReconnects != 0 {
+		o.MaxReconnects = l.MaxReconnects
+	}
+	for _, d := range []struct {
+		name string
+		s    string
+		dst  *time.Duration
+	}{{"stall_timeout", l.StallTimeout, &o.StallTimeout}, {"min_backoff", l.MinBackoff, &o.MinBackoff}, {"max_backoff", l.MaxBackoff, &o.MaxBackoff}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil || v <= 0 {
+			return o, fmt.Errorf("live.%s %q: want a positive duration such as 5s", d.name, d.s)
+		}
+		*d.dst = v
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	return o, nil
+}
+
+// jobRecord is what the database keeps of a job.
+type jobRecord struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Input string `json:"input"` // as the client gave it (password redacted)
+	// Source is what the pipeline opens (the resolved path or the URL).
+	Source     string               `json:"source"`
+	Live       bool                 `json:"live"`
+	LiveOpts   *liveSettings        `json:"live_options,omitempty"`
+	OwnUpload  string               `json:"own_upload,omitempty"` // upload made with the job, deleted with it
+	Prompts    pipeline.Prompts     `json:"prompts"`
+	Everything bool                 `json:"everything,omitempty"`
+	Options    map[string]any       `json:"options,omitempty"`
+	Config     config.Config        `json:"config"`
+	State      State                `json:"state"`
+	Error      string               `json:"error,omitempty"`
+	FramesDone int                  `json:"frames_done"`
+	Total      int                  `json:"total_frames"`
+	LastFrame  int                  `json:"last_frame"`
+	FPS        float64              `json:"fps"`
+	Objects    []ObjectInfo         `json:"objects"`
+	Present    int                  `json:"objects_present"`
+	Created    time.Time            `json:"created"`
+	Started    *time.Time           `json:"started,omitempty"`
+	Finished   *time.Time           `json:"finished,omitempty"`
+	Resumes    int                  `json:"resumes"`
+	Crashes    int                  `json:"crashes"`
+	Sessions   int                  `json:"sessions,omitempty"`
+	Prompted   []livePrompt         `json:"live_prompts,omitempty"`
+	Gaps       []pipeline.GapRecord `json:"gaps,omitempty"`
+	Reconnects int                  `json:"reconnects,omitempty"`
+	Latency    int                  `json:"latency_frames,omitempty"`
+	MaxLatency int                  `json:"max_latency_frames,omitempty"`
+	Dropped    int                  `json:"dropped_frames,omitempty"`
+}
+
+// maxGapsKept bounds the gaps a live job's record keeps (the newest).
+const maxGapsKept = 100
+
+// JobView is the API's view of a job.
+type JobView struct {
+	ID         string               `json:"id"`
+	Name       string               `json:"name,omitempty"`
+	Input      string               `json:"input"`
+	Live       bool                 `json:"live"`
+	State      State                `json:"state"`
+	Error      string               `json:"error"`
+	FramesDone int                  `json:"frames_done"`
+	Total      int                  `json:"total_frames"`
+	LastFrame  int                  `json:"last_frame"`
+	FPS        float64              `json:"fps"`
+	Objects    []ObjectInfo         `json:"objects"`
+	Present    int                  `json:"objects_present"`
+	Created    time.Time            `json:"created"`
+	Started    *time.Time           `json:"started,omitempty"`
+	Finished   *time.Time           `json:"finished,omitempty"`
+	Resumes    int                  `json:"resumes"`
+	Queue      int                  `json:"queue_position,omitempty"`
+	Prompts    pipeline.Prompts     `json:"prompts"`
+	Options    map[string]any       `json:"options,omitempty"`
+	Gaps       []pipeline.GapRecord `json:"gaps,omitempty"`
+	Reconnects int                  `json:"reconnects,omitempty"`
+	// Live jobs: how many frames the stream is ahead of the last tracked
+	// frame (now, and at most since the job started) and how many frames
+	// were dropped to keep up.
+	Latency    int `json:"latency_frames,omitempty"`
+	MaxLatency int `json:"max_latency_frames,omitempty"`
+	Dropped    int `json:"dropped_frames,omitempty"`
+}
+
+func (r *jobRecord) view() JobView {
+	objs := r.Objects
+	if objs == nil {
+		objs = []ObjectInfo{}
+	}
+	return JobView{ID: r.ID, Name: r.Name, Input: r.Input, Live: r.Live, State: r.State, Error: r.Error,
+		FramesDone: r.FramesDone, Total: r.Total, LastFrame: r.LastFrame, FPS: r.FPS, Objects: objs, Present: r.Present,
+		Created: r.Created, Started: r.Started, Finished: r.Finished, Resumes: r.Resumes, Prompts: r.Prompts,
+		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped}
+}
+
+// clone copies the record deeply enough for another goroutine to encode it.
+func (r *jobRecord) clone() *jobRecord {
+	c := *r
+	c.Objects = append([]ObjectInfo(nil), r.Objects...)
+	c.Prompted = append([]livePrompt(nil), r.Prompted...)
+	c.Gaps = append([]pipeline.GapRecord(nil), r.Gaps...)
+	return &c
+}
+
+// job is a job in memory: its record and, while it runs, its controls.
+type job struct {
+	mu  sync.Mutex
+	rec *jobRecord
+	// cancel stops the running pipeline with a cause (errCanceled,
+	// errShutdown); done is closed when the run has ended. Both are nil
+	// while the job is not running.
+	cancel  func(error)
+	done    chan struct{}
+	deleted bool
+	// lastSave is when the record was last written during the run.
+	lastSave time.Time
+	// fps window.
+	fpsAt   time.Time
+	fpsDone int
+	// floor is the first frame a resumed run tracks (the frames before
+	// it are replayed from the interrupted run's outputs).
+	floor int
+
+	events *broker
+	latest *latestFrame
+}
+
+func newJob(rec *jobRecord) *job {
+	return &job{rec: rec, events: newBroker(), latest: newLatestFrame()}
+}
+
+// snapshot returns a copy of the record.
+func (j *job) snapshot() *jobRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.rec.clone()
+}
+
+// newID returns a 20-hex-digit id that sorts by creation time.
+func newID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%012x%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}

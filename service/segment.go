@@ -1,0 +1,605 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // uploaded images
+	_ "image/png"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"samtrack/config"
+	"samtrack/mask"
+	"samtrack/pipeline"
+	"samtrack/segment"
+	"samtrack/video"
+)
+
+// segmenter answers interactive segmentation requests. Decoded frames are
+// cached by (input, frame, video settings) and, with a SAM model, so are
+// their embeddings, so that repeated clicks on one frame neither decode nor
+// encode it again.
+type segmenter struct {
+	s      *Server
+	sem    chan struct{} // bounds concurrent segmentations
+	frames *frameCache
+
+	openOnce sync.Once
+	openErr  error
+	sam      *pipeline.SAM
+	samMu    sync.Mutex // serialises the SAM decoder
+	embeds   *segment.EmbeddingCache
+	cl       *segment.Classical
+}
+
+// maxImagePixels bounds an uploaded image (a decompression bomb guard).
+const maxImagePixels = 40 << 20
+
+// maxImageBytes bounds an uploaded image file (it is read into memory).
+const maxImageBytes = 64 << 20
+
+func newSegmenter(s *Server) *segmenter {
+	return &segmenter{s: s, sem: make(chan struct{}, 2), frames: newFrameCache(8), embeds: segment.NewEmbeddingCache(8)}
+}
+
+func (g *segmenter) open() error {
+	g.openOnce.Do(func() {
+		g.sam, g.openErr = pipeline.OpenSAM(g.s.base)
+		if g.openErr == nil && g.sam == nil {
+			g.cl, g.openErr = segment.NewClassical(segment.DefaultClassicalOptions())
+		}
+	})
+	return g.openErr
+}
+
+func (g *segmenter) name() string {
+	if g.sam != nil {
+		return g.sam.Name
+	}
+	return segment.ClassicalName
+}
+
+func (g *segmenter) close() error {
+	if g.sam != nil {
+		return g.sam.Close()
+	}
+	return nil
+}
+
+// segmentRequest is the body of POST /api/v1/segment (or its "request"
+// part with an uploaded "image").
+type segmentRequest struct {
+	// Job or Input choose the video; Frame its frame (ignored for live
+	// streams, whose latest snapshot is used).
+	Job     string         `json:"job"`
+	Input   string         `json:"input"`
+	Frame   int            `json:"frame"`
+	Options map[string]any `json:"options"`
+	// One object: ID (default 1), Points and/or Box. Or several objects
+	// under Prompts (the prompts shape; masks are not accepted here).
+	ID      int               `json:"id"`
+	Points  [][]float64       `json:"points"`
+	Box     []float64         `json:"box"`
+	Prompts *pipeline.Prompts `json:"prompts"`
+	// Format is json (default: the document of `samtrack segment --out
+	// X.json`, COCO RLE) or png (the mask; a palette PNG of the ids for
+	// several objects).
+	Format string `json:"format"`
+}
+
+// objects returns the request's object prompts.
+func (r segmentRequest) objects() ([]pipeline.ObjectPrompt, *apiError) {
+	var objs []pipeline.ObjectPrompt
+	if len(r.Points) > 0 || r.Box != nil {
+		id := r.ID
+		if id == 0 {
+			id = 1
+		}
+		objs = append(objs, pipeline.ObjectPrompt{ID: id, Frame: r.Frame, Points: r.Points, Box: r.Box})
+	}
+	if r.Prompts != nil {
+		if r.Prompts.Mask != "" {
+			return nil, errorf(http.StatusBadRequest, "segment: a mask is not a prompt to segment; give points or a box")
+		}
+		for i, o := range r.Prompts.Objects {
+			if o.Mask != "" {
+				return nil, errorf(http.StatusBadRequest, "segment: prompts.objects[%d] has a mask; give points or a box", i)
+			}
+			if o.ID == 0 {
+				o.ID = len(objs) + 1
+			}
+			objs = append(objs, o)
+		}
+	}
+	if len(objs) == 0 {
+		return nil, errorf(http.StatusBadRequest, `segment: no prompt; give "points" and/or "box", or "prompts": {"objects": [...]}`)
+	}
+	if len(objs) > 64 {
+		return nil, errorf(http.StatusBadRequest, "segment: %d objects in one request; at most 64", len(objs))
+	}
+	if err := (pipeline.Prompts{Objects: objs}).Validate(); err != nil {
+		return nil, errorf(http.StatusBadRequest, "segment: %v", err)
+	}
+	seen := map[int]bool{}
+	for _, o := range objs {
+		if seen[o.ID] {
+			return nil, errorf(http.StatusBadRequest, "segment: object id %d is given twice", o.ID)
+		}
+		seen[o.ID] = true
+	}
+	return objs, nil
+}
+
+type frameKey string
+
+// frameSource says where a frame comes from.
+type frameSource struct {
+	source string
+	live   bool
+	frame  int
+	cfg    config.Config
+}
+
+func (f frameSource) key() frameKey {
+	v := f.cfg.Video
+	if f.live {
+		return frameKey(fmt.Sprintf("live|%s|%d", f.source, v.MaxSide))
+	}
+	return frameKey(fmt.Sprintf("file|%s|%d|%d|%d|%d", f.source, f.frame, v.MaxSide, v.Stride, v.Start))
+}
+
+// frameCache is a small LRU of decoded frames.
+type frameCache struct {
+	mu    sync.Mutex
+	cap   int
+	order []frameKey
+	m     map[frameKey]cachedFrame
+}
+
+// cachedFrame is a decoded frame and the frame count of its input (0:
+// unknown).
+type cachedFrame struct {
+	img    segment.Image
+	frames int
+}
+
+func newFrameCache(n int) *frameCache {
+	return &frameCache{cap: n, m: map[frameKey]cachedFrame{}}
+}
+
+func (c *frameCache) get(k frameKey) (cachedFrame, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[k]
+	if ok {
+		c.touch(k)
+	}
+	return f, ok
+}
+
+func (c *frameCache) put(k frameKey, img cachedFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.m[k] = img
+	c.touch(k)
+	for len(c.order) > c.cap {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+func (c *frameCache) touch(k frameKey) {
+	for i, o := range c.order {
+		if o == k {
+			copy(c.order[i:], c.order[i+1:])
+			c.order[len(c.order)-1] = k
+			return
+		}
+	}
+}
+
+// frame returns a decoded frame, from the cache when possible.
+func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (cachedFrame, bool, error) {
+	k := fs.key()
+	if !refresh {
+		if f, ok := g.frames.get(k); ok {
+			g.s.metrics.frameHits.Add(1)
+			return f, true, nil
+		}
+	}
+	g.s.metrics.frameMisses.Add(1)
+	var f cachedFrame
+	var err error
+	if fs.live {
+		f.img, err = grabLive(ctx, fs.source, fs.cfg)
+	} else {
+		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg)
+	}
+	if err != nil {
+		return f, false, err
+	}
+	g.frames.put(k, f)
+	return f, false, nil
+}
+
+// decodeFrame decodes frame n of a video with the job's video settings.
+func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cachedFrame, error) {
+	if n < 0 {
+		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
+	}
+	v := c.Video
+	s, err := video.Open(ctx, src, video.Options{Start: v.Start, Stride: v.Stride, MaxFrames: v.MaxFrames, MaxSide: v.MaxSide, Threads: v.Threads, Timeout: v.Timeout})
+	if err != nil {
+		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", err)
+	}
+	defer s.Close()
+	frames := s.Info().Frames
+	for {
+		f, err := s.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: the input has only %d frames", n, s.Stats().Delivered)
+		}
+		if err != nil {
+			return cachedFrame{}, fmt.Errorf("decode frame %d: %w", n, err)
+		}
+		if f.Index == n {
+			return cachedFrame{img: segment.Image{W: f.W, H: f.H, RGB: f.RGB}, frames: frames}, nil
+		}
+		if f.Index > n {
+			return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d is not delivered with video.stride %d", n, v.Stride)
+		}
+	}
+}
+
+// grabLive takes one frame of a live stream.
+func grabLive(ctx context.Context, url string, c config.Config) (segment.Image, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1})
+	if err != nil {
+		return segment.Image{}, errorf(http.StatusBadGateway, "%v", err)
+	}
+	defer l.Close()
+	f, err := l.Next(ctx)
+	if err != nil {
+		return segment.Image{}, errorf(http.StatusBadGateway, "read a frame of %s: %v", redact(url), err)
+	}
+	return segment.Image{W: f.W, H: f.H, RGB: bytes.Clone(f.RGB)}, nil
+}
+
+// frameSourceOf resolves a request's job or input.
+func (s *Server) frameSourceOf(jobID, input string, frame int, opts map[string]any) (frameSource, *apiError) {
+	switch {
+	case jobID != "" && input != "":
+		return frameSource{}, errorf(http.StatusBadRequest, `give "job" or "input", not both`)
+	case jobID != "":
+		j, e := s.lookup(jobID)
+		if e != nil {
+			return frameSource{}, e
+		}
+		if len(opts) > 0 {
+			return frameSource{}, errorf(http.StatusBadRequest, `"options" do not apply with "job": the job's own options are used`)
+		}
+		rec := j.snapshot()
+		return frameSource{source: rec.Source, live: rec.Live, frame: frame, cfg: rec.Config}, nil
+	case input != "":
+		in, e := s.resolveInput(input, false)
+		if e != nil {
+			return frameSource{}, e
+		}
+		cfg, e := s.jobConfig(opts)
+		if e != nil {
+			return frameSource{}, e
+		}
+		return frameSource{source: in.Source, live: in.Live, frame: frame, cfg: cfg}, nil
+	}
+	return frameSource{}, errorf(http.StatusBadRequest, `give "job" (a job id) or "input" (a path, URL or upload:ID), or upload an "image"`)
+}
+
+func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
+	var req segmentRequest
+	var img segment.Image
+	var key frameKey
+	var uploaded bool
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "multipart/form-data" {
+		var err error
+		req, img, key, err = s.readSegmentMultipart(w, r)
+		if err != nil {
+			return err
+		}
+		uploaded = true
+	} else {
+		body, err := readBody(w, r, s.opts.MaxRequestBytes)
+		if err != nil {
+			return err
+		}
+		if e := decodeJSON(body, &req, "segment"); e != nil {
+			return e
+		}
+	}
+	if f := r.URL.Query().Get("format"); f != "" {
+		req.Format = f
+	}
+	if req.Format == "" {
+		req.Format = "json"
+	}
+	if req.Format != "json" && req.Format != "png" {
+		return errorf(http.StatusBadRequest, "format %q: want json or png", req.Format)
+	}
+	objs, e := req.objects()
+	if e != nil {
+		return e
+	}
+	var fs frameSource
+	if !uploaded {
+		var e *apiError
+		if fs, e = s.frameSourceOf(req.Job, req.Input, req.Frame, req.Options); e != nil {
+			return e
+		}
+	}
+	g := s.seg
+	if err := g.open(); err != nil {
+		return errorf(http.StatusInternalServerError, "open the segmenter: %v", err)
+	}
+	select {
+	case g.sem <- struct{}{}:
+	case <-r.Context().Done():
+		return nil
+	}
+	defer func() { <-g.sem }()
+	start := time.Now()
+	cached := false
+	if !uploaded {
+		f, hit, err := g.frame(r.Context(), fs, false)
+		if err != nil {
+			return err
+		}
+		img, cached, key = f.img, hit, fs.key()
+	}
+	doc := segmentDoc{Image: segmentImage{File: "upload", Width: img.W, Height: img.H}, Segmenter: g.name()}
+	if !uploaded {
+		doc.Image.File = req.Input
+		if req.Job != "" {
+			doc.Image.File = "job:" + req.Job
+		}
+		if !fs.live {
+			doc.Image.Frame = &req.Frame
+		}
+	}
+	labels := mask.NewLabelMap(img.W, img.H)
+	for _, o := range objs {
+		res, embCached, err := g.predict(r.Context(), key, img, o.Prompt())
+		if err != nil {
+			return errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+		}
+		if g.sam != nil {
+			cached = embCached
+		}
+		rle, err := mask.EncodeRLE(res.Mask)
+		if err != nil {
+			return err
+		}
+		doc.Annotations = append(doc.Annotations, segmentAnnotation{ID: o.ID, Segmentation: rle.Compress(),
+			Area: rle.Area(), BBox: rle.BBox(), Score: res.Score})
+		for i, v := range res.Mask.Pix {
+			if v != 0 {
+				labels.Pix[i] = uint16(o.ID)
+			}
+		}
+	}
+	doc.Cached, doc.ElapsedMS = cached, time.Since(start).Milliseconds()
+	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
+	if req.Format == "png" {
+		var buf bytes.Buffer
+		var err error
+		if len(objs) == 1 {
+			err = mask.WriteBinaryPNG(&buf, labels.Object(uint16(objs[0].ID)))
+		} else {
+			err = mask.WritePalettePNG(&buf, labels)
+		}
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(buf.Bytes())
+		return nil
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+// segmentDoc is the JSON answer of /segment: the document `samtrack segment
+// --out X.json` writes, plus whether the frame (or its SAM embedding) came
+// from the cache and how long the request took.
+type segmentDoc struct {
+	Image       segmentImage        `json:"image"`
+	Segmenter   string              `json:"segmenter"`
+	Annotations []segmentAnnotation `json:"annotations"`
+	Cached      bool                `json:"cached"`
+	ElapsedMS   int64               `json:"elapsed_ms"`
+}
+
+type segmentImage struct {
+	File   string `json:"file"`
+	Frame  *int   `json:"frame,omitempty"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+type segmentAnnotation struct {
+	ID           int                `json:"id"`
+	Segmentation mask.CompressedRLE `json:"segmentation"`
+	Area         int                `json:"area"`
+	BBox         [4]int             `json:"bbox"`
+	Score        float64            `json:"score"`
+}
+
+// predict segments one prompt on img; with SAM the embedding comes from the
+// cache when key was encoded before.
+func (g *segmenter) predict(ctx context.Context, key frameKey, img segment.Image, p segment.Prompt) (segment.Result, bool, error) {
+	if g.sam == nil {
+		r, err := g.cl.Segment(ctx, img, p)
+		return r, false, err
+	}
+	hits, _ := g.embeds.Stats()
+	emb, err := g.embeds.Encode(ctx, g.sam.Model, key, img)
+	if err != nil {
+		return segment.Result{}, false, err
+	}
+	h2, _ := g.embeds.Stats()
+	cached := h2 > hits
+	if cached {
+		g.s.metrics.embedHits.Add(1)
+	} else {
+		g.s.metrics.embedMisses.Add(1)
+	}
+	opts := segment.DefaultPredictOptions()
+	opts.Refine = g.s.base.SAM.Refine
+	g.samMu.Lock()
+	defer g.samMu.Unlock()
+	r, err := segment.Predict(ctx, g.sam.Model, emb, p, opts)
+	return r, cached, err
+}
+
+// readSegmentMultipart reads an uploaded "image" (PNG or JPEG) and the
+// "request" JSON part.
+func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (segmentRequest, segment.Image, frameKey, error) {
+	var req segmentRequest
+	var img segment.Image
+	var key frameKey
+	mr, err := s.multipart(w, r)
+	if err != nil {
+		return req, img, key, err
+	}
+	gotImage := false
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return req, img, key, multipartErr(err)
+		}
+		switch part.FormName() {
+		case "image":
+			b, err := readPart(part, min(s.opts.MaxUploadBytes, maxImageBytes))
+			if err != nil {
+				return req, img, key, err
+			}
+			sum := sha256.Sum256(b)
+			key = frameKey("image|" + hex.EncodeToString(sum[:]))
+			if cached, ok := s.seg.frames.get(key); ok {
+				img = cached.img
+				s.metrics.frameHits.Add(1)
+			} else {
+				if img, err = decodeImage(b); err != nil {
+					return req, img, key, err
+				}
+				s.metrics.frameMisses.Add(1)
+				s.seg.frames.put(key, cachedFrame{img: img})
+			}
+			gotImage = true
+		case "request":
+			b, err := readPart(part, s.opts.MaxRequestBytes)
+			if err != nil {
+				return req, img, key, err
+			}
+			if e := decodeJSON(b, &req, `segment part "request"`); e != nil {
+				return req, img, key, e
+			}
+		default:
+			return req, img, key, errorf(http.StatusBadRequest, "multipart: unknown part %q; want image and request", part.FormName())
+		}
+	}
+	if !gotImage {
+		return req, img, key, errorf(http.StatusBadRequest, `multipart segment without an "image" part`)
+	}
+	if req.Job != "" || req.Input != "" {
+		return req, img, key, errorf(http.StatusBadRequest, `an uploaded image takes no "job" or "input"`)
+	}
+	return req, img, key, nil
+}
+
+func decodeImage(b []byte) (segment.Image, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
+		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "image of %dx%d pixels is over the %d-pixel limit", cfg.Width, cfg.Height, maxImagePixels)
+	}
+	im, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
+	}
+	bd := im.Bounds()
+	rgba := image.NewRGBA(image.Rect(0, 0, bd.Dx(), bd.Dy()))
+	draw.Draw(rgba, rgba.Bounds(), im, bd.Min, draw.Src)
+	out := segment.Image{W: bd.Dx(), H: bd.Dy(), RGB: make([]byte, bd.Dx()*bd.Dy()*3)}
+	for i, j := 0, 0; i < len(rgba.Pix); i, j = i+4, j+3 {
+		out.RGB[j], out.RGB[j+1], out.RGB[j+2] = rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2]
+	}
+	return out, nil
+}
+
+// handleInputFrame returns a raw frame of an input or job as JPEG: what
+// the user clicks on before segmenting (same cache as /segment).
+func (s *Server) handleInputFrame(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	frame := 0
+	if v := q.Get("frame"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "frame %q: want a frame number from 0", v)
+		}
+		frame = n
+	}
+	var opts map[string]any
+	if v := q.Get("options"); v != "" {
+		if e := decodeJSON([]byte(v), &opts, "options"); e != nil {
+			return e
+		}
+	}
+	fs, e := s.frameSourceOf(q.Get("job"), q.Get("input"), frame, opts)
+	if e != nil {
+		return e
+	}
+	select {
+	case s.seg.sem <- struct{}{}:
+	case <-r.Context().Done():
+		return nil
+	}
+	f, cached, err := s.seg.frame(r.Context(), fs, q.Get("refresh") == "1")
+	<-s.seg.sem
+	if err != nil {
+		return err
+	}
+	img := f.img
+	jpg, err := encodeJPEG(img.W, img.H, img.RGB)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Width", strconv.Itoa(img.W))
+	w.Header().Set("X-Frame-Height", strconv.Itoa(img.H))
+	w.Header().Set("X-Frame-Count", strconv.Itoa(f.frames))
+	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
+	w.Write(jpg)
+	return nil
+}

@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samtrack/config"
+)
+
+// Server is `samtrack serve`: the job manager and its HTTP API. Make it
+// with New, then Serve or ListenAndServe; both end with a graceful
+// shutdown when their context is done.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	store *store
+	base  config.Config // the configuration jobs layer their options on
+
+	// ctx is cancelled at shutdown: it stops the workers and ends every
+	// event and MJPEG stream.
+	ctx    context.Context
+	stop   context.CancelFunc
+	closed atomic.Bool // no new jobs: shutting down
+
+	mu          sync.Mutex
+	jobs        map[string]*job
+	queue       []*job
+	running     int
+	live        []*job // live jobs to start (at Start) ; liveRunning counts those running
+	liveRunning int
+	wake        chan struct{} // capacity 1: the queue has work
+	workers     sync.WaitGroup
+	started     bool
+
+	seg     *segmenter
+	metrics *metrics
+	streams atomic.Int64
+	handler http.Handler
+	doneMu  sync.Mutex
+	down    bool
+}
+
+// New opens the data directory and its job database, loads the job list
+// and checks the options (the token rule among them). Unfinished jobs are
+// queued again when the server starts serving: file jobs resume from their
+// last finished frame, live jobs restart.
+func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	base, err := config.Load(config.Source{File: opts.ConfigFile, Environ: opts.Environ})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{opts.DataDir, filepath.Join(opts.DataDir, "jobs"), filepath.Join(opts.DataDir, "uploads")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w; choose a writable --data directory", d, err)
+		}
+	}
+	st, err := openStore(filepath.Join(opts.DataDir, "jobs.db"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
+		jobs: map[string]*job{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
+	}
+	s.seg = newSegmenter(s)
+	if err := s.load(); err != nil {
+		stop()
+		st.close()
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler (API, health, metrics, web page).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start starts the job workers; Serve calls it.
+func (s *Server) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return
+	}
+	s.started = true
+	for range s.opts.MaxParallel {
+		s.workers.Add(1)
+		go s.worker()
+	}
+	for _, j := range s.live {
+		s.startLiveLocked(j)
+	}
+	s.live = nil
+	s.signal()
+}
+
+// ListenAndServe listens on Options.Listen and serves until ctx is done.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves the API on ln until ctx is done, then shuts down gracefully:
+// it stops taking jobs, checkpoints the running ones (their outputs keep
+// every finished frame and they resume at the next start), ends the
+// streams and waits for the requests in flight, for at most
+// Options.ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.Start()
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	s.log.Info("samtrack serve: listening", "url", "http://"+ln.Addr().String(), "data", s.opts.DataDir,
+		"allow_dirs", s.opts.AllowDirs, "token", s.opts.Token != "", "max_jobs", s.opts.MaxParallel, "max_queue", s.opts.MaxQueue)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("samtrack serve: shutting down; running jobs are checkpointed and resume at the next start")
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	s.shutdownJobs(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, s.Close())
+}
+
+// shutdownJobs stops taking jobs, checkpoints the running ones and stops
+// the workers and streams.
+func (s *Server) shutdownJobs(ctx context.Context) {
+	s.closed.Store(true)
+	s.mu.Lock()
+	var running []*job
+	for _, j := range s.jobs {
+		j.mu.Lock()
+		if j.cancel != nil {
+			j.cancel(errShutdown)
+			running = append(running, j)
+		}
+		j.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, j := range running {
+		j.mu.Lock()
+		done := j.done
+		j.mu.Unlock()
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.log.Warn("shutdown: a job did not stop in time; it resumes from its manifest at the next start", "job", j.rec.ID)
+		}
+	}
+	s.stop() // workers and streams
+	wdone := make(chan struct{})
+	go func() { s.workers.Wait(); close(wdone) }()
+	select {
+	case <-wdone:
+	case <-ctx.Done():
+	}
+}
+
+// Close stops the workers (checkpointing running jobs) and closes the
+// database. Serve calls it; call it yourself when you only used Handler.
+func (s *Server) Close() error {
+	s.doneMu.Lock()
+	defer s.doneMu.Unlock()
+	if s.down {
+		return nil
+	}
+	s.down = true
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	s.shutdownJobs(ctx)
+	err := errors.Join(s.seg.close(), s.store.close())
+	return err
+}
+
+// Addr is the configured listen address.
+func (s *Server) Addr() string { return s.opts.Listen }
