@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"samtrack/config"
+	"samtrack/internal/rtsptest"
+	"samtrack/tracker"
+	"samtrack/video"
+)
+
+// TestLiveLatencyBounded is issue 4's bounded-latency check on the whole
+// pipeline: a live RTSP job whose per-frame work (propagation plus a 70 ms
+// stall standing in for a slow propagator) is slower than the stream's
+// 33 ms frame interval. Every processed frame must be at most 2 frame
+// intervals behind the newest decoded frame, stale frames must be dropped,
+// and the decode queue must stay within its bound.
+func TestLiveLatencyBounded(t *testing.T) {
+	const cat = "../../shared/data/videos/cat.mp4"
+	if _, err := os.Stat(cat); err != nil {
+		t.Skipf("shared test video missing: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := rtsptest.New(t)
+	url := srv.URL("cam")
+	pub, err := rtsptest.StartPublisher(ctx, cat, url)
+	if errors.Is(err, rtsptest.ErrNoFFmpeg) {
+		t.Skip("ffmpeg missing")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Stop()
+	if err := srv.WaitPublishing(ctx, "cam", true); err != nil {
+		t.Fatal(err)
+	}
+
+	c := config.Default()
+	c.Track.Overlay = false
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	processed, worst := 0, 0
+	sum, err := Run(runCtx, Spec{
+		Input:   url,
+		Out:     filepath.Join(t.TempDir(), "out"),
+		Prompts: Prompts{Objects: []ObjectPrompt{{ID: 1, Points: [][]float64{{300, 170, 1}}}}},
+		Config:  c,
+	}, Hooks{
+		Logger: quietLogger(),
+		OnFrame: func(p Progress, f video.Frame, _ *tracker.FrameResult) {
+			processed++
+			worst = max(worst, p.Latency)
+			if p.Latency > 2 {
+				t.Errorf("frame %d was processed %d frames behind the newest decoded frame", f.Index, p.Latency)
+			}
+			time.Sleep(70 * time.Millisecond) // slower than the 33 ms frame interval
+			if processed == 40 {
+				stop()
+			}
+		},
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("live run: %v", err)
+	}
+	st := sum.Live
+	t.Logf("processed %d frames; worst latency %d frames; decoded %d, dropped %d, peak queue %d of %d",
+		processed, worst, st.Decoded, st.Dropped, st.MaxQueue, st.Buffer)
+	if processed < 40 {
+		t.Fatalf("only %d frames processed", processed)
+	}
+	if st.Dropped == 0 {
+		t.Error("a consumer slower than the stream dropped no stale frame")
+	}
+	if st.MaxQueue > st.Buffer || st.Buffer > 2 {
+		t.Errorf("decode queue peaked at %d with a bound of %d", st.MaxQueue, st.Buffer)
+	}
+}
