@@ -147,7 +147,9 @@ func (s *Server) confine(p, what string) (string, *apiError) {
 	if err != nil {
 		return "", errorf(http.StatusBadRequest, "%s %q: %v", what, p, err)
 	}
-	if !s.allowed(abs) {
+	// As written, the path may name an allowed directory through the
+	// symlinked form it was given in (e.g. /data -> /mnt/disk/data).
+	if !s.allowed(abs) && !s.allowedAsGiven(abs) {
 		return "", errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.AllowDirs, ", "))
 	}
 	real, err := filepath.EvalSymlinks(abs)
@@ -165,6 +167,15 @@ func (s *Server) confine(p, what string) (string, *apiError) {
 
 func (s *Server) allowed(p string) bool {
 	for _, d := range s.opts.AllowDirs {
+		if within(d, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) allowedAsGiven(p string) bool {
+	for _, d := range s.opts.allowAsGiven {
 		if within(d, p) {
 			return true
 		}

@@ -31,8 +31,14 @@ func TestSecurity(t *testing.T) {
 	if err := os.Symlink(abs(t, catMP4), filepath.Join(allowed, "cat-link.mp4")); err != nil {
 		t.Fatal(err)
 	}
+	// The videos are allowed through a symlinked directory: paths written
+	// through the link and paths written through its target both pass.
+	viaLink := filepath.Join(t.TempDir(), "videos-link")
+	if err := os.Symlink(abs(t, videosDir), viaLink); err != nil {
+		t.Fatal(err)
+	}
 	ts := startServer(t, Options{
-		Token: testToken, AllowDirs: []string{allowed, abs(t, videosDir)},
+		Token: testToken, AllowDirs: []string{allowed, viaLink},
 		MaxRequestBytes: 4 << 10, MaxUploadBytes: 64 << 10, AllowSchemes: []string{"rtsp", "https"},
 	})
 	cat := abs(t, catMP4)
@@ -87,6 +93,7 @@ func TestSecurity(t *testing.T) {
 		{name: "unknown route", method: "GET", path: "/api/v1/nope", want: 404},
 		{name: "query token only for reads", method: "POST", path: "/api/v1/jobs?access_token=" + testToken, body: js(job(cat)), noAuth: true, want: 401},
 		{name: "cross-origin post", method: "POST", path: "/api/v1/jobs", body: js(job(cat)), hdr: http.Header{"Origin": {"http://evil.example"}}, want: 403, msg: "cross-origin"},
+		{name: "allowed dir through its link", method: "GET", path: "/api/v1/frame.jpg?input=" + filepath.Join(viaLink, "cat.mp4"), want: 200},
 		{name: "symlink inside is fine", method: "GET", path: "/api/v1/frame.jpg?input=" + filepath.Join(allowed, "cat-link.mp4"), want: 200},
 	}
 	for _, tc := range cases {
