@@ -26,7 +26,8 @@ import (
 // work that depends only on the frame (the embedding and the empty mask
 // prompt) runs once per embedding in a third session, pre, and its results
 // are fed to every per-prompt call. On the SAM ViT-B cost model (2 cores)
-// the split made the IoU pass 1.6 times faster.
+// the split made the IoU pass 1.6 times faster, and screening it with the
+// reordered graph (fast) twice as fast again.
 type sam1PointScorer struct {
 	iou, low  *ort.Session
 	nWorkers  int
@@ -37,6 +38,28 @@ type sam1PointScorer struct {
 	mu       sync.Mutex
 	frameEmb *Embedding            // the embedding whose pre outputs frame holds
 	frame    map[string]ort.Tensor // pre outputs by name
+
+	// fast, when set, is the split IoU-only graph with its cross-attention
+	// reordered (rewriteAttention): equal to iou up to float rounding, so
+	// it only screens. first returns its IoUs raised by margin (more than
+	// the largest difference seen on the check at setup), so that every
+	// point whose exact IoU passes a threshold is sent to masks, and masks
+	// writes the exact IoUs of the low-res graph into the slices first
+	// returned (pending), which processBatch reads after masks: the
+	// segments and their scores are those of the exact graphs, whichever
+	// pass a point takes. TestEverythingReorderedScreenIsExact holds
+	// processBatch to that order.
+	fast    *ort.Session
+	margin  float32
+	pmu     sync.Mutex
+	pendEmb *Embedding
+	pending map[pendingKey][][]float32 // first's IoU slices by prompt, until masks fixes them
+}
+
+// pendingKey names a one-click prompt on an embedding.
+type pendingKey struct {
+	emb  *Embedding
+	x, y float64
 }
 
 func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool, log *slog.Logger) (*sam1PointScorer, error) {
@@ -59,7 +82,7 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool
 	s := &sam1PointScorer{nWorkers: workers, zeros: make([]float32, LowResSize*LowResSize), hasNoMask: []float32{0}}
 	so := ort.Options{IntraOpThreads: threads}
 	if !noSplit {
-		err := s.buildSplit(rt, raw, path, so)
+		err := s.buildSplit(rt, raw, path, so, log)
 		if err == nil {
 			return s, nil
 		}
@@ -84,20 +107,145 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool
 }
 
 // buildSplit creates pre, iou and low from a split of the decoder pruned to
-// iou_predictions and low_res_masks. The boundary tensors' types and shapes
-// come from one run of pre on an empty frame (they do not depend on it).
-func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, so ort.Options) error {
+// iou_predictions and low_res_masks, and fast when the IoU graph's
+// attention can be reordered (the official SAM v1 export).
+func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, so ort.Options, log *slog.Logger) error {
+	sp, err := s.splitGraphs(rt, raw, path)
+	if err != nil {
+		return err
+	}
+	if s.iou, err = rt.NewSessionFromBytes(path+" ([iou_predictions] per prompt)", sp.iou, so); err != nil {
+		return err
+	}
+	if s.low, err = rt.NewSessionFromBytes(path+" ([iou_predictions low_res_masks] per prompt)", sp.low, so); err != nil {
+		return err
+	}
+	fast, margin, blocks, err := buildFastIoU(rt, sp, s.iou, path, so)
+	if err != nil {
+		log.Debug("everything mode: IoU pass not reordered; the exact graph screens the points", "decoder", path, "err", err)
+		return nil
+	}
+	log.Debug("everything mode: IoU pass screens with reordered attention", "decoder", path, "blocks", blocks, "margin", margin)
+	s.fast, s.margin = fast, margin
+	return nil
+}
+
+// buildFastIoU rewrites sp.iou (rewriteAttention) and checks it against
+// exact (a session of sp.iou) on the sample frame: every IoU must agree to
+// 1e-4 relative. It returns the session and the screening margin.
+func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, float32, int, error) {
+	feed := func(x, y float64) map[string]ort.Tensor {
+		coords, labels := sam1PromptTensors(Prompt{Points: []Point{{X: x, Y: y, Label: 1}}}, 96, 64)
+		in := map[string]ort.Tensor{
+			"point_coords": ort.F32Tensor(coords, 1, int64(len(labels)), 2),
+			"point_labels": ort.F32Tensor(labels, 1, int64(len(labels))),
+		}
+		for k, v := range sp.frame {
+			in[k] = v
+		}
+		return in
+	}
+	shapes := func(model []byte) (map[string][]int64, error) {
+		sess, err := rt.NewSessionFromBytes(path+" (shape probe)", model, ort.Options{IntraOpThreads: 1})
+		if err != nil {
+			return nil, err
+		}
+		defer sess.Close()
+		in := feed(48, 32)
+		out, err := sess.Run(in)
+		if err != nil {
+			return nil, err
+		}
+		sh := map[string][]int64{}
+		for k, v := range in {
+			sh[k] = v.Shape
+		}
+		for k, v := range out {
+			sh[k] = v.Shape
+		}
+		return sh, nil
+	}
+	g, blocks, err := rewriteAttention(sp.iou, shapes)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	fast, err := rt.NewSessionFromBytes(path+" ([iou_predictions] per prompt, reordered)", g, so)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	// Clicks spread over the 96×64 sample frame.
+	var feeds []map[string]ort.Tensor
+	for _, p := range [][2]float64{{3, 2}, {48, 32}, {90, 5}, {10, 60}, {70, 40}, {95, 63}} {
+		feeds = append(feeds, feed(p[0], p[1]))
+	}
+	worst, err := compareIoU(exact, fast, feeds)
+	if err != nil {
+		fast.Close()
+		return nil, 0, 0, err
+	}
+	// The margin covers differences 100 times the largest seen, and at
+	// least 1e-3; it only sends a few more points to the mask pass.
+	return fast, float32(max(1e-3, 100*worst)), blocks, nil
+}
+
+// compareIoU runs exact and fast on each feed and returns the largest
+// absolute difference of their iou_predictions, or an error when one
+// differs by more than 1e-4 relative to the largest exact value (at
+// least 1).
+func compareIoU(exact, fast *ort.Session, feeds []map[string]ort.Tensor) (float64, error) {
+	worst := 0.0
+	for k, in := range feeds {
+		want, err := exact.Run(in)
+		if err != nil {
+			return 0, err
+		}
+		got, err := fast.Run(in)
+		if err != nil {
+			return 0, err
+		}
+		w, h := want["iou_predictions"].F32, got["iou_predictions"].F32
+		if len(w) == 0 || len(w) != len(h) {
+			return 0, fmt.Errorf("reordered graph gave %d IoUs, the exact one %d", len(h), len(w))
+		}
+		scale := 1.0
+		for _, v := range w {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for i := range w {
+			d := math.Abs(float64(w[i]) - float64(h[i]))
+			if !(d <= 1e-4*scale) {
+				return 0, fmt.Errorf("reordered graph differs: IoU %d of sample %d is %g, exact %g", i, k, h[i], w[i])
+			}
+			worst = max(worst, d)
+		}
+	}
+	return worst, nil
+}
+
+// promptGraphs are the per-prompt halves of a split decoder (iou: only
+// iou_predictions; low: iou_predictions and low_res_masks) and the frame
+// tensors of a sample frame, to feed them in checks.
+type promptGraphs struct {
+	iou, low []byte
+	frame    map[string]ort.Tensor
+}
+
+// splitGraphs creates s.pre and returns the per-prompt graphs of a split
+// of the decoder pruned to iou_predictions and low_res_masks. The boundary
+// tensors' types and shapes come from runs of pre on sample frames (they
+// do not depend on the frame).
+func (s *sam1PointScorer) splitGraphs(rt *ort.Runtime, raw []byte, path string) (*promptGraphs, error) {
 	both := []string{"iou_predictions", "low_res_masks"}
 	pruned, err := pruneToOutputs(raw, both)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pre, boundary, err := splitFrameConstant(pruned, []string{"point_coords", "point_labels"})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.pre, err = rt.NewSessionFromBytes(path+" (frame part)", pre, ort.Options{}); err != nil {
-		return err
+		return nil, err
 	}
 	// Two sample frames (random embeddings, different sizes) give the
 	// boundary's types and shapes, and show which boundary tensors are
@@ -111,7 +259,7 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 		}
 		emb := &Embedding{W: size[0], H: size[1], Tensors: map[string]ort.Tensor{"image_embeddings": ort.F32Tensor(e, 1, 256, 64, 64)}}
 		if samples[k], err = s.frameTensors(emb); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	elems := make([]int, len(boundary))
@@ -122,16 +270,16 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 		t2 := samples[1][b]
 		switch {
 		case !ok:
-			return fmt.Errorf("frame part did not produce %s", b)
+			return nil, fmt.Errorf("frame part did not produce %s", b)
 		case t.F32 != nil:
 			elems[i] = pbFloat
 		case t.I64 != nil:
 			elems[i] = pbInt64
 		default:
-			return fmt.Errorf("frame tensor %s has an unsupported type", b)
+			return nil, fmt.Errorf("frame tensor %s has an unsupported type", b)
 		}
 		if !slices.Equal(t.Shape, t2.Shape) {
-			return fmt.Errorf("frame tensor %s changes shape with the frame size", b)
+			return nil, fmt.Errorf("frame tensor %s changes shape with the frame size", b)
 		}
 		shapes[i] = t.Shape
 		for _, c := range boundary[:i] {
@@ -145,22 +293,14 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 		}
 	}
 	s.frameEmb, s.frame = nil, nil
-	for _, keep := range [][]string{{"iou_predictions"}, both} {
-		g, err := promptGraph(pruned, boundary, elems, shapes, keep, alias)
-		if err != nil {
-			return err
-		}
-		sess, err := rt.NewSessionFromBytes(fmt.Sprintf("%s (%v per prompt)", path, keep), g, so)
-		if err != nil {
-			return err
-		}
-		if len(keep) == 1 {
-			s.iou = sess
-		} else {
-			s.low = sess
-		}
+	sp := &promptGraphs{frame: samples[0]}
+	if sp.iou, err = promptGraph(pruned, boundary, elems, shapes, []string{"iou_predictions"}, alias); err != nil {
+		return nil, err
 	}
-	return nil
+	if sp.low, err = promptGraph(pruned, boundary, elems, shapes, both, alias); err != nil {
+		return nil, err
+	}
+	return sp, nil
 }
 
 // sameTensor reports whether a and b hold bitwise the same values.
@@ -227,9 +367,10 @@ func (s *sam1PointScorer) inputs(emb *Embedding, p Prompt) (map[string]ort.Tenso
 func (s *sam1PointScorer) workers() int { return s.nWorkers }
 
 func (s *sam1PointScorer) close() error {
-	err := closeAll(s.pre, s.iou, s.low)
-	s.pre, s.iou, s.low = nil, nil, nil
+	err := closeAll(s.pre, s.iou, s.low, s.fast)
+	s.pre, s.iou, s.low, s.fast = nil, nil, nil, nil
 	s.frameEmb, s.frame = nil, nil
+	s.pendEmb, s.pending = nil, nil
 	return err
 }
 
@@ -267,8 +408,12 @@ func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embed
 }
 
 func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, []Output, error) {
+	sess := s.iou
+	if s.fast != nil {
+		sess = s.fast
+	}
 	ious := make([][]float32, len(prompts))
-	err := s.run(ctx, s.iou, emb, prompts, func(i int, res map[string]ort.Tensor) error {
+	err := s.run(ctx, sess, emb, prompts, func(i int, res map[string]ort.Tensor) error {
 		iou := res["iou_predictions"].F32
 		if len(iou) == 0 {
 			return fmt.Errorf("decoder gave no iou_predictions")
@@ -276,7 +421,47 @@ func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []P
 		ious[i] = iou
 		return nil
 	})
-	return ious, nil, err
+	if err != nil || s.fast == nil {
+		return ious, nil, err
+	}
+	// Screening values: raised by the margin, replaced by the exact ones
+	// when the point reaches masks.
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.pendEmb != emb || s.pending == nil {
+		s.pendEmb, s.pending = emb, map[pendingKey][][]float32{}
+	}
+	here := map[pendingKey]bool{}
+	for i, iou := range ious {
+		for k := range iou {
+			iou[k] += s.margin
+		}
+		pt := prompts[i].Points[0]
+		key := pendingKey{emb, pt.X, pt.Y}
+		if !here[key] {
+			// A click screened again (another run on this embedding)
+			// replaces the earlier entry.
+			here[key] = true
+			s.pending[key] = nil
+		}
+		s.pending[key] = append(s.pending[key], iou)
+	}
+	return ious, nil, nil
+}
+
+// fixPending writes exact IoUs over the screening values that first
+// returned for the same click.
+func (s *sam1PointScorer) fixPending(emb *Embedding, p Prompt, exact []float32) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.pending == nil || s.pendEmb != emb {
+		return
+	}
+	key := pendingKey{emb, p.Points[0].X, p.Points[0].Y}
+	for _, iou := range s.pending[key] {
+		copy(iou, exact)
+	}
+	delete(s.pending, key)
 }
 
 func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error) {
@@ -287,6 +472,9 @@ func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []P
 		c := len(iou)
 		if c == 0 || len(lr) != c*LowResSize*LowResSize {
 			return fmt.Errorf("decoder gave %d IoUs and low_res_masks of shape %v", c, res["low_res_masks"].Shape)
+		}
+		if s.fast != nil {
+			s.fixPending(emb, prompts[i], iou)
 		}
 		o := Output{IoU: iou, LowRes: make([][]float32, c), Best: sam1Best(iou, 2)}
 		for k := range c {
