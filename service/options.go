@@ -37,9 +37,6 @@ type Options struct {
 	// AllowDirs are the directories file inputs (and prompt masks, model
 	// files) may come from, symlinks resolved. None: only uploads.
 	AllowDirs []string
-	// allowAsGiven holds the allowed directories as given (absolute,
-	// symlinks unresolved), for the first check of a path as written.
-	allowAsGiven []string
 	// AllowSchemes are the URL schemes inputs may use (default rtsp,
 	// http, https). "file" is never allowed.
 	AllowSchemes []string
@@ -183,9 +180,6 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		if !slices.Contains(dirs, real) {
 			dirs = append(dirs, real)
-		}
-		if given, err := filepath.Abs(d); err == nil && !slices.Contains(o.allowAsGiven, given) {
-			o.allowAsGiven = append(o.allowAsGiven, given)
 		}
 	}
 	o.AllowDirs = dirs

@@ -133,9 +133,10 @@ func (s *Server) resolveInput(input string, forceLive bool) (resolvedInput, *api
 }
 
 // confine resolves a path and checks that it lies inside an allowed
-// directory: first as written (so that nothing is revealed about paths
-// outside), then with every symlink resolved (so that a link cannot lead
-// out).
+// directory once every symlink is resolved, so that a link cannot lead out
+// (the allowed directories are stored resolved too, so a path may be
+// written through any link form of them). A path outside gets 403 whether
+// or not it exists, so nothing is revealed about the rest of the disk.
 func (s *Server) confine(p, what string) (string, *apiError) {
 	if len(s.opts.AllowDirs) == 0 {
 		return "", errorf(http.StatusForbidden, "%s %q: file inputs are disabled on this server (no --allow-dir); upload the file instead", what, p)
@@ -147,35 +148,28 @@ func (s *Server) confine(p, what string) (string, *apiError) {
 	if err != nil {
 		return "", errorf(http.StatusBadRequest, "%s %q: %v", what, p, err)
 	}
-	// As written, the path may name an allowed directory through the
-	// symlinked form it was given in (e.g. /data -> /mnt/disk/data).
-	if !s.allowed(abs) && !s.allowedAsGiven(abs) {
-		return "", errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.AllowDirs, ", "))
-	}
+	outside := errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.AllowDirs, ", "))
 	real, err := filepath.EvalSymlinks(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", errorf(http.StatusBadRequest, "%s %q does not exist", what, p)
-	}
 	if err != nil {
+		if !s.allowed(abs) {
+			return "", outside
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", errorf(http.StatusBadRequest, "%s %q does not exist", what, p)
+		}
 		return "", errorf(http.StatusBadRequest, "%s %q: %v", what, p, err)
 	}
 	if !s.allowed(real) {
-		return "", errorf(http.StatusForbidden, "%s %q resolves (through a symbolic link) to a path outside the allowed directories", what, p)
+		if s.allowed(abs) {
+			return "", errorf(http.StatusForbidden, "%s %q resolves (through a symbolic link) to a path outside the allowed directories", what, p)
+		}
+		return "", outside
 	}
 	return real, nil
 }
 
 func (s *Server) allowed(p string) bool {
 	for _, d := range s.opts.AllowDirs {
-		if within(d, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) allowedAsGiven(p string) bool {
-	for _, d := range s.opts.allowAsGiven {
 		if within(d, p) {
 			return true
 		}
