@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 
-	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
 
@@ -37,12 +37,17 @@ func openSAM1(rt *ort.Runtime, enc, dec Detection, opts OpenOptions) (Model, err
 		m.Close()
 		return nil, fmt.Errorf("decoder %s: %w", dec.Path, err)
 	}
-	// For low-res decoding, a copy of the decoder without the full-size
-	// masks output, so that ONNX Runtime skips the in-graph upscaling.
+	// For low-res decoding, a copy of the decoder pruned to the low-res
+	// outputs and the nodes they need, so that the in-graph upscaling never
+	// runs (ONNX Runtime does not drop nodes that feed no requested
+	// output). External weights are inlined so the copy loads from memory.
 	low := []string{"iou_predictions", "low_res_masks"}
 	raw, err := os.ReadFile(dec.Path)
 	if err == nil {
-		raw, err = onnxpb.KeepOutputs(raw, low)
+		raw, _, err = inlineExternalData(raw, filepath.Dir(dec.Path))
+	}
+	if err == nil {
+		raw, err = pruneToOutputs(raw, low)
 	}
 	if err == nil {
 		m.decLow, err = rt.NewSessionFromBytes(dec.Path+" (low-res outputs)", raw, so)

@@ -123,8 +123,10 @@ func Signature(model []byte) (inputs, outputs []string, err error) {
 
 // KeepOutputs rewrites model so that only the graph outputs named in keep
 // remain (in their original order). Every other byte of the model is copied
-// unchanged. Nodes that then feed no output are left in place: ONNX Runtime
-// drops them when it loads the session, which is the point.
+// unchanged. Nodes that then feed no output are left in place; ONNX Runtime
+// removes only some of them at load (profiling the SAM ViT-B decoder showed
+// the mask upscaling still running), so package segment prunes the dead
+// nodes themselves where the work matters.
 func KeepOutputs(model []byte, keep []string) ([]byte, error) {
 	if len(keep) == 0 {
 		return nil, errors.New("keep outputs: no output named; name at least one")
