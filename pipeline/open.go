@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"samtrack/config"
 	"samtrack/models"
@@ -118,8 +119,16 @@ func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
 		return p, func() error { return nil }, nil
 	}
 	path := c.Track.Propagator
+	if _, err := os.Stat(path); err != nil && !strings.ContainsRune(path, filepath.Separator) {
+		// A bare NAME is an exported propagator in the model directory.
+		if st, serr := ModelStore(c); serr == nil {
+			if named := filepath.Join(st.Dir, path); fileExists(named) {
+				path = named
+			}
+		}
+	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("track.propagator %q: %w; use builtin or the directory of an exported DeAOT model (docs/propagator.md)", path, err)
+		return nil, nil, fmt.Errorf("track.propagator %q: %w; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator, err)
 	}
 	rt, err := ort.Open(c.Runtime.ORTLibrary)
 	if err != nil {
@@ -151,4 +160,9 @@ func (s classicalSegmenter) Segment(ctx context.Context, f video.Frame, req trac
 		resp.Masks = append(resp.Masks, r)
 	}
 	return resp, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

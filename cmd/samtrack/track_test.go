@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"samtrack/models/testgen"
 )
 
 const (
@@ -239,4 +241,29 @@ func TestTrackBadInputs(t *testing.T) {
 			t.Errorf("stderr does not say the input ended early:\n%s", r.stderr)
 		}
 	})
+}
+
+// TestTrackONNXPropagatorByName: --propagator NAME finds an exported
+// DeAOT-contract model under the model directory (here the generated test
+// propagator) and tracks the bundled sample with it.
+func TestTrackONNXPropagatorByName(t *testing.T) {
+	cache := t.TempDir()
+	if err := testgen.WritePropagator(filepath.Join(cache, "models", "testprop"), testgen.PropagatorOptions{Height: 360, Width: 640}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(binary, "track", "../../testdata/sample.mp4", "--prompts", "../../testdata/sample_prompts.json",
+		"--propagator", "testprop", "--max-frames", "12", "--overlay=false", "--out", out)
+	cmd.Env = append(os.Environ(), "SAMTRACK_MODELS_DIR="+filepath.Join(cache, "models"))
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("track with --propagator testprop: %v\n%s", err, b)
+	}
+	if m := readManifest(t, out); !m.Complete || m.FramesDone != 12 {
+		t.Errorf("manifest %+v", m)
+	}
+	r := run(t, "track", "../../testdata/sample.mp4", "--point", "150,120", "--propagator", "no-such-model", "--out", filepath.Join(t.TempDir(), "o"))
+	if r.code == 0 || !strings.Contains(r.stderr, "no-such-model") {
+		t.Errorf("unknown propagator: exit %d\n%s", r.code, r.stderr)
+	}
 }
