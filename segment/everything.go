@@ -714,8 +714,10 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 	}
 	cw, ch := c.w(), c.h()
 	for i, o := range outs {
+		// The mask pass's IoUs are exact; the first pass's may only screen
+		// (raised by a margin), so they count only for points it skipped.
 		iou := o.IoU
-		if ious != nil {
+		if iou == nil && ious != nil {
 			iou = ious[i]
 		}
 		lo, hi := multimaskTokens(len(iou))

@@ -43,23 +43,12 @@ type sam1PointScorer struct {
 	// reordered (rewriteAttention): equal to iou up to float rounding, so
 	// it only screens. first returns its IoUs raised by margin (more than
 	// the largest difference seen on the check at setup), so that every
-	// point whose exact IoU passes a threshold is sent to masks, and masks
-	// writes the exact IoUs of the low-res graph into the slices first
-	// returned (pending), which processBatch reads after masks: the
-	// segments and their scores are those of the exact graphs, whichever
-	// pass a point takes. TestEverythingReorderedScreenIsExact holds
-	// processBatch to that order.
-	fast    *ort.Session
-	margin  float32
-	pmu     sync.Mutex
-	pendEmb *Embedding
-	pending map[pendingKey][][]float32 // first's IoU slices by prompt, until masks fixes them
-}
-
-// pendingKey names a one-click prompt on an embedding.
-type pendingKey struct {
-	emb  *Embedding
-	x, y float64
+	// point whose exact IoU passes a threshold is sent to masks; processBatch
+	// then filters and scores with the exact IoUs that masks returns, so
+	// the segments and their scores are those of the exact graphs.
+	// TestEverythingReorderedScreenIsExact holds it to that.
+	fast   *ort.Session
+	margin float32
 }
 
 func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool, log *slog.Logger) (*sam1PointScorer, error) {
@@ -370,7 +359,6 @@ func (s *sam1PointScorer) close() error {
 	err := closeAll(s.pre, s.iou, s.low, s.fast)
 	s.pre, s.iou, s.low, s.fast = nil, nil, nil, nil
 	s.frameEmb, s.frame = nil, nil
-	s.pendEmb, s.pending = nil, nil
 	return err
 }
 
@@ -424,44 +412,14 @@ func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []P
 	if err != nil || s.fast == nil {
 		return ious, nil, err
 	}
-	// Screening values: raised by the margin, replaced by the exact ones
-	// when the point reaches masks.
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	if s.pendEmb != emb || s.pending == nil {
-		s.pendEmb, s.pending = emb, map[pendingKey][][]float32{}
-	}
-	here := map[pendingKey]bool{}
-	for i, iou := range ious {
+	// Screening values: raised by the margin; processBatch uses the exact
+	// IoUs of the points that reach masks.
+	for _, iou := range ious {
 		for k := range iou {
 			iou[k] += s.margin
 		}
-		pt := prompts[i].Points[0]
-		key := pendingKey{emb, pt.X, pt.Y}
-		if !here[key] {
-			// A click screened again (another run on this embedding)
-			// replaces the earlier entry.
-			here[key] = true
-			s.pending[key] = nil
-		}
-		s.pending[key] = append(s.pending[key], iou)
 	}
 	return ious, nil, nil
-}
-
-// fixPending writes exact IoUs over the screening values that first
-// returned for the same click.
-func (s *sam1PointScorer) fixPending(emb *Embedding, p Prompt, exact []float32) {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	if s.pending == nil || s.pendEmb != emb {
-		return
-	}
-	key := pendingKey{emb, p.Points[0].X, p.Points[0].Y}
-	for _, iou := range s.pending[key] {
-		copy(iou, exact)
-	}
-	delete(s.pending, key)
 }
 
 func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error) {
@@ -472,9 +430,6 @@ func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []P
 		c := len(iou)
 		if c == 0 || len(lr) != c*LowResSize*LowResSize {
 			return fmt.Errorf("decoder gave %d IoUs and low_res_masks of shape %v", c, res["low_res_masks"].Shape)
-		}
-		if s.fast != nil {
-			s.fixPending(emb, prompts[i], iou)
 		}
 		o := Output{IoU: iou, LowRes: make([][]float32, c), Best: sam1Best(iou, 2)}
 		for k := range c {
