@@ -1,0 +1,185 @@
+package ort
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const refDecoder = "../../shared/fixtures/sam-reference/decoder.onnx"
+
+func openRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	rt, err := Open("")
+	if err != nil {
+		t.Skipf("ONNX Runtime not installed (./dev.sh setup): %v", err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+func rssKB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	t.Skip("no VmRSS")
+	return 0
+}
+
+func decoderInputs(emb []float32) map[string]Tensor {
+	return map[string]Tensor{
+		"image_embeddings": F32Tensor(emb, 1, 256, 64, 64),
+		"point_coords":     F32Tensor([]float32{500, 300, 0, 0}, 1, 2, 2),
+		"point_labels":     F32Tensor([]float32{1, -1}, 1, 2),
+		"mask_input":       F32Tensor(make([]float32, 256*256), 1, 1, 256, 256),
+		"has_mask_input":   F32Tensor([]float32{0}, 1),
+		"orig_im_size":     F32Tensor([]float32{48, 64}, 2),
+	}
+}
+
+// TestSessionRunAndLeaks runs a real SAM decoder, checks the errors for bad
+// calls, and opens, runs and closes sessions in a loop with memory flat.
+func TestSessionRunAndLeaks(t *testing.T) {
+	if _, err := os.Stat(refDecoder); err != nil {
+		t.Skipf("fixture missing: %v", err)
+	}
+	rt := openRuntime(t)
+	emb := make([]float32, 256*64*64)
+	cycle := func() {
+		s, err := rt.NewSession(refDecoder, Options{IntraOpThreads: 1, Outputs: []string{"iou_predictions", "masks"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(decoderInputs(emb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out["masks"].Shape; len(got) != 4 || got[2] != 48 || got[3] != 64 {
+			t.Fatalf("masks shape %v, want [1 4 48 64]", got)
+		}
+		if len(out["iou_predictions"].F32) != 4 {
+			t.Fatalf("iou_predictions %v", out["iou_predictions"])
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Run(decoderInputs(emb)); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("run after close: %v", err)
+		}
+	}
+	// Open/run/close cycles: memory must level off. glibc keeps freed
+	// ONNX Runtime buffers in its heap (fragmentation, not a leak), so the
+	// check runs with large allocations served by mmap, as a long-running
+	// service should be configured (MALLOC_MMAP_THRESHOLD_).
+	if os.Getenv("MALLOC_MMAP_THRESHOLD_") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestSessionRunAndLeaks$", "-test.v")
+		cmd.Env = append(os.Environ(), "MALLOC_MMAP_THRESHOLD_=65536")
+		out, err := cmd.CombinedOutput()
+		t.Logf("re-run with MALLOC_MMAP_THRESHOLD_=65536:\n%s", out)
+		if err != nil {
+			t.Fatalf("open/run/close cycles: %v", err)
+		}
+	} else {
+		// glibc and ONNX Runtime warm up over the first cycles; after
+		// that, memory must stay level.
+		for i := 0; i < 25; i++ {
+			cycle()
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		mid := rssKB(t)
+		for i := 0; i < 15; i++ {
+			cycle()
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		end := rssKB(t)
+		t.Logf("RSS after 25 cycles %d kB, after 40 %d kB", mid, end)
+		if end > mid+6*1024 {
+			t.Errorf("RSS grew by %d kB over 15 open/run/close cycles", end-mid)
+		}
+		return
+	}
+	// The hot path, Run on one session, stays flat.
+	hot, err := rt.NewSession(refDecoder, Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		hot.Run(decoderInputs(emb))
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := rssKB(t)
+	for i := 0; i < 60; i++ {
+		if _, err := hot.Run(decoderInputs(emb)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	after := rssKB(t)
+	hot.Close()
+	t.Logf("RSS over 60 runs: %d -> %d kB", before, after)
+	if after > before+8*1024 {
+		t.Errorf("RSS grew by %d kB over 60 runs of one session", after-before)
+	}
+
+	s, err := rt.NewSession(refDecoder, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bad := decoderInputs(emb)
+	delete(bad, "mask_input")
+	if _, err := s.Run(bad); err == nil || !strings.Contains(err.Error(), "mask_input") {
+		t.Errorf("missing input: %v", err)
+	}
+	bad = decoderInputs(emb)
+	bad["point_coords"] = F32Tensor([]float32{1, 2, 3}, 1, 2, 2)
+	if _, err := s.Run(bad); err == nil || !strings.Contains(err.Error(), "point_coords") {
+		t.Errorf("short input: %v", err)
+	}
+	if _, err := rt.NewSession(refDecoder, Options{Outputs: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown output: %v", err)
+	}
+	if _, err := rt.NewSession("/nonexistent.onnx", Options{}); err == nil || !strings.Contains(err.Error(), "nonexistent.onnx") {
+		t.Errorf("missing model: %v", err)
+	}
+}
+
+// TestRuntimeRefCount: handles share one environment; a second library
+// path is refused while it is loaded.
+func TestRuntimeRefCount(t *testing.T) {
+	a := openRuntime(t)
+	b, err := Open(a.Library())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := Open("/elsewhere/libonnxruntime.so"); err == nil {
+		t.Error("a second library was accepted while one is loaded")
+	}
+	if _, _, err := a.Inspect(refDecoder); err != nil && !os.IsNotExist(err) {
+		if _, serr := os.Stat(refDecoder); serr == nil {
+			t.Errorf("runtime unusable after another handle closed: %v", err)
+		}
+	}
+}
