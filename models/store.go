@@ -146,7 +146,8 @@ type FileStatus struct {
 	Path   string
 	SHA256 string
 	// Expected is the digest compared against and where it came from:
-	// "published", "recorded" (first download) or "" when none exists.
+	// "published", "registered" (a user's file, at registration),
+	// "recorded" (first download) or "" when none exists.
 	Expected, Source string
 	OK               bool
 	Problem          string
@@ -172,6 +173,9 @@ func (s Store) Verify(m Model) ([]FileStatus, error) {
 		default:
 			st.SHA256 = sum
 			st.Expected, st.Source = f.SHA256, "published"
+			if m.User {
+				st.Source = "registered"
+			}
 			if st.Expected == "" {
 				st.Expected, st.Source = rec[f.Name], "recorded"
 			}
