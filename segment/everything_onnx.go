@@ -197,6 +197,35 @@ const (
 	pbTensorName    = 8  // TensorProto.name
 )
 
+// liveNodes walks the graph's nodes backwards (they are in topological
+// order) and marks those whose outputs are needed, adding their inputs
+// (and their subgraphs' outer inputs) to need as it goes. A value in cut is
+// treated as given, so the node producing it is not kept for its sake.
+func liveNodes(fs []pbField, need, cut map[string]bool) []bool {
+	keep := make([]bool, len(fs))
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		if f.num != pbGraphNode || f.typ != protowire.BytesType {
+			continue
+		}
+		used := false
+		for _, o := range pbStrings(f.payload, pbNodeOutput) {
+			used = used || (need[o] && !cut[o])
+		}
+		if !used {
+			continue
+		}
+		keep[i] = true
+		for _, in := range pbStrings(f.payload, pbNodeInput) {
+			need[in] = true
+		}
+		for _, in := range subgraphInputs(f.payload) {
+			need[in] = true
+		}
+	}
+	return keep
+}
+
 // pruneToOutputs rewrites model so that its graph has only the outputs in
 // keep and only the nodes and initializers they depend on. ONNX Runtime
 // does not drop nodes that feed no requested output (measured on the SAM
@@ -300,27 +329,7 @@ func pruneGraph(g []byte, keep []string) ([]byte, error) {
 			isInput[pbString(f.payload, pbValueName)] = true
 		}
 	}
-	keepNode := make([]bool, len(fs))
-	for i := len(fs) - 1; i >= 0; i-- {
-		f := fs[i]
-		if f.num != pbGraphNode || f.typ != protowire.BytesType {
-			continue
-		}
-		used := false
-		for _, o := range pbStrings(f.payload, pbNodeOutput) {
-			used = used || need[o]
-		}
-		if !used {
-			continue
-		}
-		keepNode[i] = true
-		for _, in := range pbStrings(f.payload, pbNodeInput) {
-			need[in] = true
-		}
-		for _, in := range subgraphInputs(f.payload) {
-			need[in] = true
-		}
-	}
+	keepNode := liveNodes(fs, need, nil)
 	var out []byte
 	for i, f := range fs {
 		switch f.num {
@@ -562,27 +571,7 @@ func promptGraph(model []byte, boundary []string, elems []int, shapes [][]int64,
 		want[k] = true
 		need[k] = true
 	}
-	keepNode := make([]bool, len(fs))
-	for i := len(fs) - 1; i >= 0; i-- {
-		f := fs[i]
-		if f.num != pbGraphNode || f.typ != protowire.BytesType {
-			continue
-		}
-		used := false
-		for _, o := range pbStrings(f.payload, pbNodeOutput) {
-			used = used || (need[o] && !isB[o])
-		}
-		if !used {
-			continue
-		}
-		keepNode[i] = true
-		for _, in := range pbStrings(f.payload, pbNodeInput) {
-			need[in] = true
-		}
-		for _, in := range subgraphInputs(f.payload) {
-			need[in] = true
-		}
-	}
+	keepNode := liveNodes(fs, need, isB)
 	var g []byte
 	for i, f := range fs {
 		switch f.num {
