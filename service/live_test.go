@@ -2,7 +2,6 @@ package service
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -19,60 +18,15 @@ import (
 	"samtrack/pipeline"
 )
 
-// liveRig is the in-process RTSP server with an ffmpeg publisher looping
-// cat.mp4 in real time on path "cam".
-type liveRig struct {
-	t   *testing.T
-	srv *rtsptest.Server
-	pub *rtsptest.Publisher
-	url string
-}
-
-func newLiveRig(t *testing.T) *liveRig {
+// newLiveRig is the in-process RTSP server with an ffmpeg publisher
+// looping cat.mp4 on path "cam".
+func newLiveRig(t *testing.T) *rtsptest.Rig {
 	t.Helper()
 	needVideos(t)
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("the ffmpeg binary is needed to publish the test stream")
 	}
-	r := &liveRig{t: t, srv: rtsptest.New(t)}
-	r.url = r.srv.URL("cam")
-	r.start()
-	t.Cleanup(func() {
-		if r.pub != nil {
-			r.pub.Stop()
-		}
-	})
-	return r
-}
-
-// start publishes and returns once the stream is live.
-func (r *liveRig) start() time.Time {
-	r.t.Helper()
-	p, err := rtsptest.StartPublisher(context.Background(), catMP4, r.url)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.pub = p
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := r.srv.WaitPublishing(ctx, "cam", true); err != nil {
-		r.t.Fatalf("%v (ffmpeg: %v)", err, p.Err())
-	}
-	return time.Now()
-}
-
-// stop ends the publisher and returns once the stream is gone.
-func (r *liveRig) stop() {
-	r.t.Helper()
-	if err := r.pub.Stop(); err != nil {
-		r.t.Fatalf("the publisher failed on its own: %v", err)
-	}
-	r.pub = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := r.srv.WaitPublishing(ctx, "cam", false); err != nil {
-		r.t.Fatal(err)
-	}
+	return rtsptest.NewRig(t, catMP4, 15*time.Second)
 }
 
 // stableGoroutines returns the goroutine count once it has not changed for
@@ -119,7 +73,7 @@ func TestLiveJob(t *testing.T) {
 	rig := newLiveRig(t)
 	ts := startServer(t, Options{})
 	id := ts.createJob(map[string]any{
-		"input":   rig.url,
+		"input":   rig.URL,
 		"prompts": onePoint(300, 170),
 		"options": map[string]any{"track.overlay": false},
 		"live":    map[string]any{"max_backoff": "2s"},
@@ -142,10 +96,10 @@ func TestLiveJob(t *testing.T) {
 	var g0, rss0 int
 	var delays []time.Duration
 	for c := 1; c <= cycles; c++ {
-		rig.stop()
+		rig.Stop()
 		ev.wait(t, "disconnected", 15*time.Second, func(sseEvent) bool { return ev.count("disconnected") >= c })
 		time.Sleep(5 * time.Second)
-		back := rig.start()
+		back := rig.Start()
 		ev.wait(t, "reconnected", 15*time.Second, func(sseEvent) bool { return ev.count("reconnected") >= c })
 		var e sseEvent
 		n := 0

@@ -22,58 +22,13 @@ const (
 	frameInterval = time.Second * 1001 / 30000
 )
 
-// liveRig is an RTSP server with an ffmpeg publisher looping cat.mp4 on
-// path "cam".
-type liveRig struct {
-	t   *testing.T
-	srv *rtsptest.Server
-	pub *rtsptest.Publisher
-	url string
-}
-
-func newLiveRig(t *testing.T) *liveRig {
+// newLiveRig is the in-process RTSP server with an ffmpeg publisher
+// looping cat.mp4 on path "cam".
+func newLiveRig(t *testing.T) *rtsptest.Rig {
 	t.Helper()
 	need(t, catMP4)
 	ffmpegBin(t)
-	r := &liveRig{t: t, srv: rtsptest.New(t)}
-	r.url = r.srv.URL("cam")
-	r.start()
-	t.Cleanup(func() {
-		if r.pub != nil {
-			r.pub.Stop()
-		}
-	})
-	return r
-}
-
-// start starts the publisher and returns when the stream is live.
-func (r *liveRig) start() time.Time {
-	r.t.Helper()
-	p, err := rtsptest.StartPublisher(context.Background(), catMP4, r.url)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.pub = p
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.srv.WaitPublishing(ctx, "cam", true); err != nil {
-		r.t.Fatalf("%v (ffmpeg: %v)", err, p.Err())
-	}
-	return time.Now()
-}
-
-// stop stops the publisher gracefully and returns when it is gone.
-func (r *liveRig) stop() {
-	r.t.Helper()
-	if err := r.pub.Stop(); err != nil {
-		r.t.Fatalf("publisher failed on its own: %v", err)
-	}
-	r.pub = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.srv.WaitPublishing(ctx, "cam", false); err != nil {
-		r.t.Fatal(err)
-	}
+	return rtsptest.NewRig(t, catMP4, 10*time.Second)
 }
 
 // events records LiveEvents.
@@ -161,7 +116,7 @@ func TestLiveDecode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ev events
-	l, err := OpenLive(ctx, r.url, LiveOptions{OnEvent: ev.add})
+	l, err := OpenLive(ctx, r.URL, LiveOptions{OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +213,7 @@ func TestLiveReconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var ev events
-	l, err := OpenLive(ctx, r.url, LiveOptions{OnEvent: ev.add})
+	l, err := OpenLive(ctx, r.URL, LiveOptions{OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +248,7 @@ func TestLiveReconnect(t *testing.T) {
 	for i, outage := range outages {
 		before := frames()
 		stopAt := time.Now()
-		r.stop()
+		r.Stop()
 		if !waitFor(3*time.Second, func() bool { gs := l.Gaps(); return len(gs) == i+1 }) {
 			t.Fatalf("cycle %d: no gap recorded 3 s after the publisher stopped (state %v)", i+1, l.Stats().State)
 		}
@@ -301,7 +256,7 @@ func TestLiveReconnect(t *testing.T) {
 			t.Errorf("cycle %d: state %v during the outage, want reconnecting", i+1, st)
 		}
 		time.Sleep(time.Until(stopAt.Add(outage)))
-		back := r.start()
+		back := r.Start()
 		if !waitFor(12*time.Second, func() bool { gs := l.Gaps(); return !gs[i].Open() }) {
 			t.Fatalf("cycle %d: not reconnected 12 s after the stream came back; stats %+v", i+1, l.Stats())
 		}
@@ -387,7 +342,7 @@ func TestLiveBoundedLatency(t *testing.T) {
 		t.Run(fmt.Sprintf("buffer=%d", tc.buffer), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l, err := OpenLive(ctx, r.url, LiveOptions{Buffer: tc.buffer})
+			l, err := OpenLive(ctx, r.URL, LiveOptions{Buffer: tc.buffer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -440,7 +395,7 @@ func TestLiveStall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const stall = time.Second
-	l, err := OpenLive(ctx, r.url, LiveOptions{StallTimeout: stall, Timeout: time.Second, MinBackoff: 200 * time.Millisecond})
+	l, err := OpenLive(ctx, r.URL, LiveOptions{StallTimeout: stall, Timeout: time.Second, MinBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +411,7 @@ func TestLiveStall(t *testing.T) {
 		t.Fatal("no frames")
 	}
 	pausedAt := time.Now()
-	if err := r.pub.Pause(); err != nil {
+	if err := r.Publisher().Pause(); err != nil {
 		t.Fatal(err)
 	}
 	if !waitFor(stall+2*time.Second, func() bool { return len(l.Gaps()) == 1 }) {
@@ -469,7 +424,7 @@ func TestLiveStall(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	resumedAt := time.Now()
-	if err := r.pub.Resume(); err != nil {
+	if err := r.Publisher().Resume(); err != nil {
 		t.Fatal(err)
 	}
 	if !waitFor(10*time.Second, func() bool { return !l.Gaps()[0].Open() }) {
@@ -576,13 +531,13 @@ func TestLiveCancel(t *testing.T) {
 	for _, byClose := range []bool{false, true} {
 		name := map[bool]string{false: "ctx-while-reconnecting", true: "close-while-reconnecting"}[byClose]
 		t.Run(name, func(t *testing.T) {
-			if r.pub == nil {
-				r.start()
+			if r.Publisher() == nil {
+				r.Start()
 			}
 			base := stableGoroutines()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			l, err := OpenLive(ctx, r.url, LiveOptions{})
+			l, err := OpenLive(ctx, r.URL, LiveOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -590,7 +545,7 @@ func TestLiveCancel(t *testing.T) {
 			if _, err := l.Next(ctx); err != nil {
 				t.Fatal(err)
 			}
-			r.stop()
+			r.Stop()
 			if !waitFor(3*time.Second, func() bool { return l.Stats().State == LiveReconnecting }) {
 				t.Fatalf("state %v after the publisher left", l.Stats().State)
 			}
@@ -609,7 +564,7 @@ func TestLiveCancel(t *testing.T) {
 					if err == nil {
 						continue
 					}
-					if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), r.url) {
+					if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), r.URL) {
 						t.Errorf("Next after cancel = %v, want context.Canceled naming the URL", err)
 					}
 					break
@@ -635,7 +590,7 @@ func TestLiveCancel(t *testing.T) {
 func TestLiveGiveUpAfterDrop(t *testing.T) {
 	r := newLiveRig(t)
 	var ev events
-	l, err := OpenLive(context.Background(), r.url, LiveOptions{
+	l, err := OpenLive(context.Background(), r.URL, LiveOptions{
 		MaxReconnects: 3, MinBackoff: 100 * time.Millisecond, OnEvent: ev.add,
 	})
 	if err != nil {
@@ -645,7 +600,7 @@ func TestLiveGiveUpAfterDrop(t *testing.T) {
 	if _, err := l.Next(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.stop()
+	r.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var end error
@@ -653,7 +608,7 @@ func TestLiveGiveUpAfterDrop(t *testing.T) {
 		_, end = l.Next(ctx)
 	}
 	t.Logf("%v", end)
-	if !errors.Is(end, ErrReconnectLimit) || !errors.Is(end, ErrNotFound) || !strings.Contains(end.Error(), r.url) {
+	if !errors.Is(end, ErrReconnectLimit) || !errors.Is(end, ErrNotFound) || !strings.Contains(end.Error(), r.URL) {
 		t.Errorf("Next = %v, want ErrReconnectLimit and ErrNotFound naming the URL", end)
 	}
 	if _, err := l.Next(ctx); !errors.Is(err, ErrReconnectLimit) {
