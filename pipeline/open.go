@@ -142,6 +142,46 @@ func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
 	return p, rt.Close, nil
 }
 
+// Segmenter is the configured segmenter, shared by the tracker and
+// `samtrack segment`: a SAM model (prompts and everything mode on one
+// embedding per frame) or, with no model configured, GrabCut.
+type Segmenter struct {
+	tracker.Segmenter
+	// Name is the model's registry name or layout, or "classical-grabcut".
+	Name string
+	// SAM is false for the classical segmenter, which has no everything
+	// mode.
+	SAM   bool
+	close func() error
+}
+
+// OpenSegmenter opens the configured segmenter.
+func OpenSegmenter(c config.Config) (*Segmenter, error) {
+	sam, err := OpenSAM(c)
+	if err != nil {
+		return nil, err
+	}
+	if sam == nil {
+		cl, err := segment.NewClassical(segment.DefaultClassicalOptions())
+		if err != nil {
+			return nil, err
+		}
+		return &Segmenter{Segmenter: classicalSegmenter{cl}, Name: cl.Name(), close: func() error { return nil }}, nil
+	}
+	po := segment.DefaultPredictOptions()
+	po.Refine = c.SAM.Refine
+	ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c), po)
+	if err != nil {
+		sam.Close()
+		return nil, err
+	}
+	return &Segmenter{Segmenter: ss, Name: sam.Name, SAM: true,
+		close: func() error { return errors.Join(ss.Close(), sam.Close()) }}, nil
+}
+
+// Close frees the model.
+func (s *Segmenter) Close() error { return s.close() }
+
 // classicalSegmenter answers prompts with GrabCut when no SAM model is
 // configured; it cannot run everything mode.
 type classicalSegmenter struct{ c *segment.Classical }
@@ -149,7 +189,7 @@ type classicalSegmenter struct{ c *segment.Classical }
 func (s classicalSegmenter) Segment(ctx context.Context, f video.Frame, req tracker.SegmentRequest) (tracker.SegmentResponse, error) {
 	var resp tracker.SegmentResponse
 	if req.Everything {
-		return resp, errors.New("everything mode needs a SAM model; configure sam.model or sam.encoder/sam.decoder (see `samtrack models list`)")
+		return resp, errors.New("everything mode needs a SAM model; give --model NAME or --sam-encoder/--sam-decoder (config sam.model or sam.encoder/sam.decoder; see `samtrack models list`)")
 	}
 	img := segment.Image{W: f.W, H: f.H, RGB: f.RGB}
 	for i, p := range req.Prompts {

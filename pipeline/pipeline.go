@@ -135,31 +135,17 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	info := src.Info()
 	live, _ := src.(*liveSource)
 
-	sam, err := OpenSAM(c)
+	seg, err := OpenSegmenter(c)
 	if err != nil {
 		return sum, err
 	}
-	defer sam.Close()
+	defer seg.Close()
+	sum.Segmenter = seg.Name
 	opts := trackerOptions(c, log)
-	var seg tracker.Segmenter
-	if sam != nil {
-		po := segment.DefaultPredictOptions()
-		po.Refine = c.SAM.Refine
-		ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c), po)
-		if err != nil {
-			return sum, err
-		}
-		defer ss.Close()
-		seg, sum.Segmenter = ss, sam.Name
-	} else {
+	if !seg.SAM {
 		if spec.Everything {
 			return sum, errors.New("--everything needs a SAM model: give --model NAME or --sam-encoder/--sam-decoder (see `samtrack models list`)")
 		}
-		cl, err := segment.NewClassical(segment.DefaultClassicalOptions())
-		if err != nil {
-			return sum, err
-		}
-		seg, sum.Segmenter = classicalSegmenter{cl}, cl.Name()
 		if opts.Discover || opts.Refresh {
 			log.Info("no SAM model configured: new-object discovery is off; prompts use the classical segmenter")
 		}

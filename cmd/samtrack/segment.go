@@ -14,9 +14,9 @@ import (
 
 	"samtrack/config"
 	"samtrack/mask"
-	"samtrack/ort"
 	"samtrack/pipeline"
 	"samtrack/segment"
+	"samtrack/tracker"
 	"samtrack/video"
 )
 
@@ -70,22 +70,25 @@ func (a *app) segment(ctx context.Context, args []string) error {
 		return err
 	}
 
-	seg, err := a.openSegmenter(c)
+	seg, err := pipeline.OpenSegmenter(c)
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
 
-	doc := segmentDoc{Image: docImage{File: src, Width: img.W, Height: img.H}, Segmenter: seg.Name()}
+	doc := segmentDoc{Image: docImage{File: src, Width: img.W, Height: img.H}, Segmenter: seg.Name}
+	frame := video.Frame{W: img.W, H: img.H, RGB: img.RGB}
 	if src == *videoPath {
 		doc.Image.Frame = frameN
+		frame.Index = *frameN
 	}
 	var labels *mask.LabelMap
 	if *everything {
-		segs, err := seg.Everything(ctx, img, pipeline.EverythingOptions(c))
+		resp, err := seg.Segment(ctx, frame, tracker.SegmentRequest{Everything: true})
 		if err != nil {
 			return err
 		}
+		segs := resp.Segments
 		// Larger masks first, so that smaller ones stay visible on top.
 		sort.SliceStable(segs, func(i, j int) bool { return segs[i].Area > segs[j].Area })
 		labels = mask.NewLabelMap(img.W, img.H)
@@ -105,12 +108,13 @@ func (a *app) segment(ctx context.Context, args []string) error {
 			ann.Point = s.PointCoords
 			doc.Annotations = append(doc.Annotations, ann)
 		}
-		a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name())
+		a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name)
 	} else {
-		res, err := seg.Predict(ctx, img, prompt, c.SAM.Refine)
+		resp, err := seg.Segment(ctx, frame, tracker.SegmentRequest{Prompts: []segment.Prompt{prompt}})
 		if err != nil {
 			return err
 		}
+		res := resp.Masks[0]
 		ann, err := annotation(1, res.Mask, res.Score)
 		if err != nil {
 			return err
@@ -122,7 +126,7 @@ func (a *app) segment(ctx context.Context, args []string) error {
 				labels.Pix[p] = 1
 			}
 		}
-		a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name())
+		a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name)
 	}
 
 	write := func(w io.Writer) error {
@@ -227,84 +231,4 @@ func annotation(id int, m *mask.Bitmap, score float64) (annotationDoc, error) {
 		return annotationDoc{}, err
 	}
 	return annotationDoc{ID: id, Segmentation: rle.Compress(), Area: rle.Area(), BBox: rle.BBox(), Score: score}, nil
-}
-
-// segmenter is what the segment command needs: a SAM model or the classical
-// fallback behind one face.
-type segmenter interface {
-	Name() string
-	Predict(ctx context.Context, img segment.Image, p segment.Prompt, refine bool) (segment.Result, error)
-	Everything(ctx context.Context, img segment.Image, opts segment.EverythingOptions) ([]segment.Segment, error)
-	Close() error
-}
-
-// samSegmenter drives a SAM-family model; the frame is encoded once and
-// the embedding reused.
-type samSegmenter struct {
-	rt    *ort.Runtime
-	m     segment.Model
-	name  string
-	cache struct {
-		img *segment.Image
-		emb *segment.Embedding
-	}
-}
-
-func (s *samSegmenter) Name() string { return s.name }
-
-func (s *samSegmenter) embed(ctx context.Context, img segment.Image) (*segment.Embedding, error) {
-	if s.cache.img != nil && len(s.cache.img.RGB) > 0 && &s.cache.img.RGB[0] == &img.RGB[0] {
-		return s.cache.emb, nil
-	}
-	emb, err := s.m.Encode(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.img, s.cache.emb = &img, emb
-	return emb, nil
-}
-
-func (s *samSegmenter) Predict(ctx context.Context, img segment.Image, p segment.Prompt, refine bool) (segment.Result, error) {
-	emb, err := s.embed(ctx, img)
-	if err != nil {
-		return segment.Result{}, err
-	}
-	opts := segment.DefaultPredictOptions()
-	opts.Refine = refine
-	return segment.Predict(ctx, s.m, emb, p, opts)
-}
-
-func (s *samSegmenter) Everything(ctx context.Context, img segment.Image, opts segment.EverythingOptions) ([]segment.Segment, error) {
-	emb, err := s.embed(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	g, err := segment.NewGenerator(s.rt, s.m, opts, segment.GeneratorOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer g.Close()
-	segs, _, err := g.Run(ctx, img, emb)
-	return segs, err
-}
-
-func (s *samSegmenter) Close() error {
-	err := s.m.Close()
-	if cerr := s.rt.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// openSegmenter opens the configured SAM model, or the classical segmenter
-// when none is configured.
-func (a *app) openSegmenter(c config.Config) (segmenter, error) {
-	sam, err := pipeline.OpenSAM(c)
-	if err != nil {
-		return nil, err
-	}
-	if sam == nil {
-		return newClassicalSegmenter()
-	}
-	return &samSegmenter{rt: sam.RT, m: sam.Model, name: sam.Name}, nil
 }
