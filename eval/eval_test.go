@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 )
 
@@ -34,7 +35,7 @@ func needData(t testing.TB, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s: %v", dataReason, err)
+			testenv.Missing(t, "%s: %v", dataReason, err)
 		}
 	}
 }
@@ -71,9 +72,11 @@ func readRefCSV(t *testing.T) []refRow {
 }
 
 // TestOSVOSReference reproduces the official davis2017-evaluation numbers
-// for the OSVOS predictions: every per-frame J and F within 0.01 and the
-// per-sequence means within 0.002.
+// for the OSVOS predictions: every per-frame J and F and every per-sequence
+// mean within 1e-6 (the reference numbers are rounded to 6 decimals, so
+// rounding alone accounts for up to 5e-7), as docs/BENCHMARKS.md claims.
 func TestOSVOSReference(t *testing.T) {
+	const osvosTol = 1e-6
 	needData(t, davisGT, osvosPred, osvosCSV)
 	rep, err := Evaluate(context.Background(), davisGT, osvosPred)
 	if err != nil {
@@ -114,7 +117,7 @@ func TestOSVOSReference(t *testing.T) {
 		}
 		dj, df := math.Abs(j-r.j), math.Abs(f-r.f)
 		maxJ, maxF = max(maxJ, dj), max(maxF, df)
-		if dj > 0.01 || df > 0.01 {
+		if dj > osvosTol || df > osvosTol {
 			t.Errorf("%s %s obj %d: J %.6f F %.6f, reference J %.6f F %.6f", r.seq, r.frame, r.obj, j, f, r.j, r.f)
 		}
 	}
@@ -137,13 +140,13 @@ func TestOSVOSReference(t *testing.T) {
 		o := s.Objects[0]
 		dj, df := o.J.Mean-want[0], o.F.Mean-want[1]
 		t.Logf("%-10s J-Mean %.6f (official %.6f, %+.1e)  F-Mean %.6f (official %.6f, %+.1e)", name, o.J.Mean, want[0], dj, o.F.Mean, want[1], df)
-		if math.Abs(dj) > 0.002 || math.Abs(df) > 0.002 {
-			t.Errorf("%s: means differ from the official ones by more than 0.002", name)
+		if math.Abs(dj) > osvosTol || math.Abs(df) > osvosTol {
+			t.Errorf("%s: means differ from the official ones by more than %g", name, osvosTol)
 		}
 		jm += want[0] / 3
 		fm += want[1] / 3
 	}
-	if rep.NumObjects != 3 || math.Abs(rep.JFMean-(jm+fm)/2) > 0.002 {
+	if rep.NumObjects != 3 || math.Abs(rep.JFMean-(jm+fm)/2) > osvosTol {
 		t.Errorf("global J&F-Mean %.6f over %d objects, official %.6f", rep.JFMean, rep.NumObjects, (jm+fm)/2)
 	}
 	var text bytes.Buffer

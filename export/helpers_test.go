@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/models/testgen"
 	"samtrack/ort"
@@ -111,7 +112,7 @@ func samSegmenter(t testing.TB, pointsPerSide int) *tracker.SAMSegmenter {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	p, err := testgen.WriteDir(t.TempDir())

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"samtrack/internal/testenv"
 )
 
 func TestDavisPalette(t *testing.T) {
@@ -109,7 +111,7 @@ func TestWritePalettePNGRoundTrip(t *testing.T) {
 func TestReadLabelPNGDavis(t *testing.T) {
 	path := "../../shared/data/davis2017-partial/Annotations/480p/tennis/00000.png"
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("DAVIS 2017 partial data missing (%v); it lives under /work/shared/data", err)
+		testenv.Missing(t, "DAVIS 2017 partial data missing (%v); it lives under /work/shared/data", err)
 	}
 	for _, f := range []string{"00000.png", "00001.png"} {
 		l, lf, err := DecodeLabelPNGFile(filepath.Join(filepath.Dir(path), f))

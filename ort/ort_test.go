@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"samtrack/internal/testenv"
 )
 
 const refDecoder = "../../shared/fixtures/sam-reference/decoder.onnx"
@@ -15,7 +17,7 @@ func openRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	rt, err := Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not installed (./dev.sh setup): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
@@ -52,7 +54,7 @@ func decoderInputs(emb []float32) map[string]Tensor {
 // calls, and opens, runs and closes sessions in a loop with memory flat.
 func TestSessionRunAndLeaks(t *testing.T) {
 	if _, err := os.Stat(refDecoder); err != nil {
-		t.Skipf("fixture missing: %v", err)
+		testenv.Missing(t, "fixture missing: %v", err)
 	}
 	rt := openRuntime(t)
 	emb := make([]float32, 256*64*64)

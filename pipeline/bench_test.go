@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/tracker/flow"
 	"samtrack/video"
@@ -65,7 +66,7 @@ func decodeAll(b *testing.B, file string) []video.Frame {
 //	go test -run '^$' -bench Blackswan -benchtime 3x ./pipeline
 func BenchmarkBlackswan(b *testing.B) {
 	if _, err := os.Stat(blackswanMP4); err != nil {
-		b.Skipf("shared data missing: %v", err)
+		testenv.Missing(b, "shared data missing: %v", err)
 	}
 	frames := decodeAll(b, blackswanMP4)
 	first, err := mask.ReadLabelPNGFile(blackswanMask)

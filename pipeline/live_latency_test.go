@@ -11,6 +11,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/internal/rtsptest"
+	"samtrack/internal/testenv"
 	"samtrack/tracker"
 	"samtrack/video"
 )
@@ -24,12 +25,12 @@ import (
 func TestLiveLatencyBounded(t *testing.T) {
 	const cat = "../../shared/data/videos/cat.mp4"
 	if _, err := os.Stat(cat); err != nil {
-		t.Skipf("shared test video missing: %v", err)
+		testenv.Missing(t, "shared test video missing: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("the ffmpeg binary is needed to publish the test stream")
+		testenv.Missing(t, "the ffmpeg binary is needed to publish the test stream")
 	}
 	url := rtsptest.NewRig(t, cat, 15*time.Second).URL
 

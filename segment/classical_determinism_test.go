@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/video"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestSegmentClassicalDeterministic(t *testing.T) {
 	const cat = "../../shared/data/videos/cat.mp4"
 	if _, err := os.Stat(cat); err != nil {
-		t.Skipf("shared test video missing: %v", err)
+		testenv.Missing(t, "shared test video missing: %v", err)
 	}
 	ctx := context.Background()
 	src, err := video.Open(ctx, cat, video.Options{})

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 )
 
@@ -81,7 +82,7 @@ func readRGB(t testing.TB, path string) Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("DAVIS frame not available (shared data not mounted): %v", err)
+		testenv.Missing(t, "DAVIS frame not available (shared data not mounted): %v", err)
 	}
 	defer f.Close()
 	im, _, err := image.Decode(f)
@@ -103,7 +104,7 @@ func readAnnotation(t testing.TB, path string) *mask.Bitmap {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("DAVIS annotation not available: %v", err)
+		testenv.Missing(t, "DAVIS annotation not available: %v", err)
 	}
 	defer f.Close()
 	im, _, err := image.Decode(f)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
 
@@ -160,7 +161,7 @@ func costFrame() Image {
 func BenchmarkSAMViTBCost(b *testing.B) {
 	costFixtureDir := costFixture()
 	if _, err := os.Stat(filepath.Join(costFixtureDir, "sam_vit_b_encoder.onnx")); err != nil {
-		b.Skipf("SAM ViT-B cost fixture not available (%v)", err)
+		testenv.Missing(b, "SAM ViT-B cost fixture not available (%v)", err)
 	}
 	dir, err := costCacheDir("sam-vit-b-cost")
 	if err != nil {
@@ -178,7 +179,7 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 	b.Logf("cost models ready in %s (%s)", dir, time.Since(t0).Round(time.Millisecond))
 	rt, err := ort.Open("")
 	if err != nil {
-		b.Skipf("ONNX Runtime not available: %v", err)
+		testenv.NoORT(b, err)
 	}
 	defer rt.Close()
 	m, err := Open(rt, enc, dec, OpenOptions{})

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"samtrack/internal/testenv"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 )
@@ -131,7 +132,7 @@ func opTypes(t *testing.T, model []byte) []string {
 func TestPruneToOutputs(t *testing.T) {
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available: %v", err)
+		testenv.NoORT(t, err)
 	}
 	defer rt.Close()
 	dec, err := testgen.SAMDecoder(false)
@@ -162,7 +163,7 @@ func TestPruneToOutputs(t *testing.T) {
 func TestInlineExternalData(t *testing.T) {
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available: %v", err)
+		testenv.NoORT(t, err)
 	}
 	defer rt.Close()
 	dec, err := testgen.SAMDecoder(false)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
 
@@ -26,7 +27,7 @@ import (
 func BenchmarkSAMViTBCostReordered(b *testing.B) {
 	fix := costFixture()
 	if _, err := os.Stat(filepath.Join(fix, "sam_vit_b_encoder.onnx")); err != nil {
-		b.Skipf("SAM ViT-B cost fixture not available (%v)", err)
+		testenv.Missing(b, "SAM ViT-B cost fixture not available (%v)", err)
 	}
 	dir, err := costCacheDir("sam-vit-b-cost")
 	if err != nil {
@@ -42,7 +43,7 @@ func BenchmarkSAMViTBCostReordered(b *testing.B) {
 	}
 	rt, err := ort.Open("")
 	if err != nil {
-		b.Skipf("ONNX Runtime not available: %v", err)
+		testenv.NoORT(b, err)
 	}
 	defer rt.Close()
 	m, err := Open(rt, enc, dec, OpenOptions{})

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/models/testgen"
 	"samtrack/ort"
@@ -97,7 +98,7 @@ func evModels(t testing.TB) (*ort.Runtime, testgen.Paths) {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	p, err := testgen.WriteDir(t.TempDir())

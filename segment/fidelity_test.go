@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
 
@@ -275,7 +276,7 @@ func TestFidelitySAM2(t *testing.T) {
 	t.Run("batch", func(t *testing.T) {
 		bc := ref.BatchCheck
 		if bc == nil {
-			t.Skip("no batch_check in reference.json")
+			testenv.Missing(t, "no batch_check in reference.json")
 		}
 		var prompts []Prompt
 		for i, pts := range bc.PointCoords1024 {

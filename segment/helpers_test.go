@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
 
@@ -23,7 +24,7 @@ func openRuntime(t testing.TB) *ort.Runtime {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
@@ -33,7 +34,7 @@ func openRuntime(t testing.TB) *ort.Runtime {
 func needFixture(t testing.TB, dir string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "reference.json")); err != nil {
-		t.Skipf("fixture %s not available (shared data not mounted): %v", dir, err)
+		testenv.Missing(t, "fixture %s not available (shared data not mounted): %v", dir, err)
 	}
 }
 

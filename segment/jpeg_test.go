@@ -5,6 +5,8 @@ import (
 	"image/jpeg"
 	"os"
 	"testing"
+
+	"samtrack/internal/testenv"
 )
 
 // loadJPEG decodes a JPEG to RGB24 the way libjpeg (and so PIL and OpenCV)
@@ -17,7 +19,7 @@ func loadJPEG(t testing.TB, path string) Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("frame %s missing (shared data not mounted?): %v", path, err)
+		testenv.Missing(t, "frame %s missing (shared data not mounted?): %v", path, err)
 	}
 	defer f.Close()
 	im, err := jpeg.Decode(f)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/testenv"
 	"samtrack/pipeline"
 	"samtrack/video"
 )
@@ -42,7 +43,7 @@ func needVideos(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{catMP4, blackswanMP4} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("shared test video missing (%v): it lives outside the repository under ../shared", err)
+			testenv.Missing(t, "shared test video missing (%v): it lives outside the repository under ../shared", err)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/models/testgen"
 )
@@ -413,7 +414,7 @@ func TestSegmentSAMEmbeddingCache(t *testing.T) {
 	} {
 		code, b := ts.do("POST", "/api/v1/segment", body)
 		if code == http.StatusInternalServerError && strings.Contains(string(b), "onnxruntime") {
-			t.Skipf("ONNX Runtime is not installed: %s", b)
+			testenv.Missing(t, "ONNX Runtime is not installed: %s", b)
 		}
 		var d segmentDoc
 		if code != 200 || json.Unmarshal(b, &d) != nil || len(d.Annotations) != 1 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samtrack/internal/rtsptest"
+	"samtrack/internal/testenv"
 	"samtrack/pipeline"
 )
 
@@ -24,7 +25,7 @@ func newLiveRig(t *testing.T) *rtsptest.Rig {
 	t.Helper()
 	needVideos(t)
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("the ffmpeg binary is needed to publish the test stream")
+		testenv.Missing(t, "the ffmpeg binary is needed to publish the test stream")
 	}
 	return rtsptest.NewRig(t, catMP4, 15*time.Second)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/models/testgen"
 	"samtrack/ort"
@@ -22,7 +23,7 @@ func samModels(t testing.TB) (*ort.Runtime, segment.Model) {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	p, err := testgen.WriteDir(t.TempDir())

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"samtrack/internal/testenv"
 )
 
 const (
@@ -36,7 +38,7 @@ func need(t testing.TB, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("shared data %s is missing (%v): run from the repository with /work/shared mounted", p, err)
+			testenv.Missing(t, "shared data %s is missing (%v): run from the repository with /work/shared mounted", p, err)
 		}
 	}
 }
@@ -297,7 +299,7 @@ func ffmpegBin(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		t.Skip("ffmpeg binary not installed: apt-get install ffmpeg")
+		testenv.Missing(t, "ffmpeg binary not installed: apt-get install ffmpeg")
 	}
 	return p
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 )
 
@@ -44,7 +45,7 @@ func needShared(t *testing.T, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("shared data missing: %v", err)
+			testenv.Missing(t, "shared data missing: %v", err)
 		}
 	}
 }

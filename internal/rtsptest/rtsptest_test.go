@@ -14,6 +14,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+
+	"samtrack/internal/testenv"
 )
 
 const catMP4 = "../../../shared/data/videos/cat.mp4"
@@ -21,7 +23,7 @@ const catMP4 = "../../../shared/data/videos/cat.mp4"
 func needVideo(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(catMP4); err != nil {
-		t.Skipf("test video %s is missing (%v): it is shared data outside the repository", catMP4, err)
+		testenv.Missing(t, "test video %s is missing (%v): it is shared data outside the repository", catMP4, err)
 	}
 }
 
@@ -67,7 +69,7 @@ func TestServerRelaysPublisherToReaders(t *testing.T) {
 	if _, err := StartPublisher(context.Background(), "/nonexistent.mp4", "rtsp://127.0.0.1:1/x"); err == nil {
 		t.Fatal("StartPublisher accepted a missing file")
 	} else if errors.Is(err, ErrNoFFmpeg) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	goroutines := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -170,7 +172,7 @@ func TestPublisherKillAndPause(t *testing.T) {
 	defer cancel()
 	p, err := StartPublisher(ctx, catMP4, s.URL("cam"))
 	if errors.Is(err, ErrNoFFmpeg) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

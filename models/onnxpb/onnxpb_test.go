@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -14,7 +15,7 @@ func openRuntime(t *testing.T) *ort.Runtime {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
@@ -141,7 +142,7 @@ func readFixture(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		t.Skipf("fixture %s missing (needs /work/shared next to the repository)", path)
+		testenv.Missing(t, "fixture %s missing (needs /work/shared next to the repository)", path)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -227,12 +228,12 @@ func TestKeepOutputsOnSAMDecoder(t *testing.T) {
 func BenchmarkKeepOutputs(b *testing.B) {
 	rt, err := ort.Open("")
 	if err != nil {
-		b.Skipf("ONNX Runtime not available: %v", err)
+		testenv.NoORT(b, err)
 	}
 	defer rt.Close()
 	full, err := os.ReadFile(refDecoder)
 	if err != nil {
-		b.Skipf("fixture missing: %v", err)
+		testenv.Missing(b, "fixture missing: %v", err)
 	}
 	slim, err := onnxpb.KeepOutputs(full, []string{"iou_predictions", "low_res_masks"})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 )
@@ -15,7 +16,7 @@ func propRuntime(t testing.TB) *ort.Runtime {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/testenv"
 	"samtrack/models/onnxpb"
 	"samtrack/models/testgen"
 	"samtrack/ort"
@@ -18,7 +19,7 @@ func openRuntime(t testing.TB) *ort.Runtime {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
@@ -115,7 +116,7 @@ func TestContractsMatchReference(t *testing.T) {
 		t.Run(tc.ref, func(t *testing.T) {
 			path := "../../../shared/fixtures/" + tc.ref
 			if _, err := os.Stat(path); err != nil {
-				t.Skipf("reference %s missing: %v", path, err)
+				testenv.Missing(t, "reference %s missing: %v", path, err)
 			}
 			rin, rout, err := rt.Inspect(path)
 			if err != nil {

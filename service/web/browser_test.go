@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/service/web"
 )
@@ -47,10 +48,10 @@ const (
 // --allow-dir) is shown.
 func TestBrowserFlow(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
+		testenv.Missing(t, "the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
 	}
 	if _, err := os.Stat(catMP4); err != nil {
-		t.Skipf("shared data missing: %v", err)
+		testenv.Missing(t, "shared data missing: %v", err)
 	}
 	start := time.Now()
 	allow := filepath.Join(t.TempDir(), "videos")
@@ -184,7 +185,7 @@ func TestBrowserFlow(t *testing.T) {
 // need several 5-bit groups, later counts are written as negative deltas).
 func TestBrowserDecodeRLE(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
+		testenv.Missing(t, "the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
 	}
 	srv := httptest.NewServer(web.Handler())
 	defer srv.Close()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/models/testgen"
 	"samtrack/ort"
@@ -98,7 +99,7 @@ func openRuntime(t testing.TB) *ort.Runtime {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (run scripts/setup.sh): %v", err)
+		testenv.NoORT(t, err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt

@@ -10,6 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"samtrack/eval"
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/video"
 )
@@ -31,7 +32,7 @@ func loadSequence(tb testing.TB, root, name string) *sequence {
 	tb.Helper()
 	jpgs, _ := filepath.Glob(filepath.Join(root, "JPEGImages/480p", name, "*.jpg"))
 	if len(jpgs) == 0 {
-		tb.Skipf("DAVIS sequence %s not found under %s: the shared data set is missing", name, root)
+		testenv.Missing(tb, "DAVIS sequence %s not found under %s: the shared data set is missing", name, root)
 	}
 	sort.Strings(jpgs)
 	s := &sequence{name: name}
