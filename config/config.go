@@ -44,9 +44,12 @@ type Runtime struct {
 	Threads    int    `mapstructure:"threads"`     // intra-op threads; 0 = all cores
 }
 
-// Models says where pulled models live.
+// Models says where pulled models live and where they come from.
 type Models struct {
 	Dir string `mapstructure:"dir"` // empty: <user cache>/samtrack/models
+	// Mirror replaces https://huggingface.co/ in download URLs (a Hugging
+	// Face mirror with the same paths); empty: download from the publisher.
+	Mirror string `mapstructure:"mirror"`
 }
 
 // SAM selects the segmentation model.
@@ -331,6 +334,9 @@ func (c Config) Validate() error {
 	}
 	if e.MinMaskRegionArea < 0 {
 		bad("everything.min_mask_region_area", e.MinMaskRegionArea, "want 0 or more")
+	}
+	if m := c.Models.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+		bad("models.mirror", m, "want an http:// or https:// URL with Hugging Face's paths")
 	}
 	t := c.Track
 	if t.Propagator == "" {

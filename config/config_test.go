@@ -65,6 +65,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"negative sam gap env", "", []string{"SAMTRACK_TRACK_SAM_GAP=-2"}, nil, "track.sam_gap"},
 		{"unknown env", "", []string{"SAMTRACK_TRACK_SAMGAP=2"}, nil, "SAMTRACK_TRACK_SAMGAP"},
 		{"threshold range", "everything:\n  pred_iou_thresh: 1.5\n", nil, nil, "everything.pred_iou_thresh"},
+		{"mirror not a URL", "", []string{"SAMTRACK_MODELS_MIRROR=hf-mirror.com"}, nil, "models.mirror"},
 		{"log level", "log:\n  level: loud\n", nil, nil, "log.level"},
 		{"unknown override", "", nil, map[string]any{"track.nope": 1}, "track.nope"},
 		{"half a model", "sam:\n  encoder: e.onnx\n", nil, nil, "sam.encoder"},

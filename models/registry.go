@@ -38,6 +38,9 @@ type Model struct {
 	Family  string `json:"family"`
 	Format  string `json:"format"` // the segment layout the files use
 	License string `json:"license"`
+	// Source is the publisher's page for the files (where a user checks
+	// what is published).
+	Source string `json:"source,omitempty"`
 	// URL is either an archive (.zip) holding Files, or a base URL to which
 	// each file name is appended.
 	URL string `json:"url"`
@@ -62,18 +65,40 @@ func (m Model) File(r Role) (File, bool) {
 	return File{}, false
 }
 
-// The samexporter exports as the AnyLabeling project publishes them. No
-// publisher digests exist for these, so the first download's digest is
-// recorded and later copies are checked against it.
+// The samexporter exports as their author publishes them on Hugging Face
+// (the downloads that AnyLabeling's models.yaml points at); docs/MODELS.md
+// records, entry by entry, what was checked against the publisher and how.
+// No publisher digests exist for these, so the first download's digests are
+// recorded and later copies are checked against them.
 const (
-	samHF  = "https://huggingface.co/vietanhdev/segment-anything-onnx-models/resolve/main/"
-	sam2HF = "https://huggingface.co/vietanhdev/segment-anything-2-onnx-models/resolve/main/"
+	hf       = "https://huggingface.co/"
+	samRepo  = "vietanhdev/segment-anything-onnx-models"
+	sam2Repo = "vietanhdev/segment-anything-2-onnx-models"
+	// SAM 2.1 lives in a repository of its own, as dated zip archives.
+	sam21Repo = "vietanhdev/segment-anything-2.1-onnx-models"
 )
 
-func sam1(name, stem, license string) Model {
+// hfFile is the download URL of a file in a Hugging Face model repository.
+func hfFile(repo, name string) string { return hf + repo + "/resolve/main/" + name }
+
+// sam1 is a SAM ViT export: one zip per checkpoint holding the encoder (with
+// the preprocessing in the graph), the decoder and AnyLabeling's config.yaml.
+func sam1(name, stem string, extra ...File) Model {
 	return Model{
-		Name: name, Family: "SAM", Format: "sam1", License: license,
-		URL: samHF + stem + ".zip",
+		Name: name, Family: "SAM", Format: "sam1", License: "Apache-2.0",
+		Source: hf + samRepo, URL: hfFile(samRepo, stem+".zip"),
+		Files: append([]File{
+			{Role: Encoder, Name: stem + ".encoder.onnx"},
+			{Role: Decoder, Name: stem + ".decoder.onnx"},
+		}, extra...),
+	}
+}
+
+// sam2 is a SAM 2 export: loose encoder and decoder files.
+func sam2(name, stem string) Model {
+	return Model{
+		Name: name, Family: "SAM 2", Format: "sam2", License: "Apache-2.0",
+		Source: hf + sam2Repo, URL: hf + sam2Repo + "/resolve/main/",
 		Files: []File{
 			{Role: Encoder, Name: stem + ".encoder.onnx"},
 			{Role: Decoder, Name: stem + ".decoder.onnx"},
@@ -81,10 +106,11 @@ func sam1(name, stem, license string) Model {
 	}
 }
 
-func sam2(name, stem string) Model {
+// sam21 is a SAM 2.1 export: a dated zip per size.
+func sam21(name, stem, date string) Model {
 	return Model{
-		Name: name, Family: "SAM 2", Format: "sam2", License: "Apache-2.0",
-		URL: sam2HF,
+		Name: name, Family: "SAM 2.1", Format: "sam2", License: "Apache-2.0",
+		Source: hf + sam21Repo, URL: hfFile(sam21Repo, stem+"_"+date+".zip"),
 		Files: []File{
 			{Role: Encoder, Name: stem + ".encoder.onnx"},
 			{Role: Decoder, Name: stem + ".decoder.onnx"},
@@ -94,29 +120,31 @@ func sam2(name, stem string) Model {
 
 // Builtin returns the models samtrack knows out of the box.
 func Builtin() []Model {
-	ms := []Model{
-		sam1("sam-vit-b", "sam_vit_b_01ec64", "Apache-2.0"),
-		sam1("sam-vit-l", "sam_vit_l_0b3195", "Apache-2.0"),
-		sam1("sam-vit-h", "sam_vit_h_4b8939", "Apache-2.0"),
-		{
-			Name: "mobilesam", Family: "MobileSAM", Format: "sam1", License: "Apache-2.0",
-			URL: samHF + "mobile_sam_20230629.zip",
-			Files: []File{
-				{Role: Encoder, Name: "mobile_sam.encoder.onnx"},
-				{Role: Decoder, Name: "sam_vit_h_4b8939.decoder.onnx"},
-			},
-			Notes: "TinyViT encoder with SAM's own decoder",
-		},
+	mobile := sam1("mobilesam", "mobile_sam_20230629")
+	mobile.Family = "MobileSAM"
+	mobile.Files = []File{
+		{Role: Encoder, Name: "mobile_sam.encoder.onnx"},
+		{Role: Decoder, Name: "sam_vit_h_4b8939.decoder.onnx"},
+	}
+	mobile.Notes = "TinyViT encoder with SAM ViT-H's decoder"
+	vith := sam1("sam-vit-h", "sam_vit_h_4b8939",
+		// samexporter stores ViT-H's encoder weights (over protobuf's 2 GB
+		// limit) beside the graph, named after it.
+		File{Role: Data, Name: "sam_vit_h_4b8939.encoder_data.bin"})
+	return []Model{
+		sam1("sam-vit-b", "sam_vit_b_01ec64"),
+		sam1("sam-vit-l", "sam_vit_l_0b3195"),
+		vith,
+		mobile,
 		sam2("sam2-tiny", "sam2_hiera_tiny"),
 		sam2("sam2-small", "sam2_hiera_small"),
 		sam2("sam2-base-plus", "sam2_hiera_base_plus"),
 		sam2("sam2-large", "sam2_hiera_large"),
-		sam2("sam2.1-tiny", "sam2.1_hiera_tiny"),
-		sam2("sam2.1-small", "sam2.1_hiera_small"),
-		sam2("sam2.1-base-plus", "sam2.1_hiera_base_plus"),
-		sam2("sam2.1-large", "sam2.1_hiera_large"),
+		sam21("sam2.1-tiny", "sam2.1_hiera_tiny", "20260221"),
+		sam21("sam2.1-small", "sam2.1_hiera_small", "20260221"),
+		sam21("sam2.1-base-plus", "sam2.1_hiera_base_plus", "20260221"),
+		sam21("sam2.1-large", "sam2.1_hiera_large", "20260221"),
 	}
-	return ms
 }
 
 // Catalogue is the builtin registry plus the user's registered models.

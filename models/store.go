@@ -23,6 +23,18 @@ type Store struct {
 	Dir string
 	// Client is used for downloads; nil means http.DefaultClient.
 	Client *http.Client
+	// Mirror, when set, replaces https://huggingface.co/ in download URLs
+	// (a Hugging Face mirror, or a local server holding the same paths).
+	Mirror string
+}
+
+// URL is where m's download comes from: its registry URL, or the same
+// path on the mirror.
+func (s Store) URL(m Model) string {
+	if s.Mirror == "" || !strings.HasPrefix(m.URL, hf) {
+		return m.URL
+	}
+	return strings.TrimSuffix(s.Mirror, "/") + "/" + strings.TrimPrefix(m.URL, hf)
 }
 
 const (
@@ -227,7 +239,7 @@ func (s Store) Pull(ctx context.Context, m Model, w io.Writer) error {
 	}
 	if m.IsArchive() {
 		archive := filepath.Join(dir, path.Base(m.URL))
-		sum, err := s.download(ctx, m.URL, archive, w)
+		sum, err := s.download(ctx, s.URL(m), archive, w)
 		if err != nil {
 			return err
 		}
@@ -239,17 +251,19 @@ func (s Store) Pull(ctx context.Context, m Model, w io.Writer) error {
 			return err
 		}
 		for _, f := range m.Files {
-			sum, err := FileSHA256(filepath.Join(dir, f.Name))
+			p := filepath.Join(dir, f.Name)
+			sum, err := FileSHA256(p)
 			if err != nil {
 				return err
 			}
 			if err := check(f.Name, f.SHA256, sum); err != nil {
-				return err
+				os.Remove(p)
+				return fmt.Errorf("archive %s: %w", path.Base(m.URL), err)
 			}
 		}
 		os.Remove(archive)
 	} else {
-		base := m.URL
+		base := s.URL(m)
 		if !strings.HasSuffix(base, "/") {
 			base += "/"
 		}
@@ -394,7 +408,11 @@ func extract(archive, dir string, files []File) error {
 			}
 		}
 		if found == nil {
-			return fmt.Errorf("archive %s holds no %s", archive, f.Name)
+			var held []string
+			for _, zf := range zr.File {
+				held = append(held, zf.Name)
+			}
+			return fmt.Errorf("archive %s holds no %s (it holds %s); the publisher changed the archive, so the registry entry needs updating", archive, f.Name, strings.Join(held, ", "))
 		}
 		if err := extractOne(found, filepath.Join(dir, f.Name)); err != nil {
 			return err
@@ -414,9 +432,16 @@ func extractOne(zf *zip.File, dst string) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", zf.Name, err)
 	}
-	if _, err := io.Copy(out, r); err != nil {
+	// archive/zip checks the member's CRC-32 at its end; the size check
+	// catches a member cut short.
+	n, err := io.Copy(out, r)
+	if err == nil && uint64(n) != zf.UncompressedSize64 {
+		err = fmt.Errorf("got %d of %d bytes", n, zf.UncompressedSize64)
+	}
+	if err != nil {
 		out.Close()
-		return fmt.Errorf("extract %s: %w", zf.Name, err)
+		os.Remove(tmp)
+		return fmt.Errorf("extract %s: %w (the archive is damaged; delete it and pull again)", zf.Name, err)
 	}
 	if err := out.Close(); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"samtrack/models/mirrortest"
 )
 
 // fileServer serves in-memory files with Range support and records the
@@ -221,4 +224,112 @@ func TestCatalogueKnowsRequiredModels(t *testing.T) {
 	if _, err := cat.Lookup("nope"); err == nil {
 		t.Error("unknown model found")
 	}
+}
+
+// namedPayload is distinct bytes for each file name.
+func namedPayload(name string) []byte {
+	h := sha256.Sum256([]byte(name))
+	return payload(1000+int(h[0])*97, h[1])
+}
+
+// TestPullPublishedLayouts pulls every builtin entry from a local server
+// that holds the publishers' real layouts (mirrortest): the same repository
+// paths, file names and archive structure. An entry that points at the
+// wrong repository, file or archive member fails here.
+func TestPullPublishedLayouts(t *testing.T) {
+	srv, err := mirrortest.NewServer(namedPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := Store{Dir: t.TempDir(), Mirror: srv.URL}
+	for _, m := range Builtin() {
+		t.Run(m.Name, func(t *testing.T) {
+			if !strings.HasPrefix(m.Source, "https://huggingface.co/") || !strings.HasPrefix(m.URL, m.Source+"/") {
+				t.Errorf("source page %q does not hold the download %q", m.Source, m.URL)
+			}
+			if err := st.Pull(context.Background(), m, nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := st.Verify(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				got, _ := os.ReadFile(r.Path)
+				if !bytes.Equal(got, namedPayload(r.File.Name)) || r.Source != "recorded" {
+					t.Errorf("%s: %d bytes, source %q: not the published file", r.File.Name, len(got), r.Source)
+				}
+			}
+			if m.IsArchive() {
+				if _, err := os.Stat(filepath.Join(st.Dir, m.Name, filepath.Base(m.URL))); err == nil {
+					t.Error("the archive was kept after extraction")
+				}
+			}
+		})
+	}
+	if missed := srv.Missed(); len(missed) > 0 {
+		t.Errorf("published downloads no registry entry uses: %v", missed)
+	}
+}
+
+// TestPullArchiveMemberChanged: an archive whose member differs from the
+// recorded digest is refused, naming the member.
+func TestPullArchiveMemberChanged(t *testing.T) {
+	srv, err := mirrortest.NewServer(namedPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	m, err := mustLookup("sam2.1-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := Store{Dir: t.TempDir(), Mirror: srv.URL}
+	if err := st.Pull(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	// Same archive layout, different decoder bytes: the archive digest
+	// and the decoder's differ from the record.
+	srv2, err := mirrortest.NewServer(func(n string) []byte {
+		if strings.HasSuffix(n, ".decoder.onnx") {
+			return payload(500, 42)
+		}
+		return namedPayload(n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	st.Mirror = srv2.URL
+	for _, f := range m.Files {
+		os.Remove(st.Path(m, f))
+	}
+	rec := filepath.Join(st.Dir, m.Name, digestFile)
+	b, _ := os.ReadFile(rec)
+	// Forget the archive's digest so that the member check is what fails.
+	var d map[string]string
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	delete(d, filepath.Base(m.URL))
+	if err := writeJSON(rec, d); err != nil {
+		t.Fatal(err)
+	}
+	err = st.Pull(context.Background(), m, nil)
+	if err == nil || !strings.Contains(err.Error(), "sam2.1_hiera_tiny.decoder.onnx") {
+		t.Fatalf("changed member accepted or not named: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, m.Name, "sam2.1_hiera_tiny.decoder.onnx")); err == nil {
+		t.Error("the member with the wrong digest was kept")
+	}
+}
+
+func mustLookup(name string) (Model, error) {
+	c, err := NewCatalogue(nil)
+	if err != nil {
+		return Model{}, err
+	}
+	return c.Lookup(name)
 }

@@ -32,7 +32,7 @@ func ModelStore(c config.Config) (models.Store, error) {
 		}
 		dir = filepath.Join(cache, "models")
 	}
-	return models.Store{Dir: dir}, nil
+	return models.Store{Dir: dir, Mirror: c.Models.Mirror}, nil
 }
 
 // Catalogue is the builtin registry plus the store's registrations.

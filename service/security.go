@@ -213,7 +213,7 @@ func redact(raw string) string {
 // serverOnlyOptions are configuration keys a job may not set: they choose
 // native libraries, directories or the server's logging.
 var serverOnlyOptions = map[string]bool{
-	"runtime.ort_library": true, "models.dir": true, "log.level": true, "log.format": true,
+	"runtime.ort_library": true, "models.dir": true, "models.mirror": true, "log.level": true, "log.format": true,
 }
 
 // pathOptions are keys whose values are files, confined like inputs.

@@ -16,6 +16,7 @@ func (a *app) models(ctx context.Context, args []string) error {
 	encoder := fs.String("encoder", "", "encoder ONNX file (models add)")
 	decoder := fs.String("decoder", "", "decoder ONNX file (models add)")
 	format := fs.String("format", "", "layout of a registered model (models add; detected when empty)")
+	verbose := fs.BoolP("verbose", "v", false, "models list: also each model's source page, download and files")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -38,31 +39,7 @@ func (a *app) models(ctx context.Context, args []string) error {
 	}
 	switch sub {
 	case "list":
-		tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tFAMILY\tFORMAT\tLICENCE\tFILES\tSOURCE")
-		for _, m := range cat.All() {
-			// Presence only: hashing every pulled file (gigabytes for
-			// ViT-H) is `models verify`'s job, not a listing's.
-			present := 0
-			for _, f := range m.Files {
-				if _, err := os.Stat(st.Path(m, f)); err == nil {
-					present++
-				}
-			}
-			state := "not pulled"
-			switch {
-			case present == len(m.Files):
-				state = "present"
-			case present > 0:
-				state = "partial"
-			}
-			src := m.URL
-			if m.User {
-				src = "registered local files"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Family, m.Format, m.License, state, src)
-		}
-		return tw.Flush()
+		return a.listModels(st, cat, *verbose)
 	case "pull":
 		if len(names) == 0 {
 			return usageErr("models pull: name a model (see `samtrack models list`)")
@@ -131,4 +108,45 @@ func (a *app) models(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usageErr("models: want list, pull, verify, inspect or add")
+}
+
+// listModels prints the catalogue: presence only (hashing every pulled file,
+// gigabytes for ViT-H, is `models verify`'s job), and with verbose each
+// entry's source page, download URL (through the mirror, if one is set) and
+// files.
+func (a *app) listModels(st models.Store, cat *models.Catalogue, verbose bool) error {
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tFAMILY\tFORMAT\tLICENCE\tFILES\tSOURCE")
+	for _, m := range cat.All() {
+		present := 0
+		for _, f := range m.Files {
+			if _, err := os.Stat(st.Path(m, f)); err == nil {
+				present++
+			}
+		}
+		state := "not pulled"
+		switch {
+		case present == len(m.Files):
+			state = "present"
+		case present > 0:
+			state = "partial"
+		}
+		src := m.Source
+		if m.User {
+			src = "registered local files"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Family, m.Format, m.License, state, src)
+		if verbose && !m.User {
+			fmt.Fprintf(tw, "    download: %s\n", st.URL(m))
+		}
+		if verbose {
+			for _, f := range m.Files {
+				fmt.Fprintf(tw, "    %s: %s\n", f.Role, st.Path(m, f))
+			}
+			if m.Notes != "" {
+				fmt.Fprintf(tw, "    note: %s\n", m.Notes)
+			}
+		}
+	}
+	return tw.Flush()
 }
