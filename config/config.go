@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -71,19 +72,25 @@ type Video struct {
 	Timeout   time.Duration `mapstructure:"timeout"`
 }
 
-// Everything configures automatic mask generation; defaults are SAM's.
+// Everything configures automatic mask generation; defaults are those of
+// the model family's own automatic mask generator (SAM's, or SAM 2's).
 type Everything struct {
-	PointsPerSide              int     `mapstructure:"points_per_side"`
-	PointsPerBatch             int     `mapstructure:"points_per_batch"`
-	PredIoUThresh              float64 `mapstructure:"pred_iou_thresh"`
-	StabilityScoreThresh       float64 `mapstructure:"stability_score_thresh"`
-	StabilityScoreOffset       float64 `mapstructure:"stability_score_offset"`
-	BoxNMSThresh               float64 `mapstructure:"box_nms_thresh"`
-	CropNLayers                int     `mapstructure:"crop_n_layers"`
-	CropNMSThresh              float64 `mapstructure:"crop_nms_thresh"`
-	CropOverlapRatio           float64 `mapstructure:"crop_overlap_ratio"`
-	CropNPointsDownscaleFactor int     `mapstructure:"crop_n_points_downscale_factor"`
-	MinMaskRegionArea          int     `mapstructure:"min_mask_region_area"`
+	PointsPerSide  int `mapstructure:"points_per_side"`
+	PointsPerBatch int `mapstructure:"points_per_batch"`
+	// PredIoUThresh unset (nil) means the model family's default: 0.88
+	// for SAM and MobileSAM, 0.8 for SAM 2.
+	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh"`
+	StabilityScoreThresh       float64  `mapstructure:"stability_score_thresh"`
+	StabilityScoreOffset       float64  `mapstructure:"stability_score_offset"`
+	BoxNMSThresh               float64  `mapstructure:"box_nms_thresh"`
+	CropNLayers                int      `mapstructure:"crop_n_layers"`
+	CropNMSThresh              float64  `mapstructure:"crop_nms_thresh"`
+	CropOverlapRatio           float64  `mapstructure:"crop_overlap_ratio"`
+	CropNPointsDownscaleFactor int      `mapstructure:"crop_n_points_downscale_factor"`
+	MinMaskRegionArea          int      `mapstructure:"min_mask_region_area"`
+	// UseM2M is SAM 2's one-step refinement of every mask with its own
+	// low-res logits as the mask prompt.
+	UseM2M bool `mapstructure:"use_m2m"`
 }
 
 // Track configures the tracking loop.
@@ -110,7 +117,7 @@ func Default() Config {
 		Runtime: Runtime{},
 		Video:   Video{Stride: 1, Timeout: 10 * time.Second},
 		Everything: Everything{
-			PointsPerSide: 32, PointsPerBatch: 64, PredIoUThresh: 0.88,
+			PointsPerSide: 32, PointsPerBatch: 64,
 			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,
 			CropNLayers: 0, CropNMSThresh: 0.7, CropOverlapRatio: 512.0 / 1500.0,
 			CropNPointsDownscaleFactor: 1, MinMaskRegionArea: 0,
@@ -306,11 +313,13 @@ func (c Config) Validate() error {
 	if e.PointsPerBatch < 1 {
 		bad("everything.points_per_batch", e.PointsPerBatch, "want 1 or more")
 	}
+	if p := e.PredIoUThresh; p != nil && (math.IsNaN(*p) || *p < 0 || *p > 1) {
+		bad("everything.pred_iou_thresh", *p, "want a number from 0 to 1, or leave it unset for the model's default")
+	}
 	for _, f := range []struct {
 		key string
 		v   float64
 	}{
-		{"everything.pred_iou_thresh", e.PredIoUThresh},
 		{"everything.stability_score_thresh", e.StabilityScoreThresh},
 		{"everything.box_nms_thresh", e.BoxNMSThresh},
 		{"everything.crop_nms_thresh", e.CropNMSThresh},

@@ -94,3 +94,27 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestPredIoUThreshUnsetOrSet: unset leaves the model family's default to
+// the caller (nil); a file, the environment or a job option sets it.
+func TestPredIoUThreshUnsetOrSet(t *testing.T) {
+	c, err := Load(Source{Environ: []string{}})
+	if err != nil || c.Everything.PredIoUThresh != nil || c.Everything.UseM2M {
+		t.Fatalf("default: %v %v %v", err, c.Everything.PredIoUThresh, c.Everything.UseM2M)
+	}
+	for _, src := range []Source{
+		{Environ: []string{"SAMTRACK_EVERYTHING_PRED_IOU_THRESH=0.5", "SAMTRACK_EVERYTHING_USE_M2M=true"}},
+		{Environ: []string{}, Overrides: map[string]any{"everything.pred_iou_thresh": 0.5, "everything.use_m2m": true}},
+	} {
+		c, err := Load(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := c.Everything.PredIoUThresh; p == nil || *p != 0.5 || !c.Everything.UseM2M {
+			t.Errorf("%+v: pred_iou_thresh %v, use_m2m %v", src, p, c.Everything.UseM2M)
+		}
+	}
+	if _, err := Load(Source{Environ: []string{"SAMTRACK_EVERYTHING_PRED_IOU_THRESH=1.5"}}); err == nil || !strings.Contains(err.Error(), "everything.pred_iou_thresh") {
+		t.Errorf("1.5 accepted or not named: %v", err)
+	}
+}

@@ -170,7 +170,7 @@ func OpenSegmenter(c config.Config) (*Segmenter, error) {
 	}
 	po := segment.DefaultPredictOptions()
 	po.Refine = c.SAM.Refine
-	ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c), po)
+	ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c, sam.Model.Format()), po)
 	if err != nil {
 		sam.Close()
 		return nil, err

@@ -357,14 +357,20 @@ func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
 	return o
 }
 
-// EverythingOptions converts the configuration's everything section.
-func EverythingOptions(c config.Config) segment.EverythingOptions {
+// EverythingOptions converts the configuration's everything section for a
+// model of the given format (segment.Model.Format): an unset
+// pred_iou_thresh takes that family's default.
+func EverythingOptions(c config.Config, format string) segment.EverythingOptions {
 	e := c.Everything
+	pred := segment.DefaultEverythingOptionsFor(format).PredIoUThresh
+	if e.PredIoUThresh != nil {
+		pred = *e.PredIoUThresh
+	}
 	return segment.EverythingOptions{
-		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: e.PredIoUThresh,
+		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: pred,
 		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
 		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
 		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
-		MinMaskRegionArea: e.MinMaskRegionArea,
+		MinMaskRegionArea: e.MinMaskRegionArea, UseM2M: e.UseM2M,
 	}
 }

@@ -145,20 +145,9 @@ func costFrame() Image {
 	return img
 }
 
-// BenchmarkSAMViTBCost measures, in one run on the full-size SAM ViT-B
-// graphs: the encoder per frame, the decoder per single-point prompt as
-// the CLI runs it (full-size masks) and at low resolution, and everything
-// mode at points_per_side 32 (1,024 prompts): the portable path
-// (Model.Decode, one prompt after the other: "portable"), the Generator
-// (pruned IoU-only first pass, pruned low-res mask pass for the points that
-// pass, frame-constant decoder work split off, 2 concurrent 1-thread calls:
-// "everything"), and the Generator with one change each: no split
-// ("nosplit"), one 2-thread call at a time ("1worker"), and no IoU filter so
-// that every point goes through the mask pass ("allmask", the worst case,
-// when every point passes pred_iou_thresh). Every figure includes one
-// encoder run. The acceptance ratio is everything/encoder ≤ 3.
-// SAMTRACK_COSTBENCH_SKIP_NAIVE=1 runs the acceptance pass only.
-func BenchmarkSAMViTBCost(b *testing.B) {
+// openCostModel opens the SAM ViT-B cost model, rebuilding its weights in
+// the cache directory when needed; both are closed when b ends.
+func openCostModel(b *testing.B) (*ort.Runtime, Model) {
 	costFixtureDir := costFixture()
 	if _, err := os.Stat(filepath.Join(costFixtureDir, "sam_vit_b_encoder.onnx")); err != nil {
 		testenv.Missing(b, "SAM ViT-B cost fixture not available (%v)", err)
@@ -181,12 +170,30 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 	if err != nil {
 		testenv.NoORT(b, err)
 	}
-	defer rt.Close()
+	b.Cleanup(func() { rt.Close() })
 	m, err := Open(rt, enc, dec, OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
+	b.Cleanup(func() { m.Close() })
+	return rt, m
+}
+
+// BenchmarkSAMViTBCost measures, in one run on the full-size SAM ViT-B
+// graphs: the encoder per frame, the decoder per single-point prompt as
+// the CLI runs it (full-size masks) and at low resolution, and everything
+// mode at points_per_side 32 (1,024 prompts): the portable path
+// (Model.Decode, one prompt after the other: "portable"), the Generator
+// (pruned IoU-only first pass, pruned low-res mask pass for the points that
+// pass, frame-constant decoder work split off, 2 concurrent 1-thread calls:
+// "everything"), and the Generator with one change each: no split
+// ("nosplit"), one 2-thread call at a time ("1worker"), and no IoU filter so
+// that every point goes through the mask pass ("allmask", the worst case,
+// when every point passes pred_iou_thresh). Every figure includes one
+// encoder run. The acceptance ratio is everything/encoder ≤ 3.
+// SAMTRACK_COSTBENCH_SKIP_NAIVE=1 runs the acceptance pass only.
+func BenchmarkSAMViTBCost(b *testing.B) {
+	rt, m := openCostModel(b)
 	ctx := context.Background()
 	img := costFrame()
 	skipNaive := os.Getenv("SAMTRACK_COSTBENCH_SKIP_NAIVE") != ""

@@ -50,6 +50,11 @@ type EverythingOptions struct {
 	// MinMaskRegionArea, when > 0, fills holes and removes islands smaller
 	// than this many pixels, then runs box NMS again.
 	MinMaskRegionArea int `mapstructure:"min_mask_region_area"`
+	// UseM2M is SAM2AutomaticMaskGenerator's use_m2m: every multimask
+	// candidate is decoded once more with its own low-res logits as the
+	// mask prompt, and the IoU and stability filters apply to the refined
+	// mask (refineM2M).
+	UseM2M bool `mapstructure:"use_m2m"`
 }
 
 // DefaultEverythingOptions returns SamAutomaticMaskGenerator's defaults.
@@ -67,6 +72,18 @@ func DefaultEverythingOptions() EverythingOptions {
 		CropNPointsDownscaleFactor: 1,
 		MinMaskRegionArea:          0,
 	}
+}
+
+// DefaultEverythingOptionsFor returns the defaults of the automatic mask
+// generator of a model format's family: SAM2AutomaticMaskGenerator's for
+// SAM 2 (pred_iou_thresh 0.8, use_m2m off), SamAutomaticMaskGenerator's
+// otherwise.
+func DefaultEverythingOptionsFor(format string) EverythingOptions {
+	o := DefaultEverythingOptions()
+	if format == FormatSAM2 {
+		o.PredIoUThresh = 0.8
+	}
+	return o
 }
 
 // maxCropLayers bounds CropNLayers: layer k has 4^k crops, each a full
@@ -651,7 +668,9 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 	var ious [][]float32
 	var outs []Output
 	filterIoU := opts.PredIoUThresh > 0
-	if !filterIoU || ad.skipIoU() {
+	// use_m2m filters the refined masks, so no click may be screened out
+	// on its first answer.
+	if !filterIoU || opts.UseM2M || ad.skipIoU() {
 		t := time.Now()
 		var err error
 		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
@@ -711,6 +730,13 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 	}
 	if len(outs) != len(prompts) {
 		return r, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(outs), len(prompts))
+	}
+	if opts.UseM2M {
+		var err error
+		if outs, err = refineM2M(ctx, m, emb, prompts, outs); err != nil {
+			return r, err
+		}
+		r.maskCalls += len(prompts)
 	}
 	cw, ch := c.w(), c.h()
 	for i, o := range outs {
