@@ -179,6 +179,22 @@ func openCostModel(b *testing.B) (*ort.Runtime, Model) {
 	return rt, m
 }
 
+// measureEncoder runs the encoder once to warm up, then once measured (the
+// baseline of every ratio), reporting encoder_s.
+func measureEncoder(b *testing.B, m Model, img Image) (*Embedding, float64) {
+	if _, err := m.Encode(context.Background(), img); err != nil {
+		b.Fatal(err)
+	}
+	t := time.Now()
+	emb, err := m.Encode(context.Background(), img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	encS := time.Since(t).Seconds()
+	b.ReportMetric(encS, "encoder_s")
+	return emb, encS
+}
+
 // BenchmarkSAMViTBCost measures, in one run on the full-size SAM ViT-B
 // graphs: the encoder per frame, the decoder per single-point prompt as
 // the CLI runs it (full-size masks) and at low resolution, and everything
@@ -199,17 +215,8 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 	skipNaive := os.Getenv("SAMTRACK_COSTBENCH_SKIP_NAIVE") != ""
 
 	for i := 0; i < b.N; i++ {
-		// Encoder: one warm-up run, then the measured one.
-		if _, err := m.Encode(ctx, img); err != nil {
-			b.Fatal(err)
-		}
+		emb, encS := measureEncoder(b, m, img)
 		t := time.Now()
-		emb, err := m.Encode(ctx, img)
-		if err != nil {
-			b.Fatal(err)
-		}
-		encS := time.Since(t).Seconds()
-		b.ReportMetric(encS, "encoder_s")
 
 		// Decoder per prompt, one point, as the CLI runs it.
 		const nPrompts = 16

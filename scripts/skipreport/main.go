@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,27 @@ type skip struct {
 type report struct {
 	skips  []skip
 	failed bool
+	// missing are the distinct prerequisites that failed tests under
+	// CI=true named (internal/testenv's message), in order of appearance.
+	missing []string
+}
+
+// missingMark starts internal/testenv's message for a prerequisite that
+// is missing under CI=true.
+const missingMark = "a prerequisite is missing: "
+
+// noteMissing records the prerequisites named in a failed test's output.
+func (r *report) noteMissing(lines []string) {
+	for _, l := range lines {
+		_, msg, ok := strings.Cut(l, missingMark)
+		if !ok {
+			continue
+		}
+		msg = strings.TrimSpace(msg)
+		if !slices.Contains(r.missing, msg) {
+			r.missing = append(r.missing, msg)
+		}
+	}
 }
 
 // allowedSkip says whether a skip message is one CI tolerates.
@@ -71,7 +93,12 @@ func scan(r io.Reader, w io.Writer) (report, error) {
 		case e.Action == "fail":
 			rep.failed = true
 			if e.Test != "" {
-				io.WriteString(w, strings.Join(buf[key], ""))
+				for _, l := range buf[key] {
+					if !strings.HasPrefix(l, "=== ") {
+						io.WriteString(w, l)
+					}
+				}
+				rep.noteMissing(buf[key])
 			}
 			delete(buf, key)
 		case e.Action == "skip" && e.Test != "":
@@ -104,6 +131,12 @@ func summary(w io.Writer, rep report) int {
 	for _, s := range rep.skips {
 		if !s.allowed {
 			unexpected++
+		}
+	}
+	if len(rep.missing) > 0 {
+		fmt.Fprintf(w, "\nmissing prerequisites (tests failed for them under CI=true): %d\n", len(rep.missing))
+		for _, m := range rep.missing {
+			fmt.Fprintf(w, "  MISSING %s\n", m)
 		}
 	}
 	fmt.Fprintf(w, "\nskipped tests: %d (%d unexpected; only skips that need aot-benchmark are expected)\n", len(rep.skips), unexpected)

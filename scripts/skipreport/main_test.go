@@ -37,6 +37,11 @@ func TestScan(t *testing.T) {
 		{"package without tests is no skip",
 			ev("output", "", "?   \tp\t[no test files]\n") + ev("skip", "", ""),
 			[]string{"no test files"}, nil, 0, 0, false},
+		{"missing prerequisite under CI",
+			ev("output", "TestE", "=== RUN   TestE\n") + ev("output", "TestE", "    e_test.go:5: CI=true and a prerequisite is missing: shared data ../shared/x is missing\n") +
+				ev("output", "TestE", "--- FAIL: TestE (0.00s)\n") + ev("fail", "TestE", "") +
+				ev("output", "TestF", "    f_test.go:5: CI=true and a prerequisite is missing: shared data ../shared/x is missing\n") + ev("fail", "TestF", ""),
+			[]string{"e_test.go:5"}, []string{"=== RUN"}, 0, 0, true},
 		{"build failure",
 			`{"ImportPath":"p","Action":"build-output","Output":"p/x.go:1: syntax error\n"}` + "\n" + `{"ImportPath":"p","Action":"build-fail"}` + "\n",
 			[]string{"syntax error"}, nil, 0, 0, true},
@@ -61,6 +66,9 @@ func TestScan(t *testing.T) {
 			var sum bytes.Buffer
 			if got := summary(&sum, rep); got != tc.unexpected || len(rep.skips) != tc.skips || rep.failed != tc.failed {
 				t.Errorf("skips %d, unexpected %d, failed %v; want %d, %d, %v\n%s", len(rep.skips), got, rep.failed, tc.skips, tc.unexpected, tc.failed, sum.String())
+			}
+			if strings.Contains(tc.in, "prerequisite") && (len(rep.missing) != 1 || !strings.Contains(sum.String(), "MISSING shared data ../shared/x is missing")) {
+				t.Errorf("missing prerequisites not summarised once: %q\n%s", rep.missing, sum.String())
 			}
 			for _, s := range rep.skips {
 				if !strings.Contains(sum.String(), s.name) || s.msg == "" || !strings.Contains(sum.String(), s.msg) {

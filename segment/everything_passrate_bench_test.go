@@ -1,0 +1,122 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"samtrack/ort"
+)
+
+// BenchmarkSAMViTBCostPassRate measures one everything pass (points_per_side
+// 32, encoder included, the Generator samtrack uses) on the SAM ViT-B cost
+// model where a realistic share of the clicks passes pred_iou_thresh. With
+// random weights SAM's default 0.88 passes no click, which leaves the mask
+// pass out; here pred_iou_thresh is set, per share, to the quantile of the
+// clicks' predicted IoUs (each click's best multimask token, from the exact
+// IoU graph) so that 25 % and 50 % of the clicks pass. Each share runs with
+// stability_score_thresh at SAM's 0.95 and with it off (0: every mask that
+// passes the IoU filter is binarised, boxed and goes through NMS, the most
+// post-processing a share can cause). The target is ≤ 3 × one encoder run
+// at 50 %.
+//
+//	go test -run '^$' -bench SAMViTBCostPassRate -benchtime 1x -timeout 30m ./segment
+func BenchmarkSAMViTBCostPassRate(b *testing.B) {
+	rt, m := openCostModel(b)
+	ctx := context.Background()
+	img := costFrame()
+	for i := 0; i < b.N; i++ {
+		emb, encS := measureEncoder(b, m, img)
+		best, err := clickIoUs(ctx, rt, m, emb, img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, share := range []float64{0.25, 0.5} {
+			thresh := passThreshold(best, share)
+			for _, stab := range []float64{0.95, 0} {
+				opts := DefaultEverythingOptions()
+				opts.PredIoUThresh = thresh
+				opts.StabilityScoreThresh = stab
+				gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				t := time.Now()
+				segs, st, err := gen.Run(ctx, img, nil) // encodes the frame itself
+				gen.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				sec := time.Since(t).Seconds()
+				name := fmt.Sprintf("pass%.0f", share*100)
+				if stab == 0 {
+					name += "_nostab"
+				}
+				b.ReportMetric(sec, name+"_s")
+				b.ReportMetric(sec/encS, name+"/encoder")
+				b.Logf("%s: pred_iou_thresh %.4f, %d of %d clicks pass (%d masks), %d stable, %d segments: %.1f s = %.2f × encoder (encode %.1f s, decode %.1f s, post %.1f s); %+v",
+					name, thresh, passing(best, thresh), len(best), st.IoUPassed, st.StablePassed, len(segs), sec, sec/encS,
+					st.Encode.Seconds(), st.Decode.Seconds(), st.Post.Seconds(), st)
+			}
+		}
+	}
+}
+
+// clickIoUs is each grid click's best multimask IoU from the exact IoU-only
+// graph (not the reordered screen).
+func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, img Image) ([]float64, error) {
+	gen, err := NewGenerator(rt, m, DefaultEverythingOptions(), GeneratorOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer gen.Close()
+	sc, ok := gen.sc.(*sam1PointScorer)
+	if !ok {
+		return nil, fmt.Errorf("the generator did not specialise the decoder")
+	}
+	pts := pointGrid(32, img.W, img.H)
+	prompts := make([]Prompt, len(pts))
+	for i, p := range pts {
+		prompts[i] = Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}}
+	}
+	best := make([]float64, len(prompts))
+	err = sc.run(ctx, sc.iou, emb, prompts, func(i int, res map[string]ort.Tensor) error {
+		iou := res["iou_predictions"].F32
+		lo, hi := multimaskTokens(len(iou))
+		best[i] = float64(iou[lo])
+		for k := lo + 1; k < hi; k++ {
+			best[i] = max(best[i], float64(iou[k]))
+		}
+		return nil
+	})
+	return best, err
+}
+
+// passThreshold is the pred_iou_thresh at which share of the clicks pass
+// (everything mode keeps a click when a token's IoU is strictly above it):
+// the midpoint between the last passing and the first failing best IoU.
+func passThreshold(best []float64, share float64) float64 {
+	s := append([]float64(nil), best...)
+	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+	n := int(share * float64(len(s)))
+	if n <= 0 {
+		return s[0]
+	}
+	if n >= len(s) {
+		return 0
+	}
+	return (s[n-1] + s[n]) / 2
+}
+
+// passing counts the clicks whose best IoU is above thresh.
+func passing(best []float64, thresh float64) int {
+	n := 0
+	for _, v := range best {
+		if v > thresh {
+			n++
+		}
+	}
+	return n
+}
