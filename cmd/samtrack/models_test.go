@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -103,5 +104,21 @@ func TestModelsPullPublishedLayouts(t *testing.T) {
 		if !strings.Contains(r.stdout, "download: "+srv.URL+"/") {
 			t.Errorf("verbose list does not show the mirror's download URL")
 		}
+	}
+}
+
+// TestConfigShowOptionalValues: config show prints an unset optional value
+// as null and a set one as its number (JSON), not as a pointer.
+func TestConfigShowOptionalValues(t *testing.T) {
+	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "") // restored after the test
+	os.Unsetenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH")
+	r := run(t, "config", "show")
+	if r.code != 0 || !strings.Contains(r.stdout, `"PredIoUThresh": null`) {
+		t.Errorf("unset: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "0.5")
+	r = run(t, "config", "show")
+	if r.code != 0 || !strings.Contains(r.stdout, `"PredIoUThresh": 0.5`) {
+		t.Errorf("set: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
