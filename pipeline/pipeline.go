@@ -126,6 +126,9 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if err := c.Validate(); err != nil {
 		return sum, err
 	}
+	if err := spec.Prompts.CheckLimits(c.Track.MaxPrompts, c.Track.MaxFramePrompts); err != nil {
+		return sum, err
+	}
 
 	src, err := openSource(ctx, spec, c, log, h)
 	if err != nil {
@@ -259,6 +262,10 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if loopErr != nil {
 		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
 			run.FramesDone(), spec.Out, loopErr)
+	}
+	if loopErr == nil && live == nil {
+		// Not "--resume continues it": resuming cannot help.
+		loopErr = spec.Prompts.pastEnd(last, c.Video.MaxFrames > 0)
 	}
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
