@@ -115,6 +115,9 @@ func (s *Server) prepareJob(id string, req createJobRequest) (*jobRecord, error)
 	if e != nil {
 		return nil, e
 	}
+	if err := prompts.CheckLimits(cfg.Track.MaxPrompts, cfg.Track.MaxFramePrompts); err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
 	if prompts.Empty() && !req.Everything {
 		return nil, errorf(http.StatusBadRequest, `no prompt: give "prompts" (objects with points, a box or a mask) or "everything": true`)
 	}
@@ -554,7 +557,8 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 		Dir  bool   `json:"dir,omitempty"`
 	}
 	files := []file{}
-	for _, d := range s.opts.AllowDirs {
+	for i, d := range s.opts.AllowDirs {
+		name := s.opts.allowNames[i] // as configured: resolved paths stay inside
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			continue
@@ -563,7 +567,7 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 			if len(files) >= maxListedInputs || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
-			p := filepath.Join(d, e.Name())
+			p := filepath.Join(name, e.Name())
 			if e.IsDir() {
 				files = append(files, file{Path: p, Dir: true})
 				continue
@@ -578,6 +582,6 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"files": files, "allow_dirs": s.opts.AllowDirs, "schemes": s.opts.AllowSchemes})
+	writeJSON(w, http.StatusOK, map[string]any{"files": files, "allow_dirs": s.opts.allowNames, "schemes": s.opts.AllowSchemes})
 	return nil
 }

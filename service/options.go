@@ -37,6 +37,9 @@ type Options struct {
 	// AllowDirs are the directories file inputs (and prompt masks, model
 	// files) may come from, symlinks resolved. None: only uploads.
 	AllowDirs []string
+	// allowNames are AllowDirs as configured (AllowDirs are resolved):
+	// what clients are shown.
+	allowNames []string
 	// AllowSchemes are the URL schemes inputs may use (default rtsp,
 	// http, https). "file" is never allowed.
 	AllowSchemes []string
@@ -173,6 +176,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.DataDir = abs
 	dirs := make([]string, 0, len(o.AllowDirs))
+	o.allowNames = make([]string, 0, len(o.AllowDirs))
 	for _, d := range o.AllowDirs {
 		real, err := realDir(d)
 		if err != nil {
@@ -180,6 +184,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		if !slices.Contains(dirs, real) {
 			dirs = append(dirs, real)
+			o.allowNames = append(o.allowNames, filepath.Clean(d))
 		}
 	}
 	o.AllowDirs = dirs

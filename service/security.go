@@ -148,7 +148,7 @@ func (s *Server) confine(p, what string) (string, *apiError) {
 	if err != nil {
 		return "", errorf(http.StatusBadRequest, "%s %q: %v", what, p, err)
 	}
-	outside := errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.AllowDirs, ", "))
+	outside := errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.allowNames, ", "))
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		if !s.allowed(abs) {
@@ -214,6 +214,8 @@ func redact(raw string) string {
 // native libraries, directories or the server's logging.
 var serverOnlyOptions = map[string]bool{
 	"runtime.ort_library": true, "models.dir": true, "log.level": true, "log.format": true,
+	// Limits protect the server from its clients.
+	"track.max_prompts": true, "track.max_frame_prompts": true, "video.max_pixels": true,
 }
 
 // pathOptions are keys whose values are files, confined like inputs.

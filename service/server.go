@@ -24,6 +24,8 @@ type Server struct {
 	log   *slog.Logger
 	store *store
 	base  config.Config // the configuration jobs layer their options on
+	// public rewrites messages for clients (no server paths).
+	public *publicText
 
 	// ctx is cancelled at shutdown: it stops the workers and ends every
 	// event and MJPEG stream.
@@ -75,6 +77,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
 		jobs: map[string]*job{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
+		public: newPublicText(opts.DataDir, opts.AllowDirs, opts.allowNames),
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
