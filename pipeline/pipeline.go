@@ -44,6 +44,9 @@ type Spec struct {
 	// LiveOptions tune the live source; video.max_side, video.threads and
 	// video.timeout fill the fields left zero.
 	LiveOptions video.LiveOptions
+	// HTTPProxy, when set, is the proxy FFmpeg fetches http(s) inputs
+	// through: the service's address guard (see video.Options.HTTPProxy).
+	HTTPProxy string
 }
 
 // Progress reports one finished frame.
@@ -350,9 +353,11 @@ func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
 	return l, nil
 }
 
-func videoOptions(c config.Config, log *slog.Logger) video.Options {
+// VideoOptions are the decoding options of configuration c.
+func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
-		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout, Logger: log}
+		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout, Logger: log,
+		MaxPixels: c.Video.MaxPixels}
 }
 
 func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {

@@ -42,9 +42,6 @@ type segmenter struct {
 	cl       *segment.Classical
 }
 
-// maxImagePixels bounds an uploaded image (a decompression bomb guard).
-const maxImagePixels = 40 << 20
-
 // maxImageBytes bounds an uploaded image file (it is read into memory).
 const maxImageBytes = 64 << 20
 
@@ -507,7 +504,7 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 				img = cached.img
 				s.metrics.frameHits.Add(1)
 			} else {
-				if img, err = decodeImage(b); err != nil {
+				if img, err = decodeImage(b, s.base.Video.MaxPixels); err != nil {
 					return req, img, key, err
 				}
 				s.metrics.frameMisses.Add(1)
@@ -535,13 +532,18 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 	return req, img, key, nil
 }
 
-func decodeImage(b []byte) (segment.Image, error) {
+// decodeImage decodes a PNG or JPEG of at most maxPixels (video.max_pixels,
+// checked from the header: a decompression bomb guard).
+func decodeImage(b []byte, maxPixels int) (segment.Image, error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
-		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "image of %dx%d pixels is over the %d-pixel limit", cfg.Width, cfg.Height, maxImagePixels)
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return segment.Image{}, errorf(http.StatusBadRequest, "image of %dx%d pixels is empty", cfg.Width, cfg.Height)
+	}
+	if _, _, err := video.ImageSize(bytes.NewReader(b), maxPixels); err != nil {
+		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "%v", err)
 	}
 	im, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"compress/zlib"
+	be "encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,19 +41,17 @@ func writePrompts(t *testing.T, dir, name string, n int) string {
 func TestTrackPromptLimit(t *testing.T) {
 	dir := t.TempDir()
 	huge := writePrompts(t, dir, "huge.json", 10000)
-	start := time.Now()
-	r := run(t, "track", sampleMP4, "--prompts", huge, "--overlay=false", "--out", filepath.Join(dir, "huge"))
-	took := time.Since(start)
+	r, took, cpu, _ := runMeasured(t, "track", sampleMP4, "--prompts", huge, "--overlay=false", "--out", filepath.Join(dir, "huge"))
 	if r.code == 0 {
 		t.Fatal("10,000 prompts: exit 0; want a refusal")
 	}
 	if !strings.Contains(r.stderr, "10000 prompts") || !strings.Contains(r.stderr, "track.max_prompts") {
 		t.Errorf("stderr does not name the count and the limit:\n%s", r.stderr)
 	}
-	if took > 2*time.Second {
-		t.Errorf("refusing 10,000 prompts took %v; want under 2 s", took)
+	if cpu > 2*time.Second || took > 10*time.Second {
+		t.Errorf("refusing 10,000 prompts took %v CPU (%v wall); want under 2 s", cpu, took)
 	}
-	t.Logf("10,000 prompts refused in %v: %s", took, strings.TrimSpace(r.stderr))
+	t.Logf("10,000 prompts refused in %v wall, %v CPU: %s", took, cpu, strings.TrimSpace(r.stderr))
 
 	// At the limit (set to 4 here) the job runs; one over is refused.
 	at := filepath.Join("..", "..", "testdata", "sample_prompts.json")
@@ -125,4 +129,86 @@ func TestTrackSilentAcceptance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugePNG writes a valid 1-bit greyscale PNG of w x h black pixels: a few
+// tens of KB that declare w*h pixels.
+func hugePNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	var idat bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	row := make([]byte, 1+(w+7)/8) // filter byte 0, then the bits
+	for y := 0; y < h; y++ {
+		zw.Write(row)
+	}
+	zw.Close()
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		be.Write(&b, be.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		be.Write(&b, be.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	be.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	be.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale
+	chunk("IHDR", ihdr)
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSegmentHugeImage: a small PNG that declares 20000x20000 pixels is
+// refused from its header, quickly and without allocating the picture.
+func TestSegmentHugeImage(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.png")
+	hugePNG(t, big, 20000, 20000)
+	res, took, cpu, rss := runMeasured(t, "segment", "--image", big, "--point", "10,10", "--out", filepath.Join(dir, "m.png"))
+	if res.code == 0 {
+		t.Fatal("a 20000x20000 image: exit 0; want a refusal")
+	}
+	if !strings.Contains(res.stderr, "20000x20000") || !strings.Contains(res.stderr, "video.max_pixels") {
+		t.Errorf("stderr does not name the size and the limit:\n%s", res.stderr)
+	}
+	t.Logf("refused in %v wall, %v CPU, peak RSS %.0f MB: %s", took, cpu, float64(rss)/1e6, strings.TrimSpace(res.stderr))
+	// CPU time, not wall time, is held to 2 s: the test machine is shared,
+	// and the wall clock of a process start varies with its load. Decoding
+	// the picture took 34 s of CPU.
+	if cpu > 2*time.Second || took > 10*time.Second {
+		t.Errorf("refusal took %v CPU (%v wall); want under 2 s", cpu, took)
+	}
+	if rss > 500e6 {
+		t.Errorf("peak RSS %d bytes; want under 500 MB", rss)
+	}
+	// The same file as a one-image video input is refused from its header too.
+	r := run(t, "track", big, "--point", "10,10", "--out", filepath.Join(dir, "o"))
+	if r.code == 0 || !strings.Contains(r.stderr, "video.max_pixels") {
+		t.Errorf("track on the image: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// runMeasured runs the binary and returns its wall time, CPU time (user +
+// system) and peak RSS in bytes, from the kernel's accounting of the child.
+func runMeasured(t *testing.T, args ...string) (r result, wall, cpu time.Duration, rss int64) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	start := time.Now()
+	err := cmd.Run()
+	wall = time.Since(start)
+	r = result{stdout: so.String(), stderr: se.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run samtrack: %v", err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	return r, wall, cpu, ru.Maxrss * 1024 // Linux: KiB
 }
