@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,11 @@ type Options struct {
 	// AllowSchemes are the URL schemes inputs may use (default rtsp,
 	// http, https). "file" is never allowed.
 	AllowSchemes []string
+	// AllowNets are networks (CIDR, or single addresses) URL inputs may
+	// reach besides public addresses (--allow-net); by default loopback,
+	// link-local, private and other non-public addresses are refused.
+	AllowNets []string
+	allowNets []netip.Prefix
 	// Token is the API token clients send as "Authorization: Bearer
 	// TOKEN". It is required when Listen is not a loopback address.
 	Token string
@@ -115,6 +121,11 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		o.AllowSchemes[i] = s
 	}
+	nets, err := parseAllowNets(o.AllowNets)
+	if err != nil {
+		return o, err
+	}
+	o.allowNets = nets
 	if o.MaxParallel == 0 {
 		o.MaxParallel = 1
 	}

@@ -120,7 +120,11 @@ func (s *Server) resolveInput(input string, forceLive bool) (resolvedInput, *api
 		if u.Host == "" {
 			return resolvedInput{}, errorf(http.StatusBadRequest, "input URL %q has no host; want %s://HOST[:PORT]/PATH", redact(input), scheme)
 		}
-		return resolvedInput{Source: input, URL: true, Live: forceLive || pipeline.IsLive(input)}, nil
+		src, e := s.guard.checkURL(s.ctx, input, u)
+		if e != nil {
+			return resolvedInput{}, e
+		}
+		return resolvedInput{Source: src, URL: true, Live: forceLive || pipeline.IsLive(input)}, nil
 	}
 	if strings.Contains(input, "://") {
 		return resolvedInput{}, errorf(http.StatusBadRequest, "input %q is not a valid URL", redact(input))

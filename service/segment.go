@@ -221,9 +221,9 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 	var f cachedFrame
 	var err error
 	if fs.live {
-		f.img, err = grabLive(ctx, fs.source, fs.cfg)
+		f.img, err = grabLive(ctx, fs.source, fs.cfg, g.s.guard.proxyURL)
 	} else {
-		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg)
+		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg, g.s.guard.proxyURL)
 	}
 	if err != nil {
 		return f, false, err
@@ -233,12 +233,15 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 }
 
 // decodeFrame decodes frame n of a video with the job's video settings.
-func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cachedFrame, error) {
+// FFmpeg fetches http(s) URLs through proxy, the address guard.
+func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy string) (cachedFrame, error) {
 	if n < 0 {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
 	}
 	v := c.Video
-	s, err := video.Open(ctx, src, video.Options{Start: v.Start, Stride: v.Stride, MaxFrames: v.MaxFrames, MaxSide: v.MaxSide, Threads: v.Threads, Timeout: v.Timeout})
+	o := pipeline.VideoOptions(c, nil)
+	o.HTTPProxy = proxy
+	s, err := video.Open(ctx, src, o)
 	if err != nil {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -262,10 +265,11 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cache
 }
 
 // grabLive takes one frame of a live stream.
-func grabLive(ctx context.Context, url string, c config.Config) (segment.Image, error) {
+func grabLive(ctx context.Context, url string, c config.Config, proxy string) (segment.Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1})
+	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1,
+		MaxPixels: c.Video.MaxPixels, HTTPProxy: proxy})
 	if err != nil {
 		return segment.Image{}, errorf(http.StatusBadGateway, "%v", err)
 	}
