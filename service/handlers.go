@@ -21,6 +21,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/pipeline"
+	"samtrack/video"
 )
 
 // createJobRequest is the body of POST /api/v1/jobs.
@@ -349,6 +350,9 @@ func (s *Server) saveUpload(part *multipart.Part) (id, path string, err error) {
 		path = filepath.Join(dir, name)
 		err = os.Rename(tmp, path)
 	}
+	if err == nil {
+		err = s.probeUpload(path, name)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		var ae *apiError
@@ -358,6 +362,21 @@ func (s *Server) saveUpload(part *multipart.Part) (id, path string, err error) {
 		return "", "", multipartErr(err)
 	}
 	return id, path, nil
+}
+
+// probeUpload refuses, when it arrives, an upload FFmpeg cannot open as a
+// video or an image (415) or one over video.max_pixels (413), instead of
+// failing the job that uses it later.
+func (s *Server) probeUpload(path, name string) error {
+	src, err := video.Open(s.ctx, path, video.Options{MaxPixels: s.base.Video.MaxPixels, Threads: 1, Logger: s.log})
+	if err == nil {
+		return src.Close()
+	}
+	reason := strings.ReplaceAll(err.Error(), path, name) // the client's name, not the server's path
+	if errors.Is(err, video.ErrTooLarge) {
+		return errorf(http.StatusRequestEntityTooLarge, "uploaded file %s: %s", name, reason)
+	}
+	return errorf(http.StatusUnsupportedMediaType, "uploaded file %s is not a video or an image samtrack can read: %s", name, reason)
 }
 
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) error {

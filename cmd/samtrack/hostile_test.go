@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"compress/zlib"
-	be "encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"samtrack/internal/testimg"
 )
 
 const sampleMP4 = "../../testdata/sample.mp4"
@@ -131,43 +130,14 @@ func TestTrackSilentAcceptance(t *testing.T) {
 	}
 }
 
-// hugePNG writes a valid 1-bit greyscale PNG of w x h black pixels: a few
-// tens of KB that declare w*h pixels.
-func hugePNG(t *testing.T, path string, w, h int) {
-	t.Helper()
-	var idat bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
-	row := make([]byte, 1+(w+7)/8) // filter byte 0, then the bits
-	for y := 0; y < h; y++ {
-		zw.Write(row)
-	}
-	zw.Close()
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		be.Write(&b, be.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		be.Write(&b, be.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-	}
-	ihdr := make([]byte, 13)
-	be.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	be.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale
-	chunk("IHDR", ihdr)
-	chunk("IDAT", idat.Bytes())
-	chunk("IEND", nil)
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestSegmentHugeImage: a small PNG that declares 20000x20000 pixels is
 // refused from its header, quickly and without allocating the picture.
 func TestSegmentHugeImage(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.png")
-	hugePNG(t, big, 20000, 20000)
+	if err := os.WriteFile(big, testimg.HugePNG(20000, 20000), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	res, took, cpu, rss := runMeasured(t, "segment", "--image", big, "--point", "10,10", "--out", filepath.Join(dir, "m.png"))
 	if res.code == 0 {
 		t.Fatal("a 20000x20000 image: exit 0; want a refusal")
