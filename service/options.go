@@ -8,8 +8,11 @@
 // Prometheus metrics, and enforces the service's security rules: an API
 // token (required unless it listens on loopback only), request and upload
 // size limits, file inputs confined to allowed directories and URL inputs
-// to allowed schemes. The web page in service/web is mounted by the caller
-// through Options.Web. docs/API.md documents the API.
+// to allowed schemes and to public addresses (or --allow-net networks),
+// checked where they connect (netguard.go), uploads probed on arrival,
+// and error text that never shows the server's paths (public.go). The web
+// page in service/web is mounted by the caller through Options.Web.
+// docs/API.md documents the API and docs/SECURITY.md its limits.
 package service
 
 import (
