@@ -14,6 +14,7 @@ import (
 func FuzzJobRequest(f *testing.F) {
 	f.Add([]byte(`{"input": "upload:0123456789abcdef0123", "prompts": {"objects": [{"id": 1, "points": [[1, 2]]}]}}`))
 	s := &Server{opts: Options{Environ: []string{}}}
+	dir := f.TempDir() // data-URL masks land here
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req createJobRequest
 		if e := decodeJSON(body, &req, "job"); e != nil {
@@ -35,7 +36,7 @@ func FuzzJobRequest(f *testing.F) {
 			}
 			return
 		}
-		p, e := s.preparePrompts(req.Prompts, t.TempDir())
+		p, e := s.preparePrompts(req.Prompts, dir)
 		if e != nil {
 			if e.status/100 != 4 {
 				t.Fatalf("status %d for prompts: %s", e.status, e.msg)

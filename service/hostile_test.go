@@ -146,17 +146,7 @@ func TestFailedJobErrorIsPublic(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startServer(t, Options{AllowDirs: []string{link}})
-	body, hdr := multipartFile(t, "sample.mp4", mustRead(t, sampleMP4), map[string]any{
-		"prompts": map[string]any{"objects": []any{map[string]any{"id": 1, "frame": 100000, "points": [][]float64{{150, 120}}}}},
-		"options": map[string]any{"track.overlay": false},
-	})
-	code, out := ts.doHeader("POST", "/api/v1/jobs", body, hdr)
-	if code != http.StatusCreated {
-		t.Fatalf("%d %s", code, out)
-	}
-	var v JobView
-	json.Unmarshal(out, &v)
-	v = ts.waitJob(v.ID, 120*time.Second, "the job to end", finished) // waitJob checks the error for the data directory
+	v := ts.uploadJob(t, "sample.mp4", mustRead(t, sampleMP4), map[string]any{"id": 1, "frame": 100000, "points": [][]float64{{150, 120}}})
 	if v.State != StateFailed || !strings.Contains(v.Error, "past the end: the input has 60 frames") {
 		t.Errorf("state %s, error %q; want failed naming the frame count", v.State, v.Error)
 	}
@@ -165,7 +155,7 @@ func TestFailedJobErrorIsPublic(t *testing.T) {
 	}
 	t.Logf("job error: %s", v.Error)
 
-	code, out = ts.do("GET", "/api/v1/inputs", nil)
+	code, out := ts.do("GET", "/api/v1/inputs", nil)
 	real, _ := filepath.EvalSymlinks(link)
 	if code != 200 || strings.Contains(string(out), real) || !strings.Contains(string(out), link) {
 		t.Errorf("inputs: %d %s; want %s named as configured, never as %s", code, out, link, real)
@@ -183,17 +173,7 @@ func TestTruncatedUploadErrorIsPublic(t *testing.T) {
 	needVideos(t)
 	ts := startServer(t, Options{AllowDirs: []string{}})
 	cat := mustRead(t, catMP4)
-	body, hdr := multipartFile(t, "cat.mp4", cat[:len(cat)*6/10], map[string]any{
-		"prompts": map[string]any{"objects": []any{map[string]any{"id": 1, "points": [][]float64{{300, 170}}}}},
-		"options": map[string]any{"track.overlay": false},
-	})
-	code, out := ts.doHeader("POST", "/api/v1/jobs", body, hdr)
-	if code != http.StatusCreated {
-		t.Fatalf("%d %s", code, out)
-	}
-	var v JobView
-	json.Unmarshal(out, &v)
-	v = ts.waitJob(v.ID, 120*time.Second, "the job to end", finished) // waitJob checks the error for the data directory
+	v := ts.uploadJob(t, "cat.mp4", cat[:len(cat)*6/10], map[string]any{"id": 1, "points": [][]float64{{300, 170}}})
 	if v.State != StateFailed || !strings.Contains(v.Error, v.Input) || !strings.Contains(v.Error, "truncated") {
 		t.Errorf("state %s, error %q; want failed, naming %s", v.State, v.Error, v.Input)
 	}
@@ -201,6 +181,25 @@ func TestTruncatedUploadErrorIsPublic(t *testing.T) {
 		t.Errorf("the job error gives command-line advice: %s", v.Error)
 	}
 	t.Logf("job error: %s", v.Error)
+}
+
+// uploadJob creates a job on an uploaded file with one object prompt and
+// waits for it to end (waitJob checks its error for the data directory).
+func (ts *testServer) uploadJob(t *testing.T, name string, data []byte, object map[string]any) JobView {
+	t.Helper()
+	body, hdr := multipartFile(t, name, data, map[string]any{
+		"prompts": map[string]any{"objects": []any{object}},
+		"options": map[string]any{"track.overlay": false},
+	})
+	code, out := ts.doHeader("POST", "/api/v1/jobs", body, hdr)
+	if code != http.StatusCreated {
+		t.Fatalf("%d %s", code, out)
+	}
+	var v JobView
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	return ts.waitJob(v.ID, 120*time.Second, "the job to end", finished)
 }
 
 func mustRead(t *testing.T, p string) []byte {
