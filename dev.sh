@@ -5,6 +5,7 @@
 #   test   vet and run the whole test suite (what CI runs)
 #   demo   setup, build, and run samtrack on the bundled sample with built-in defaults
 #   bench  run the benchmarks recorded in docs/BENCHMARKS.md
+#   fuzz   run every fuzz target for a while (default 20s each; docs/SECURITY.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,7 +45,20 @@ case "$cmd" in
     need_go
     go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 60m ./...
     ;;
+  fuzz)
+    # `go test` already runs each target over its seed corpus
+    # (PKG/testdata/fuzz/TARGET); this mutates beyond it. Go fuzzes one
+    # target of one package per run.
+    need_go
+    fuzztime=${1:-20s}
+    grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
+      for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$f"); do
+        echo "fuzz $(dirname "$f") $name for $fuzztime"
+        go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$(dirname "$f")"
+      done
+    done
+    ;;
   *)
-    sed -n '2,8p' "$0"; exit 2
+    sed -n '2,9p' "$0"; exit 2
     ;;
 esac

@@ -70,6 +70,9 @@ type Video struct {
 	MaxSide   int           `mapstructure:"max_side"`
 	Threads   int           `mapstructure:"threads"`
 	Timeout   time.Duration `mapstructure:"timeout"`
+	// MaxPixels bounds every image and frame input (width x height),
+	// checked from the header before anything is decoded.
+	MaxPixels int `mapstructure:"max_pixels"`
 }
 
 // Everything configures automatic mask generation; defaults are those of
@@ -108,6 +111,11 @@ type Track struct {
 	MaxNewObjFrameRatio float64 `mapstructure:"max_new_obj_frame_ratio"`
 	ReIDMinSimilarity   float64 `mapstructure:"reid_min_similarity"`
 	Overlay             bool    `mapstructure:"overlay"`
+	// MaxPrompts bounds the prompts of one job, and MaxFramePrompts those
+	// on one frame; both are checked before any work starts (each prompt
+	// costs a SAM decoder pass).
+	MaxPrompts      int `mapstructure:"max_prompts"`
+	MaxFramePrompts int `mapstructure:"max_frame_prompts"`
 }
 
 // Default returns the built-in defaults.
@@ -115,7 +123,7 @@ func Default() Config {
 	return Config{
 		Log:     Log{Level: "info", Format: "text"},
 		Runtime: Runtime{},
-		Video:   Video{Stride: 1, Timeout: 10 * time.Second},
+		Video:   Video{Stride: 1, Timeout: 10 * time.Second, MaxPixels: DefaultMaxPixels},
 		Everything: Everything{
 			PointsPerSide: 32, PointsPerBatch: 64,
 			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,
@@ -126,9 +134,13 @@ func Default() Config {
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
 			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
 			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
+			MaxPrompts: 256, MaxFramePrompts: 64,
 		},
 	}
 }
+
+// DefaultMaxPixels is video.max_pixels' default: 8192x8192, above 8K video.
+const DefaultMaxPixels = 8192 * 8192
 
 // EnvPrefix prefixes every environment variable that sets a key.
 const EnvPrefix = "SAMTRACK"
@@ -302,6 +314,15 @@ func (c Config) Validate() error {
 	}
 	if c.Video.Threads < 0 {
 		bad("video.threads", c.Video.Threads, "want 0 (auto) or more")
+	}
+	if c.Video.MaxPixels < 1 {
+		bad("video.max_pixels", c.Video.MaxPixels, "want 1 or more (width x height of the largest accepted frame)")
+	}
+	if c.Track.MaxPrompts < 1 {
+		bad("track.max_prompts", c.Track.MaxPrompts, "want 1 or more")
+	}
+	if c.Track.MaxFramePrompts < 1 {
+		bad("track.max_frame_prompts", c.Track.MaxFramePrompts, "want 1 or more")
 	}
 	if c.Video.Timeout <= 0 {
 		bad("video.timeout", c.Video.Timeout, "want a positive duration such as 10s")

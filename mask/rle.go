@@ -63,6 +63,10 @@ func (r *RLE) Validate() error {
 	if h < 0 || w < 0 {
 		return fmt.Errorf("RLE size [%d %d] is negative", h, w)
 	}
+	if uint64(h)*uint64(w) > maxPNGPixels || (h > maxPNGPixels || w > maxPNGPixels) {
+		// Also keeps h*w from overflowing: [2^32 2^32] "holds" 0 pixels.
+		return fmt.Errorf("RLE size [%d %d] is over the %d-pixel limit of a mask", h, w, maxPNGPixels)
+	}
 	var sum uint64
 	for _, c := range r.Counts {
 		sum += uint64(c)

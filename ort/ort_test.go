@@ -13,7 +13,7 @@ import (
 
 const refDecoder = "../../shared/fixtures/sam-reference/decoder.onnx"
 
-func openRuntime(t *testing.T) *Runtime {
+func openRuntime(t testing.TB) *Runtime {
 	t.Helper()
 	rt, err := Open("")
 	if err != nil {

@@ -45,7 +45,9 @@ type source interface {
 
 func openSource(ctx context.Context, spec Spec, c config.Config, log *slog.Logger, h Hooks) (source, error) {
 	if !spec.Live && !IsLive(spec.Input) {
-		return video.Open(ctx, spec.Input, videoOptions(c, log))
+		o := VideoOptions(c, log)
+		o.HTTPProxy = spec.HTTPProxy
+		return video.Open(ctx, spec.Input, o)
 	}
 	if spec.Resume {
 		return nil, fmt.Errorf("%s is a live stream, whose frames cannot be replayed: a live run cannot be resumed; start a fresh run", spec.Input)
@@ -66,6 +68,7 @@ func openSource(ctx context.Context, spec Spec, c config.Config, log *slog.Logge
 	if o.Logger == nil {
 		o.Logger = log
 	}
+	o.MaxPixels, o.HTTPProxy = c.Video.MaxPixels, spec.HTTPProxy
 	if user, hook := o.OnEvent, h.OnLive; user != nil || hook != nil {
 		o.OnEvent = func(ev video.LiveEvent) {
 			if user != nil {

@@ -44,6 +44,9 @@ type Spec struct {
 	// LiveOptions tune the live source; video.max_side, video.threads and
 	// video.timeout fill the fields left zero.
 	LiveOptions video.LiveOptions
+	// HTTPProxy, when set, is the proxy FFmpeg fetches http(s) inputs
+	// through: the service's address guard (see video.Options.HTTPProxy).
+	HTTPProxy string
 }
 
 // Progress reports one finished frame.
@@ -124,6 +127,9 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		return sum, err
 	}
 	if err := c.Validate(); err != nil {
+		return sum, err
+	}
+	if err := spec.Prompts.CheckLimits(c.Track.MaxPrompts, c.Track.MaxFramePrompts); err != nil {
 		return sum, err
 	}
 
@@ -260,6 +266,10 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
 			run.FramesDone(), spec.Out, loopErr)
 	}
+	if loopErr == nil && live == nil {
+		// Not "--resume continues it": resuming cannot help.
+		loopErr = spec.Prompts.pastEnd(last, c.Video.MaxFrames > 0)
+	}
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
 		return sum, errors.Join(loopErr, err)
@@ -343,9 +353,11 @@ func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
 	return l, nil
 }
 
-func videoOptions(c config.Config, log *slog.Logger) video.Options {
+// VideoOptions are the decoding options of configuration c.
+func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
-		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout, Logger: log}
+		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout, Logger: log,
+		MaxPixels: c.Video.MaxPixels}
 }
 
 func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {

@@ -29,7 +29,8 @@ type Prompts struct {
 
 // ObjectPrompt prompts one object on one frame.
 type ObjectPrompt struct {
-	// ID is the object's id; 0 lets the tracker choose the next free id.
+	// ID is the object's id, from 1; left out (0), the tracker chooses the
+	// next free id. An explicit "id": 0 is refused (0 is the background).
 	ID    int `json:"id,omitempty"`
 	Frame int `json:"frame,omitempty"`
 	// Points are [x, y] or [x, y, label] in frame pixels (label 1
@@ -48,6 +49,7 @@ func (p Prompts) Empty() bool { return p.Mask == "" && len(p.Objects) == 0 }
 // error naming it) and resolves relative mask paths against baseDir.
 func ParsePrompts(data []byte, baseDir string) (Prompts, error) {
 	var p Prompts
+	data = bytes.TrimPrefix(data, utf8BOM) // editors on Windows write one
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
@@ -55,6 +57,9 @@ func ParsePrompts(data []byte, baseDir string) (Prompts, error) {
 	}
 	if dec.More() {
 		return p, errors.New("prompts: trailing data after the JSON object")
+	}
+	if err := explicitZeroIDs(data); err != nil {
+		return p, err
 	}
 	resolve := func(s string) string {
 		if s == "" || filepath.IsAbs(s) || baseDir == "" {
@@ -67,6 +72,75 @@ func ParsePrompts(data []byte, baseDir string) (Prompts, error) {
 		p.Objects[i].Mask = resolve(p.Objects[i].Mask)
 	}
 	return p, p.Validate()
+}
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// explicitZeroIDs refuses "id": 0, which names the background; an object
+// without an id gets the next free one.
+func explicitZeroIDs(data []byte) error {
+	var ids struct {
+		Objects []struct {
+			ID *json.Number `json:"id"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(data, &ids); err != nil {
+		return nil // the strict decode has accepted it; nothing to add
+	}
+	for i, o := range ids.Objects {
+		if o.ID != nil && *o.ID == "0" {
+			return fmt.Errorf("prompts: objects[%d]: id 0 is the background; give ids from 1, or leave \"id\" out to let the tracker number the object", i)
+		}
+	}
+	return nil
+}
+
+// CheckLimits refuses more prompts than the job may give in all
+// (track.max_prompts) or on one frame (track.max_frame_prompts), before any
+// work starts: each prompt costs a SAM decoder pass.
+func (p Prompts) CheckLimits(perJob, perFrame int) error {
+	n := len(p.Objects)
+	if p.Mask != "" {
+		n++
+	}
+	if n > perJob {
+		return fmt.Errorf("prompts: %d prompts is over the limit of %d per job (track.max_prompts); split the work into several jobs or raise the limit", n, perJob)
+	}
+	onFrame := map[int]int{}
+	if p.Mask != "" {
+		onFrame[p.MaskFrame]++
+	}
+	for _, o := range p.Objects {
+		onFrame[o.Frame]++
+		if onFrame[o.Frame] > perFrame {
+			return fmt.Errorf("prompts: more than %d prompts on frame %d (track.max_frame_prompts); spread them over frames or raise the limit", perFrame, o.Frame)
+		}
+	}
+	return nil
+}
+
+// pastEnd refuses a prompt on a frame after last, the last frame of a
+// finished file input: it was never applied, and the run would otherwise
+// end with fewer objects than asked for and no word about it. (A live
+// input has no end; a prompt for a future frame waits for it.)
+func (p Prompts) pastEnd(last int, capped bool) error {
+	max, what := -1, ""
+	if p.Mask != "" {
+		max, what = p.MaskFrame, "mask_frame"
+	}
+	for i, o := range p.Objects {
+		if o.Frame > max {
+			max, what = o.Frame, fmt.Sprintf("objects[%d]", i)
+		}
+	}
+	if max <= last {
+		return nil
+	}
+	end := fmt.Sprintf("the input has %d frames (0 to %d)", last+1, last)
+	if capped {
+		end = fmt.Sprintf("the run ended at frame %d (video.max_frames)", last)
+	}
+	return fmt.Errorf("prompts: %s is on frame %d, past the end: %s; give a frame inside the input", what, max, end)
 }
 
 // LoadPrompts reads a prompts file.
@@ -87,8 +161,16 @@ func (p Prompts) Validate() error {
 	if p.MaskFrame < 0 {
 		return fmt.Errorf("prompts: mask_frame %d is negative", p.MaskFrame)
 	}
+	first := map[[2]int]int{} // (id, frame) -> index of its first prompt
 	for i, o := range p.Objects {
 		where := fmt.Sprintf("prompts: objects[%d]", i)
+		if o.ID > 0 {
+			k := [2]int{o.ID, o.Frame}
+			if j, dup := first[k]; dup {
+				return fmt.Errorf("%s: object id %d is prompted twice on frame %d (also objects[%d]); give one prompt per object and frame (points and a box may go together)", where, o.ID, o.Frame, j)
+			}
+			first[k] = i
+		}
 		if o.ID < 0 || o.ID > 65535 {
 			return fmt.Errorf("%s: id %d is outside 0..65535", where, o.ID)
 		}

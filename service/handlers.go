@@ -21,6 +21,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/pipeline"
+	"samtrack/video"
 )
 
 // createJobRequest is the body of POST /api/v1/jobs.
@@ -114,6 +115,9 @@ func (s *Server) prepareJob(id string, req createJobRequest) (*jobRecord, error)
 	prompts, e := s.preparePrompts(req.Prompts, s.jobDir(id))
 	if e != nil {
 		return nil, e
+	}
+	if err := prompts.CheckLimits(cfg.Track.MaxPrompts, cfg.Track.MaxFramePrompts); err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
 	if prompts.Empty() && !req.Everything {
 		return nil, errorf(http.StatusBadRequest, `no prompt: give "prompts" (objects with points, a box or a mask) or "everything": true`)
@@ -346,6 +350,9 @@ func (s *Server) saveUpload(part *multipart.Part) (id, path string, err error) {
 		path = filepath.Join(dir, name)
 		err = os.Rename(tmp, path)
 	}
+	if err == nil {
+		err = s.probeUpload(path, name)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		var ae *apiError
@@ -355,6 +362,21 @@ func (s *Server) saveUpload(part *multipart.Part) (id, path string, err error) {
 		return "", "", multipartErr(err)
 	}
 	return id, path, nil
+}
+
+// probeUpload refuses, when it arrives, an upload FFmpeg cannot open as a
+// video or an image (415) or one over video.max_pixels (413), instead of
+// failing the job that uses it later.
+func (s *Server) probeUpload(path, name string) error {
+	src, err := video.Open(s.ctx, path, video.Options{MaxPixels: s.base.Video.MaxPixels, Threads: 1, Logger: s.log})
+	if err == nil {
+		return src.Close()
+	}
+	reason := strings.ReplaceAll(err.Error(), path, name) // the client's name, not the server's path
+	if errors.Is(err, video.ErrTooLarge) {
+		return errorf(http.StatusRequestEntityTooLarge, "uploaded file %s: %s", name, reason)
+	}
+	return errorf(http.StatusUnsupportedMediaType, "uploaded file %s is not a video or an image samtrack can read: %s", name, reason)
 }
 
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) error {
@@ -554,7 +576,8 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 		Dir  bool   `json:"dir,omitempty"`
 	}
 	files := []file{}
-	for _, d := range s.opts.AllowDirs {
+	for i, d := range s.opts.AllowDirs {
+		name := s.opts.allowNames[i] // as configured: resolved paths stay inside
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			continue
@@ -563,7 +586,7 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 			if len(files) >= maxListedInputs || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
-			p := filepath.Join(d, e.Name())
+			p := filepath.Join(name, e.Name())
 			if e.IsDir() {
 				files = append(files, file{Path: p, Dir: true})
 				continue
@@ -578,6 +601,6 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"files": files, "allow_dirs": s.opts.AllowDirs, "schemes": s.opts.AllowSchemes})
+	writeJSON(w, http.StatusOK, map[string]any{"files": files, "allow_dirs": s.opts.allowNames, "schemes": s.opts.AllowSchemes})
 	return nil
 }

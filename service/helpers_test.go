@@ -169,7 +169,29 @@ func (ts *testServer) doHeader(method, path string, body any, hdr http.Header) (
 	if err != nil {
 		ts.t.Fatalf("%s %s: read: %v", method, path, err)
 	}
+	if resp.StatusCode >= 400 {
+		ts.noServerPaths(method+" "+path+" error", string(out))
+	}
 	return resp.StatusCode, out
+}
+
+// noServerPaths fails the test when a message shown to clients holds the
+// server's data directory: every error answer and every job's error in the
+// service tests goes through it.
+func (ts *testServer) noServerPaths(what, msg string) {
+	ts.t.Helper()
+	if ts.data == "" || msg == "" {
+		return
+	}
+	dirs := []string{ts.data}
+	if real, err := filepath.EvalSymlinks(ts.data); err == nil {
+		dirs = append(dirs, real)
+	}
+	for _, d := range dirs {
+		if strings.Contains(msg, d) {
+			ts.t.Errorf("%s shows the server's data directory %s: %s", what, d, msg)
+		}
+	}
 }
 
 // createJob posts a job and returns its id.
@@ -196,6 +218,7 @@ func (ts *testServer) job(id string) JobView {
 	if err := json.Unmarshal(body, &v); err != nil {
 		ts.t.Fatal(err)
 	}
+	ts.noServerPaths("job "+id+"'s error", v.Error)
 	return v
 }
 
@@ -269,6 +292,9 @@ func (ts *testServer) subscribe(id string) *sseClient {
 			switch {
 			case line == "":
 				if ev.Name != "" {
+					if msg, _ := ev.Data["error"].(string); msg != "" {
+						ts.noServerPaths("event "+ev.Name, msg) // t.Errorf is safe until the cleanup below returns
+					}
 					ev.At = time.Now()
 					c.mu.Lock()
 					c.events = append(c.events, ev)

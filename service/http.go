@@ -74,7 +74,7 @@ func (s *Server) apiHandler(h func(http.ResponseWriter, *http.Request) error) ht
 				s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 				ae = errorf(http.StatusInternalServerError, "%v", err)
 			}
-			writeError(w, ae)
+			writeError(w, &apiError{status: ae.status, msg: s.public.String(ae.msg)})
 		}
 	})
 }

@@ -228,7 +228,7 @@ func (s *Server) run(j *job) {
 		}
 	}
 	spec := pipeline.Spec{Input: rec.Source, Out: out, Prompts: rec.Prompts, Everything: rec.Everything,
-		Resume: resume, Config: rec.Config, Live: rec.Live}
+		Resume: resume, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.proxyURL}
 	liveOpts, err := rec.LiveOpts.apply(s.opts.Live)
 	spec.LiveOptions = liveOpts
 	s.saveLocked(j)
@@ -266,7 +266,7 @@ func (s *Server) run(j *job) {
 	case errors.Is(cause, errCanceled):
 		rec.State, rec.Error = StateCanceled, "canceled by request"
 	default:
-		rec.State, rec.Error = StateFailed, err.Error()
+		rec.State, rec.Error = StateFailed, s.public.Error(err)
 	}
 	if rec.State.final() {
 		rec.Finished = &now
@@ -355,10 +355,7 @@ func (s *Server) onLive(j *job, ev video.LiveEvent) {
 	case video.LiveDisconnected:
 		j.events.publish("disconnected", map[string]any{"reason": ev.Gap.Reason, "last_frame": ev.Gap.LastIndexBefore, "time": ev.Time.UTC()})
 	case video.LiveConnectFailed:
-		msg := ""
-		if ev.Err != nil {
-			msg = ev.Err.Error()
-		}
+		msg := s.public.Error(ev.Err)
 		j.events.publish("connect_failed", map[string]any{"attempt": ev.Attempt, "retry_in_s": ev.Backoff.Seconds(), "error": msg})
 	case video.LiveReconnected:
 		s.metrics.reconnects.Add(1)
@@ -372,10 +369,7 @@ func (s *Server) onLive(j *job, ev video.LiveEvent) {
 		j.mu.Unlock()
 		j.events.publish("reconnected", map[string]any{"gap": g})
 	case video.LiveEnded:
-		msg := ""
-		if ev.Err != nil {
-			msg = ev.Err.Error()
-		}
+		msg := s.public.Error(ev.Err)
 		j.events.publish("ended", map[string]any{"error": msg})
 	}
 }
@@ -489,6 +483,10 @@ func (s *Server) addPrompts(j *job, ps []pipeline.ObjectPrompt) *apiError {
 	defer j.mu.Unlock()
 	if j.rec.State.final() {
 		return errorf(http.StatusConflict, "job %s is %s; prompts can only be added while it is queued or running", j.rec.ID, j.rec.State)
+	}
+	have := len(j.rec.Prompts.Objects) + len(j.rec.Prompted)
+	if max := j.rec.Config.Track.MaxPrompts; have+len(ps) > max {
+		return errorf(http.StatusBadRequest, "job %s has %d prompts; %d more is over the limit of %d per job (track.max_prompts)", j.rec.ID, have, len(ps), max)
 	}
 	now := time.Now().UTC()
 	for _, p := range ps {

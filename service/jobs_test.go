@@ -275,7 +275,7 @@ func TestLiveJobsBounded(t *testing.T) {
 	}
 	dead := "rtsp://" + ln.Addr().String() + "/cam" // accepts, never answers
 	defer ln.Close()
-	ts := startServer(t, Options{MaxParallel: 1, MaxLive: 1})
+	ts := startServer(t, Options{MaxParallel: 1, MaxLive: 1, AllowNets: []string{"127.0.0.0/8"}}) // the dead camera is on loopback
 	req := map[string]any{"input": dead, "prompts": onePoint(10, 10), "live": map[string]any{"max_backoff": "1s"}}
 	a := ts.createJob(req)
 	ts.waitJob(a, 10*time.Second, "running", func(v JobView) bool { return v.State == StateRunning })

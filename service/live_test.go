@@ -72,7 +72,7 @@ func rssKB(t testing.TB) int {
 // five reconnects neither the goroutine count nor RSS has grown.
 func TestLiveJob(t *testing.T) {
 	rig := newLiveRig(t)
-	ts := startServer(t, Options{})
+	ts := startServer(t, Options{AllowNets: []string{"127.0.0.0/8"}}) // the test camera is on loopback
 	id := ts.createJob(map[string]any{
 		"input":   rig.URL,
 		"prompts": onePoint(300, 170),
@@ -157,7 +157,7 @@ func TestLiveJob(t *testing.T) {
 	ts.stop()
 	out := filepath.Join(ts.data, "jobs", id, "out")
 	checkGaps(t, filepath.Join(out, pipeline.GapsFile), cycles)
-	srv, err := New(Options{DataDir: ts.data, AllowDirs: []string{abs(t, videosDir)}, Logger: quietLogger(), Environ: []string{}})
+	srv, err := New(Options{DataDir: ts.data, AllowNets: []string{"127.0.0.0/8"}, AllowDirs: []string{abs(t, videosDir)}, Logger: quietLogger(), Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,11 @@
 // Prometheus metrics, and enforces the service's security rules: an API
 // token (required unless it listens on loopback only), request and upload
 // size limits, file inputs confined to allowed directories and URL inputs
-// to allowed schemes. The web page in service/web is mounted by the caller
-// through Options.Web. docs/API.md documents the API.
+// to allowed schemes and to public addresses (or --allow-net networks),
+// checked where they connect (netguard.go), uploads probed on arrival,
+// and error text that never shows the server's paths (public.go). The web
+// page in service/web is mounted by the caller through Options.Web.
+// docs/API.md documents the API and docs/SECURITY.md its limits.
 package service
 
 import (
@@ -18,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,9 +41,17 @@ type Options struct {
 	// AllowDirs are the directories file inputs (and prompt masks, model
 	// files) may come from, symlinks resolved. None: only uploads.
 	AllowDirs []string
+	// allowNames are AllowDirs as configured (AllowDirs are resolved):
+	// what clients are shown.
+	allowNames []string
 	// AllowSchemes are the URL schemes inputs may use (default rtsp,
 	// http, https). "file" is never allowed.
 	AllowSchemes []string
+	// AllowNets are networks (CIDR, or single addresses) URL inputs may
+	// reach besides public addresses (--allow-net); by default loopback,
+	// link-local, private and other non-public addresses are refused.
+	AllowNets []string
+	allowNets []netip.Prefix
 	// Token is the API token clients send as "Authorization: Bearer
 	// TOKEN". It is required when Listen is not a loopback address.
 	Token string
@@ -112,6 +124,11 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		o.AllowSchemes[i] = s
 	}
+	nets, err := parseAllowNets(o.AllowNets)
+	if err != nil {
+		return o, err
+	}
+	o.allowNets = nets
 	if o.MaxParallel == 0 {
 		o.MaxParallel = 1
 	}
@@ -173,6 +190,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.DataDir = abs
 	dirs := make([]string, 0, len(o.AllowDirs))
+	o.allowNames = make([]string, 0, len(o.AllowDirs))
 	for _, d := range o.AllowDirs {
 		real, err := realDir(d)
 		if err != nil {
@@ -180,6 +198,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		if !slices.Contains(dirs, real) {
 			dirs = append(dirs, real)
+			o.allowNames = append(o.allowNames, filepath.Clean(d))
 		}
 	}
 	o.AllowDirs = dirs

@@ -120,7 +120,11 @@ func (s *Server) resolveInput(input string, forceLive bool) (resolvedInput, *api
 		if u.Host == "" {
 			return resolvedInput{}, errorf(http.StatusBadRequest, "input URL %q has no host; want %s://HOST[:PORT]/PATH", redact(input), scheme)
 		}
-		return resolvedInput{Source: input, URL: true, Live: forceLive || pipeline.IsLive(input)}, nil
+		src, e := s.guard.checkURL(s.ctx, input, u)
+		if e != nil {
+			return resolvedInput{}, e
+		}
+		return resolvedInput{Source: src, URL: true, Live: forceLive || pipeline.IsLive(input)}, nil
 	}
 	if strings.Contains(input, "://") {
 		return resolvedInput{}, errorf(http.StatusBadRequest, "input %q is not a valid URL", redact(input))
@@ -148,7 +152,7 @@ func (s *Server) confine(p, what string) (string, *apiError) {
 	if err != nil {
 		return "", errorf(http.StatusBadRequest, "%s %q: %v", what, p, err)
 	}
-	outside := errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.AllowDirs, ", "))
+	outside := errorf(http.StatusForbidden, "%s %q is outside the allowed directories (%s)", what, p, strings.Join(s.opts.allowNames, ", "))
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		if !s.allowed(abs) {
@@ -214,6 +218,8 @@ func redact(raw string) string {
 // native libraries, directories or the server's logging.
 var serverOnlyOptions = map[string]bool{
 	"runtime.ort_library": true, "models.dir": true, "models.mirror": true, "log.level": true, "log.format": true,
+	// Limits protect the server from its clients.
+	"track.max_prompts": true, "track.max_frame_prompts": true, "video.max_pixels": true,
 }
 
 // pathOptions are keys whose values are files, confined like inputs.

@@ -42,9 +42,6 @@ type segmenter struct {
 	cl       *segment.Classical
 }
 
-// maxImagePixels bounds an uploaded image (a decompression bomb guard).
-const maxImagePixels = 40 << 20
-
 // maxImageBytes bounds an uploaded image file (it is read into memory).
 const maxImageBytes = 64 << 20
 
@@ -224,9 +221,9 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 	var f cachedFrame
 	var err error
 	if fs.live {
-		f.img, err = grabLive(ctx, fs.source, fs.cfg)
+		f.img, err = grabLive(ctx, fs.source, fs.cfg, g.s.guard.proxyURL)
 	} else {
-		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg)
+		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg, g.s.guard.proxyURL)
 	}
 	if err != nil {
 		return f, false, err
@@ -236,12 +233,15 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 }
 
 // decodeFrame decodes frame n of a video with the job's video settings.
-func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cachedFrame, error) {
+// FFmpeg fetches http(s) URLs through proxy, the address guard.
+func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy string) (cachedFrame, error) {
 	if n < 0 {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
 	}
 	v := c.Video
-	s, err := video.Open(ctx, src, video.Options{Start: v.Start, Stride: v.Stride, MaxFrames: v.MaxFrames, MaxSide: v.MaxSide, Threads: v.Threads, Timeout: v.Timeout})
+	o := pipeline.VideoOptions(c, nil)
+	o.HTTPProxy = proxy
+	s, err := video.Open(ctx, src, o)
 	if err != nil {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -265,10 +265,11 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cache
 }
 
 // grabLive takes one frame of a live stream.
-func grabLive(ctx context.Context, url string, c config.Config) (segment.Image, error) {
+func grabLive(ctx context.Context, url string, c config.Config, proxy string) (segment.Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1})
+	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1,
+		MaxPixels: c.Video.MaxPixels, HTTPProxy: proxy})
 	if err != nil {
 		return segment.Image{}, errorf(http.StatusBadGateway, "%v", err)
 	}
@@ -507,7 +508,7 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 				img = cached.img
 				s.metrics.frameHits.Add(1)
 			} else {
-				if img, err = decodeImage(b); err != nil {
+				if img, err = decodeImage(b, s.base.Video.MaxPixels); err != nil {
 					return req, img, key, err
 				}
 				s.metrics.frameMisses.Add(1)
@@ -535,13 +536,18 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 	return req, img, key, nil
 }
 
-func decodeImage(b []byte) (segment.Image, error) {
+// decodeImage decodes a PNG or JPEG of at most maxPixels (video.max_pixels,
+// checked from the header: a decompression bomb guard).
+func decodeImage(b []byte, maxPixels int) (segment.Image, error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
-		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "image of %dx%d pixels is over the %d-pixel limit", cfg.Width, cfg.Height, maxImagePixels)
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return segment.Image{}, errorf(http.StatusBadRequest, "image of %dx%d pixels is empty", cfg.Width, cfg.Height)
+	}
+	if _, _, err := video.ImageSize(bytes.NewReader(b), maxPixels); err != nil {
+		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "%v", err)
 	}
 	im, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

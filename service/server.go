@@ -24,6 +24,10 @@ type Server struct {
 	log   *slog.Logger
 	store *store
 	base  config.Config // the configuration jobs layer their options on
+	// public rewrites messages for clients (no server paths).
+	public *publicText
+	// guard keeps URL inputs off non-public addresses.
+	guard *netGuard
 
 	// ctx is cancelled at shutdown: it stops the workers and ends every
 	// event and MJPEG stream.
@@ -67,19 +71,26 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("data directory %s: %w; choose a writable --data directory", d, err)
 		}
 	}
+	guard, err := newNetGuard(opts.allowNets, base.Video.Timeout)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(filepath.Join(opts.DataDir, "jobs.db"))
 	if err != nil {
+		guard.close()
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
 		jobs: map[string]*job{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
+		public: newPublicText(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
 		stop()
 		st.close()
+		guard.close()
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -204,7 +215,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	s.shutdownJobs(ctx)
-	err := errors.Join(s.seg.close(), s.store.close())
+	err := errors.Join(s.seg.close(), s.store.close(), s.guard.close())
 	return err
 }
 

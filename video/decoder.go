@@ -67,11 +67,23 @@ type decoderOptions struct {
 	// image: a single still picture; skip stream probing (the decoder
 	// learns the size from the picture itself).
 	image bool
+	// maxPixels and httpProxy: see Options.
+	maxPixels int
+	httpProxy string
 }
+
+// ErrTooLarge: the pictures are over Options.MaxPixels.
+var ErrTooLarge = errors.New("video: picture over the pixel limit")
 
 // openDecoder opens src and prepares the decoder of its video stream. On
 // error every native object is already freed.
 func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (d *decoder, err error) {
+	if kind == KindFile {
+		// A still picture: FFmpeg's probe would decode it whole.
+		if err := imageFileSize(src, o.maxPixels); err != nil {
+			return nil, fmt.Errorf("open %w", err)
+		}
+	}
 	d = &decoder{src: src, kind: kind, log: o.log, vidx: -1}
 	defer func() {
 		if err != nil {
@@ -98,6 +110,9 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 		_ = dict.Set("rw_timeout", us, 0)
 		if isRTSP(src) {
 			_ = dict.Set("rtsp_transport", "tcp", 0)
+		}
+		if o.httpProxy != "" {
+			_ = dict.Set("http_proxy", o.httpProxy, 0)
 		}
 		stop := context.AfterFunc(ctx, d.interrupter.Interrupt)
 		defer stop()
@@ -140,6 +155,9 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 		d.startPTS = st
 	}
 
+	if w, h := par.Width(), par.Height(); o.maxPixels > 0 && w*h > o.maxPixels {
+		return nil, fmt.Errorf("open %s: %w: %dx%d pictures are over the %d-pixel limit (video.max_pixels); scale the input down first", src, ErrTooLarge, w, h, o.maxPixels)
+	}
 	codec := astiav.FindDecoder(par.CodecID())
 	if codec == nil {
 		return nil, fmt.Errorf("open %s: %w: this FFmpeg build has no decoder for codec %q; re-encode the video to H.264 (ffmpeg -i %s -c:v libx264 out.mp4)", src, ErrNotVideo, par.CodecID().Name(), src)

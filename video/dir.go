@@ -72,7 +72,7 @@ func (s *Source) openDir(ctx context.Context, dir string) error {
 
 func (s *Source) openImage(ctx context.Context, name string) (*decoder, error) {
 	return openDecoder(ctx, filepath.Join(s.info.Src, name), KindFile,
-		decoderOptions{threads: 1, log: s.log, image: true})
+		decoderOptions{threads: 1, log: s.log, image: true, maxPixels: s.opts.MaxPixels})
 }
 
 func (s *Source) nextImage(ctx context.Context) (Frame, error) {

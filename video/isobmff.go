@@ -23,8 +23,11 @@ func isoTruncated(path string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	size := st.Size()
+	return isoTruncatedAt(f, st.Size())
+}
 
+// isoTruncatedAt is isoTruncated on the size bytes of f.
+func isoTruncatedAt(f io.ReaderAt, size int64) (string, bool) {
 	var (
 		off      int64
 		hdr      [16]byte

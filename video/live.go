@@ -67,6 +67,9 @@ type LiveOptions struct {
 	MaxSide int
 	// Threads is the number of decoder threads (0: one per core).
 	Threads int
+	// MaxPixels and HTTPProxy: see Options.
+	MaxPixels int
+	HTTPProxy string
 	// Logger receives connection warnings (default slog.Default()).
 	Logger *slog.Logger
 	// OnEvent, when set, is called from the reader goroutine for every

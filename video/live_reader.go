@@ -102,6 +102,7 @@ func (l *Live) dial(ctx context.Context) (*Source, error) {
 	defer cancel()
 	src, err := Open(octx, l.url, Options{
 		MaxSide: l.opts.MaxSide, Threads: l.opts.Threads, Timeout: l.opts.Timeout, Logger: l.opts.Logger,
+		MaxPixels: l.opts.MaxPixels, HTTPProxy: l.opts.HTTPProxy,
 	})
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(context.Cause(octx), errOpenTimeout) {

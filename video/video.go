@@ -80,6 +80,14 @@ type Options struct {
 	DirFPS float64
 	// Logger receives warnings about damaged input (default slog.Default()).
 	Logger *slog.Logger
+	// MaxPixels refuses a source whose pictures are larger (width x height,
+	// read from the stream header or the image header before decoding;
+	// 0: no limit).
+	MaxPixels int
+	// HTTPProxy, for http(s) URLs, makes FFmpeg fetch through this proxy
+	// (http://HOST:PORT; https goes through CONNECT). The service points it
+	// at its address guard.
+	HTTPProxy string
 }
 
 // Info describes an opened source.
@@ -246,7 +254,8 @@ func isURL(src string) bool {
 }
 
 func (s *Source) openStream(ctx context.Context, src string, kind Kind) error {
-	d, err := openDecoder(ctx, src, kind, decoderOptions{threads: s.opts.Threads, timeout: s.opts.Timeout, log: s.log})
+	d, err := openDecoder(ctx, src, kind, decoderOptions{threads: s.opts.Threads, timeout: s.opts.Timeout, log: s.log,
+		maxPixels: s.opts.MaxPixels, httpProxy: s.opts.HTTPProxy})
 	if err != nil {
 		return err
 	}

@@ -16,12 +16,18 @@ import (
 )
 
 // readImage decodes a JPEG or PNG file into packed RGB.
-func readImage(path string) (segment.Image, error) {
+func readImage(path string, maxPixels int) (segment.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return segment.Image{}, fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
+	if _, _, err := video.ImageSize(f, maxPixels); err != nil {
+		return segment.Image{}, fmt.Errorf("image %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return segment.Image{}, fmt.Errorf("read image %s: %w", path, err)
+	}
 	im, _, err := image.Decode(f)
 	if err != nil {
 		return segment.Image{}, fmt.Errorf("decode image %s: %w (want a JPEG or PNG file)", path, err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"samtrack/config"
 	"samtrack/mask"
 	"samtrack/pipeline"
 	"samtrack/segment"
@@ -61,10 +60,10 @@ func (a *app) segment(ctx context.Context, args []string) error {
 	var img segment.Image
 	src := *imagePath
 	if src != "" {
-		img, err = readImage(src)
+		img, err = readImage(src, c.Video.MaxPixels)
 	} else {
 		src = *videoPath
-		img, err = readVideoFrame(ctx, src, *frameN, videoOptions(c))
+		img, err = readVideoFrame(ctx, src, *frameN, pipeline.VideoOptions(c, a.log))
 	}
 	if err != nil {
 		return err
@@ -154,11 +153,6 @@ func samFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
 		"sam.model":   fs.Lookup("model"),
 		"sam.refine":  fs.Lookup("refine"),
 	}
-}
-
-func videoOptions(c config.Config) video.Options {
-	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
-		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout}
 }
 
 // parsePrompt reads --point and --box values.

@@ -20,6 +20,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	token := fs.String("token", "", "API token (visible in the process list; prefer --token-file)")
 	tokenFile := fs.String("token-file", "", "file holding the API token")
 	schemes := fs.StringSlice("allow-scheme", []string{"rtsp", "http", "https"}, "URL schemes inputs may use")
+	nets := fs.StringArray("allow-net", nil, "network URL inputs may reach besides public addresses, e.g. 10.0.0.0/8 for cameras on a LAN (repeatable; default: loopback, link-local and private addresses are refused)")
 	maxJobs := fs.Int("max-jobs", 1, "jobs that run at once")
 	maxQueue := fs.Int("max-queue", service.DefaultMaxQueue, "jobs that may wait; more are refused with 503")
 	maxLive := fs.Int("max-live", service.DefaultMaxLive, "live (camera) jobs that run at once, besides --max-jobs file jobs")
@@ -64,7 +65,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return usageErr("serve: --max-upload-mb and --max-request-kb must be positive")
 	}
 	srv, err := service.New(service.Options{
-		Listen: *listen, DataDir: dir, AllowDirs: *allow, AllowSchemes: *schemes, Token: tok,
+		Listen: *listen, DataDir: dir, AllowDirs: *allow, AllowSchemes: *schemes, AllowNets: *nets, Token: tok,
 		MaxParallel: *maxJobs, MaxQueue: *maxQueue, MaxLive: *maxLive, MaxUploadBytes: *maxUpload << 20, MaxRequestBytes: *maxRequest << 10,
 		ConfigFile: *cfgFile, Web: web.Handler(), Logger: a.log,
 	})

@@ -106,6 +106,11 @@ func LoadManifest(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read propagator sidecar: %w (export one with models/export/export_deaot.py)", err)
 	}
+	return parseManifest(b, p)
+}
+
+// parseManifest decodes and checks a sidecar read from file p.
+func parseManifest(b []byte, p string) (*Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
