@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,15 @@ type Meta struct {
 	TracksEvery int
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Overwrite lets a fresh run replace the outputs of an earlier run in
+	// the directory; without it OpenRun refuses such a directory (unless
+	// resuming), so that finished results are never lost by mistake.
+	Overwrite bool
 }
+
+// ErrRunExists: the output directory holds an earlier run and neither
+// resume nor overwrite was asked for.
+var ErrRunExists = errors.New("output directory holds an earlier run")
 
 // Counts are the input's damage counters, recorded in the manifest.
 type Counts struct {
@@ -179,9 +188,13 @@ func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 
 func (r *Run) path(name string) string { return filepath.Join(r.dir, name) }
 
-// openFresh clears an earlier run's outputs and creates empty ones.
+// openFresh clears an earlier run's outputs (when Overwrite allows it) and
+// creates empty ones.
 func (r *Run) openFresh(opts []byte) error {
-	if _, err := os.Stat(r.path(ManifestFile)); err == nil {
+	if b, err := os.ReadFile(r.path(ManifestFile)); err == nil {
+		if !r.meta.Overwrite {
+			return r.refuseEarlier(b)
+		}
 		for _, name := range []string{ManifestFile, AnnotationsFile, TracksFile, JournalFile, OverlayFile, overlayPartial} {
 			if err := os.Remove(r.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("clear the earlier run in %s: %w", r.dir, err)
@@ -210,6 +223,21 @@ func (r *Run) openFresh(opts []byte) error {
 	return r.writeManifest()
 }
 
+// refuseEarlier explains that the directory holds the run of manifest b.
+func (r *Run) refuseEarlier(b []byte) error {
+	what := "a samtrack run"
+	var m Manifest
+	if json.Unmarshal(b, &m) == nil {
+		state := "incomplete"
+		if m.Complete {
+			state = "complete"
+		}
+		what = fmt.Sprintf("a %s run of %s (%d frames)", state, m.Input, m.FramesDone)
+	}
+	return fmt.Errorf("%w: %s holds %s; give --resume to continue it, --overwrite to replace it, or another output directory",
+		ErrRunExists, r.dir, what)
+}
+
 // openResume reopens an interrupted run; ok is false when dir holds none.
 func (r *Run) openResume(opts []byte) (ok bool, err error) {
 	b, err := os.ReadFile(r.path(ManifestFile))
@@ -230,7 +258,8 @@ func (r *Run) openResume(opts []byte) (ok bool, err error) {
 		return false, fmt.Errorf("resume: %s holds a run of %q, not %q; resume with the same input or start a fresh run", r.dir, m.Input, r.meta.Input)
 	}
 	if !jsonEqual(m.Options, opts) {
-		return false, fmt.Errorf("resume: %s was run with other options (%s, now %s); resume with the same options or start a fresh run", r.dir, m.Options, opts)
+		return false, fmt.Errorf("resume: %s was run with other options (%s); resume with the same options, or give --overwrite to start a fresh run",
+			r.dir, strings.Join(optionDiff(m.Options, opts), "; "))
 	}
 	c, err := openCOCO(r.path(AnnotationsFile), m.Annotations)
 	if err != nil {
@@ -267,6 +296,59 @@ func (r *Run) openResume(opts []byte) (ok bool, err error) {
 	m.Error = ""
 	r.man = m
 	return true, r.writeManifest()
+}
+
+// optionDiff lists the keys whose values differ between two JSON option
+// documents, as "key: was X, now Y" (nested keys joined with dots).
+func optionDiff(was, now []byte) []string {
+	var a, b any
+	if json.Unmarshal(was, &a) != nil || json.Unmarshal(now, &b) != nil {
+		return []string{fmt.Sprintf("was %s, now %s", was, now)}
+	}
+	fa, fb := map[string]string{}, map[string]string{}
+	flattenJSON("", a, fa)
+	flattenJSON("", b, fb)
+	keys := make([]string, 0, len(fa)+len(fb))
+	for k := range fa {
+		keys = append(keys, k)
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var diff []string
+	for _, k := range keys {
+		va, oka := fa[k]
+		vb, okb := fb[k]
+		switch {
+		case !oka:
+			diff = append(diff, fmt.Sprintf("%s: not set before, now %s", k, vb))
+		case !okb:
+			diff = append(diff, fmt.Sprintf("%s: was %s, now not set", k, va))
+		case va != vb:
+			diff = append(diff, fmt.Sprintf("%s: was %s, now %s", k, va, vb))
+		}
+	}
+	return diff
+}
+
+// flattenJSON records every leaf (and array, as a whole) of v under its
+// dotted key.
+func flattenJSON(prefix string, v any, out map[string]string) {
+	if m, ok := v.(map[string]any); ok && len(m) > 0 {
+		for k, x := range m {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flattenJSON(key, x, out)
+		}
+		return
+	}
+	b, _ := json.Marshal(v)
+	out[prefix] = string(b)
 }
 
 func jsonEqual(a, b []byte) bool {

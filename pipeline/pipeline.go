@@ -33,7 +33,10 @@ type Spec struct {
 	Everything bool
 	// Resume continues an interrupted run in Out.
 	Resume bool
-	Config config.Config
+	// Overwrite replaces an earlier run in Out; without it (and without
+	// Resume) a directory holding a run is refused.
+	Overwrite bool
+	Config    config.Config
 	// Live reads Input with video.OpenLive: bounded latency (stale frames
 	// are dropped) and reconnection with backoff when the stream drops,
 	// with the gaps recorded in Out/gaps.json. It is implied for rtsp://,
@@ -179,6 +182,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		Overlay:        c.Track.Overlay,
 		FPS:            info.FPS,
 		Logger:         log,
+		Overwrite:      spec.Overwrite,
 	}, spec.Resume)
 	if err != nil {
 		return sum, err

@@ -22,6 +22,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	box := fs.String("box", "", "box X0,Y0,X1,Y1 on frame 0 for object 1")
 	everything := fs.Bool("everything", false, "take the first frame's objects from everything mode")
 	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
+	overwrite := fs.Bool("overwrite", false, "replace the run already in --out")
 	fs.String("propagator", "builtin", "builtin (optical flow) or an exported DeAOT model directory")
 	fs.Int("sam-gap", 10, "frames between everything-mode passes that find new objects")
 	fs.String("sam-encoder", "", "SAM encoder ONNX file")
@@ -50,7 +51,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErr("track: want exactly one INPUT (video file, image directory or URL), got %d", fs.NArg())
 	}
-	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *everything, Resume: *resume, Config: c}
+	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *everything, Resume: *resume, Overwrite: *overwrite, Config: c}
 	if *promptsFile != "" {
 		if spec.Prompts, err = pipeline.LoadPrompts(*promptsFile); err != nil {
 			return exitError{code: 2, err: err}
