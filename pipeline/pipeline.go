@@ -6,6 +6,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -167,7 +168,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := applyPrompts(tr, spec.Prompts, info); err != nil {
+	if err := applyPrompts(tr, spec.Prompts, info, log); err != nil {
 		return sum, err
 	}
 
@@ -178,8 +179,11 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	run, err := export.OpenRun(spec.Out, export.Meta{
 		Input:          input,
 		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
-		ExpectedFrames: info.Frames,
+		ExpectedFrames: cmp.Or(info.Planned, info.Frames),
 		Overlay:        c.Track.Overlay,
+		Width:          info.SrcWidth,
+		Height:         info.SrcHeight,
+		Rotation:       info.Rotation,
 		FPS:            info.FPS,
 		Logger:         log,
 		Overwrite:      spec.Overwrite,
@@ -210,7 +214,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 					// A prompt for a frame already passed goes to the next
 					// one (frame indices may skip: stride, dropped live
 					// frames).
-					if err := applyObject(tr, p, last+1, info); err != nil {
+					if err := applyObject(tr, p, last+1, info, log); err != nil {
 						log.Warn("live prompt refused", "err", err)
 					}
 				}
@@ -237,7 +241,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 				}
 			}
 			if h.OnFrame != nil {
-				p := progress(sum.FramesDone, f.Index, info.Frames, start, len(res.Objects), res.Replayed)
+				p := progress(sum.FramesDone, f.Index, cmp.Or(info.Planned, info.Frames), start, len(res.Objects), res.Replayed)
 				if live != nil {
 					p.Latency, p.Dropped = live.Latency(), live.Live.Stats().Dropped
 				}
@@ -260,9 +264,11 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}
-	if loopErr != nil {
+	if loopErr != nil && run.FramesDone() > 0 {
 		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
 			run.FramesDone(), spec.Out, loopErr)
+	} else if loopErr != nil {
+		loopErr = fmt.Errorf("failed before the first frame was written: %w", loopErr)
 	}
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
@@ -274,20 +280,24 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	return sum, loopErr
 }
 
+// progress reports frame; total is the number of frames the run will
+// process (0: unknown). The ETA stays unknown (0) until two frames are
+// done: the first one's time includes setting up and prompts.
 func progress(done, frame, total int, start time.Time, objects int, replayed bool) Progress {
 	p := Progress{Frame: frame, Done: done, Total: total, Objects: objects, Replayed: replayed}
 	if el := time.Since(start).Seconds(); el > 0 {
 		p.FPS = float64(done) / el
 	}
-	if total > 0 && p.FPS > 0 && total > frame {
-		p.ETA = time.Duration(float64(total-frame-1) / p.FPS * float64(time.Second))
+	if total > 0 && p.FPS > 0 && total > done && done >= 2 {
+		p.ETA = time.Duration(float64(total-done) / p.FPS * float64(time.Second))
 	}
 	return p
 }
 
-// applyPrompts queues the job's prompts on the tracker, checking masks
-// against the video size first.
-func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info) error {
+// applyPrompts queues the job's prompts on the tracker, checking them
+// against the input's picture size first (prompts and masks are in source
+// pixels).
+func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info, log *slog.Logger) error {
 	if p.Mask != "" {
 		l, err := readLabels(p.Mask, info)
 		if err != nil {
@@ -298,14 +308,14 @@ func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info) error {
 		}
 	}
 	for _, o := range p.Objects {
-		if err := applyObject(tr, o, o.Frame, info); err != nil {
+		if err := applyObject(tr, o, o.Frame, info, log); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info) error {
+func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info, log *slog.Logger) error {
 	if o.Frame > frame {
 		frame = o.Frame
 	}
@@ -329,8 +339,13 @@ func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info
 		}
 		return nil
 	}
-	if err := tr.AddPrompt(frame, uint16(o.ID), o.Prompt()); err != nil {
-		return fmt.Errorf("object %d on frame %d: %w", o.ID, frame, err)
+	what := fmt.Sprintf("object %d on frame %d", o.ID, frame)
+	p, err := toWorking(o.Prompt(), info, log, what)
+	if err != nil {
+		return err
+	}
+	if err := tr.AddPrompt(frame, uint16(o.ID), p); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -340,11 +355,7 @@ func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mask %s: %w", path, err)
 	}
-	if info.Width > 0 && (l.W != info.Width || l.H != info.Height) {
-		return nil, fmt.Errorf("mask %s is %dx%d but the video frames are %dx%d; give a mask of the frame size (with video.max_side, the scaled size)",
-			path, l.W, l.H, info.Width, info.Height)
-	}
-	return l, nil
+	return maskToWorking(l, path, info)
 }
 
 func videoOptions(c config.Config, log *slog.Logger) video.Options {

@@ -94,4 +94,3 @@ func TestSmallThings(t *testing.T) {
 		}
 	})
 }
-

@@ -124,25 +124,33 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 func (p *progressPrinter) update(pg pipeline.Progress, a *app) {
 	now := time.Now()
 	if p.tty {
-		if now.Sub(p.last) < 100*time.Millisecond && (pg.Total == 0 || pg.Frame+1 < pg.Total) {
+		if now.Sub(p.last) < 100*time.Millisecond && (pg.Total == 0 || pg.Done < pg.Total) {
 			return
 		}
 		p.last, p.active = now, true
 		bar := ""
 		if pg.Total > 0 {
 			const width = 30
-			n := min(width, width*(pg.Frame+1)/pg.Total)
+			n := min(width, width*pg.Done/pg.Total)
 			bar = "[" + repeat('#', n) + repeat('.', width-n) + "] "
-			fmt.Fprintf(p.w, "\r%sframe %d/%d  %.1f fps  ETA %s  objects %d ", bar, pg.Frame+1, pg.Total, pg.FPS, pg.ETA.Round(time.Second), pg.Objects)
+			fmt.Fprintf(p.w, "\r%s%d/%d frames (frame %d)  %.1f fps  ETA %s  objects %d ", bar, pg.Done, pg.Total, pg.Frame, pg.FPS, eta(pg), pg.Objects)
 		} else {
-			fmt.Fprintf(p.w, "\rframe %d  %.1f fps  objects %d ", pg.Frame+1, pg.FPS, pg.Objects)
+			fmt.Fprintf(p.w, "\r%d frames (frame %d)  %.1f fps  objects %d ", pg.Done, pg.Frame, pg.FPS, pg.Objects)
 		}
 		return
 	}
 	if now.Sub(p.last) >= 2*time.Second {
 		p.last = now
-		a.log.Info("progress", "frame", pg.Frame, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", pg.ETA.Round(time.Second), "objects", pg.Objects)
+		a.log.Info("progress", "frame", pg.Frame, "done", pg.Done, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", eta(pg), "objects", pg.Objects)
 	}
+}
+
+// eta shows the time left, or "unknown" until the pipeline has an estimate.
+func eta(pg pipeline.Progress) string {
+	if pg.ETA <= 0 {
+		return "unknown"
+	}
+	return pg.ETA.Round(time.Second).String()
 }
 
 func (p *progressPrinter) event(msg string, a *app) {
