@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 
+	"samtrack/config"
 	"samtrack/mask"
 	"samtrack/segment"
 	"samtrack/video"
@@ -85,4 +87,41 @@ func maskToWorking(l *mask.LabelMap, path string, info video.Info) (*mask.LabelM
 		return l, nil
 	}
 	return l.Downsample(info.Width, info.Height)
+}
+
+// CheckPrompts checks prompts against an opened input's picture size, as
+// Run does before the first frame: points and boxes wholly outside it, and
+// masks of another size, are errors (a box partly outside is clipped when
+// the job runs). The service calls it when a job is created.
+func CheckPrompts(p Prompts, info video.Info) error {
+	quiet := slog.New(slog.DiscardHandler)
+	if p.Mask != "" {
+		if _, err := readLabels(p.Mask, info); err != nil {
+			return err
+		}
+	}
+	for _, o := range p.Objects {
+		if o.Mask != "" {
+			if _, err := readLabels(o.Mask, info); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := toWorking(o.Prompt(), info, quiet, fmt.Sprintf("object %d on frame %d", o.ID, o.Frame)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProbeInput opens a video file or image directory only to read its
+// description (picture size, rotation, frame count) under c's video
+// settings.
+func ProbeInput(ctx context.Context, input string, c config.Config) (video.Info, error) {
+	src, err := video.Open(ctx, input, videoOptions(c, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return video.Info{}, err
+	}
+	defer src.Close()
+	return src.Info(), nil
 }

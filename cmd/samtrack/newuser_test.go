@@ -528,3 +528,53 @@ func interruptAfter(t *testing.T, args []string, out string, n int) {
 		t.Fatalf("the run finished before it could be interrupted (%v)\n%s", err, stderr.String())
 	}
 }
+
+// TestPromptsAndErrors (item 4): a box partly outside the picture is
+// clipped with a warning; a point or box wholly outside is an error that
+// names the picture size and never suggests --resume.
+func TestPromptsAndErrors(t *testing.T) {
+	needShared(t, blackswanMP4, davis)
+	x0, _, x1, y1, _ := readMask(t, davis+"/Annotations/480p/blackswan/00000.png").BBox()
+	out := filepath.Join(t.TempDir(), "clipped")
+	r := run(t, "track", blackswanMP4, "--box", fmt.Sprintf("%d,%d,%d,%d", x0-10, -60, x1+10, y1+100), "--max-frames", "2", "--overlay=false", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("a box partly outside the picture: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "clipped") {
+		t.Errorf("no warning that the box was clipped:\n%s", r.stderr)
+	}
+	if readMask(t, filepath.Join(out, "masks", "00000.png")).Area() == 0 {
+		t.Error("the clipped box gave an empty mask")
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"box wholly outside", []string{"--box", "900,500,1000,600"}, "wholly outside the 854x480 picture"},
+		{"point outside", []string{"--point", "900,100"}, "outside the 854x480 picture"},
+		{"later frame point outside", []string{"--prompts", writePrompts(t, `{"objects": [{"id": 2, "frame": 7, "points": [[10, 500]]}]}`)}, "outside the 854x480 picture"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, append([]string{"track", blackswanMP4, "--overlay=false", "--out", filepath.Join(t.TempDir(), "o")}, tc.args...)...)
+			if r.code == 0 {
+				t.Fatal("exit 0")
+			}
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("error does not say %q:\n%s", tc.want, r.stderr)
+			}
+			if strings.Contains(r.stderr, "--resume") || strings.Contains(r.stderr, "stopped after") {
+				t.Errorf("a prompt error suggests resuming:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func writePrompts(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "prompts.json")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
