@@ -100,12 +100,19 @@ type Track struct {
 	Overlay             bool    `mapstructure:"overlay" json:"overlay"`
 }
 
+// DefaultMaxSide is video.max_side's default: the longest side the tracker
+// works at (prompts and outputs stay in the input's pixels).
+const DefaultMaxSide = 1920
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
 		Log:     Log{Level: "info", Format: "text"},
 		Runtime: Runtime{},
-		Video:   Video{Stride: 1, Timeout: 10 * time.Second},
+		// A working-size cap of 1920 leaves 1080p and smaller inputs alone
+		// and tracks larger ones (4K phone video) at 1920 on the long side:
+		// outputs stay at the source size, see docs/BENCHMARKS.md.
+		Video: Video{Stride: 1, Timeout: 10 * time.Second, MaxSide: DefaultMaxSide},
 		Everything: Everything{
 			PointsPerSide: 32, PointsPerBatch: 64, PredIoUThresh: 0.88,
 			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,

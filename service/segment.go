@@ -241,7 +241,9 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cache
 		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
 	}
 	v := c.Video
-	s, err := video.Open(ctx, src, video.Options{Start: v.Start, Stride: v.Stride, MaxFrames: v.MaxFrames, MaxSide: v.MaxSide, Threads: v.Threads, Timeout: v.Timeout})
+	// The frame is in the input's own pixels, as job prompts are
+	// (video.max_side only sets the size a job tracks at).
+	s, err := video.Open(ctx, src, video.Options{Start: v.Start, Stride: v.Stride, MaxFrames: v.MaxFrames, Threads: v.Threads, Timeout: v.Timeout})
 	if err != nil {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -268,7 +270,7 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config) (cache
 func grabLive(ctx context.Context, url string, c config.Config) (segment.Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1})
+	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, Timeout: c.Video.Timeout, Buffer: 1})
 	if err != nil {
 		return segment.Image{}, errorf(http.StatusBadGateway, "%v", err)
 	}

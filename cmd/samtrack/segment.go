@@ -158,7 +158,7 @@ func samFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
 
 func videoOptions(c config.Config) video.Options {
 	return video.Options{Start: c.Video.Start, MaxFrames: c.Video.MaxFrames, Stride: c.Video.Stride,
-		MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout}
+		Threads: c.Video.Threads, Timeout: c.Video.Timeout} // prompts and masks in the input's pixels
 }
 
 // parsePrompt reads --point and --box values.

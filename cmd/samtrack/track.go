@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"samtrack/config"
 	"samtrack/pipeline"
 	"samtrack/tracker"
 	"samtrack/video"
@@ -32,7 +33,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	fs.Int("max-frames", 0, "stop after N frames (0: all)")
 	fs.Duration("start", 0, "start at this time")
 	fs.Int("stride", 1, "use every Nth frame")
-	fs.Int("max-side", 0, "cap the working resolution's longest side")
+	fs.Int("max-side", config.DefaultMaxSide, "longest side the tracker works at (0: the input's size); prompts and outputs stay in the input's pixels")
 	fs.Bool("overlay", true, "write overlay.mp4")
 	if err := a.parse(fs, args); err != nil {
 		return err
