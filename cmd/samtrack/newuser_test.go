@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"image"
 	"io"
 	"math"
 	"os"
@@ -151,59 +150,6 @@ func ffprobe(t *testing.T, path string) (w, h int, dur float64) {
 	return p.Streams[0].Width, p.Streams[0].Height, d
 }
 
-// fullManifest is the part of manifest.json these tests read.
-type fullManifest struct {
-	Width, Height int
-	Rotation      int
-	WorkWidth     int `json:"work_width"`
-	WorkHeight    int `json:"work_height"`
-	Overlay       *struct {
-		Width, Height int
-		PadRight      int `json:"pad_right"`
-		PadBottom     int `json:"pad_bottom"`
-	}
-	FramesDone int  `json:"frames_done"`
-	Complete   bool `json:"complete"`
-}
-
-func readFullManifest(t *testing.T, dir string) fullManifest {
-	t.Helper()
-	var m fullManifest
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// binarize reads a PNG (any colour type) as the set of non-black pixels.
-func binarize(t *testing.T, path string) *mask.Bitmap {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	im, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	b := im.Bounds()
-	m := mask.NewBitmap(b.Dx(), b.Dy())
-	for y := 0; y < b.Dy(); y++ {
-		for x := 0; x < b.Dx(); x++ {
-			r, g, bl, _ := im.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			if r+g+bl > 3*0x2000 {
-				m.Pix[y*b.Dx()+x] = 1
-			}
-		}
-	}
-	return m
-}
-
 func writeLabelPNG(t *testing.T, path string, b *mask.Bitmap) {
 	t.Helper()
 	l := mask.NewLabelMap(b.W, b.H)
@@ -233,7 +179,7 @@ func TestRotatedPhoneClip(t *testing.T) {
 	upright := filepath.Join(dir, "gt")
 	os.Mkdir(upright, 0o755)
 	ffmpeg(t, "-i", filepath.Join(dir, "gt.mp4"), filepath.Join(upright, "%05d.png"))
-	gt0 := binarize(t, filepath.Join(upright, "00001.png"))
+	gt0 := readMask(t, filepath.Join(upright, "00001.png"))
 	if gt0.W != 480 || gt0.H != 854 {
 		t.Fatalf("ffmpeg shows the ground truth at %dx%d, want the upright 480x854", gt0.W, gt0.H)
 	}
@@ -248,7 +194,7 @@ func TestRotatedPhoneClip(t *testing.T) {
 	worst := 1.0
 	for i := 0; i < 10; i++ {
 		got := readMask(t, filepath.Join(out, "masks", fmt.Sprintf("%05d.png", i)))
-		want := binarize(t, filepath.Join(upright, fmt.Sprintf("%05d.png", i+1)))
+		want := readMask(t, filepath.Join(upright, fmt.Sprintf("%05d.png", i+1)))
 		if got.W != want.W || got.H != want.H {
 			t.Fatalf("mask %d is %dx%d, the upright picture %dx%d", i, got.W, got.H, want.W, want.H)
 		}
@@ -258,7 +204,7 @@ func TestRotatedPhoneClip(t *testing.T) {
 	if worst < 0.8 {
 		t.Errorf("worst J %.3f < 0.8: the masks do not follow the upright picture", worst)
 	}
-	m := readFullManifest(t, out)
+	m := readManifest(t, out)
 	if m.Rotation == 0 || m.Width != 480 || m.Height != 854 {
 		t.Errorf("manifest: rotation %d, size %dx%d; want the rotation applied and 480x854", m.Rotation, m.Width, m.Height)
 	}
@@ -312,7 +258,7 @@ func TestMaxSideKeepsSourceCoordinates(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--max-side 427 with the 854x480 ground-truth mask: exit %d\n%s", r.code, r.stderr)
 	}
-	m := readFullManifest(t, out)
+	m := readManifest(t, out)
 	if m.Width != 854 || m.Height != 480 || m.WorkWidth != 427 || m.WorkHeight != 240 {
 		t.Errorf("manifest: size %dx%d, working %dx%d; want 854x480 working at 427x240", m.Width, m.Height, m.WorkWidth, m.WorkHeight)
 	}
@@ -427,7 +373,7 @@ func TestOverlayTiming(t *testing.T) {
 			t.Fatalf("exit %d\n%s", r.code, r.stderr)
 		}
 		w, h, _ := ffprobe(t, filepath.Join(out, "overlay.mp4"))
-		m := readFullManifest(t, out)
+		m := readManifest(t, out)
 		if m.Overlay == nil {
 			t.Fatalf("the manifest does not describe the overlay; it is %dx%d for an 853x479 input", w, h)
 		}
