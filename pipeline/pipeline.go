@@ -264,12 +264,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}
-	if loopErr != nil && run.FramesDone() > 0 {
-		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
-			run.FramesDone(), spec.Out, loopErr)
-	} else if loopErr != nil {
-		loopErr = fmt.Errorf("failed before the first frame was written: %w", loopErr)
-	}
+	loopErr = stopped(loopErr, run.FramesDone(), spec.Out)
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
 		return sum, errors.Join(loopErr, err)
@@ -278,6 +273,19 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	sum.Complete = loopErr == nil
 	sum.Objects = tr.Objects()
 	return sum, loopErr
+}
+
+// stopped explains an error that ended a run after done frames: what is
+// kept and how to continue, when there is something to continue.
+func stopped(err error, done int, out string) error {
+	if err == nil {
+		return nil
+	}
+	if done == 0 {
+		return fmt.Errorf("failed before the first frame was written: %w", err)
+	}
+	return fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
+		done, out, err)
 }
 
 // progress reports frame; total is the number of frames the run will

@@ -73,13 +73,8 @@ func NewWriter(path string, w, h int, fps float64) (*Writer, error) {
 // NewScaledWriter is NewWriter for w x h frames stored as outW x outH
 // pictures (scaled bilinearly; padded to even sizes).
 func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer, err error) {
-	for _, sz := range [][2]int{{w, h}, {outW, outH}} {
-		if sz[0] <= 0 || sz[1] <= 0 || sz[0] > 16384 || sz[1] > 16384 {
-			return nil, fmt.Errorf("create video %s: invalid frame size %dx%d: both sides must be in 1..16384", path, sz[0], sz[1])
-		}
-	}
-	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
-		return nil, fmt.Errorf("create video %s: invalid frame rate %v: must be in (0, 1000]", path, fps)
+	if err := checkWriterArgs(w, h, outW, outH, fps); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
 	wr := &Writer{path: path, w: w, h: h, ow: outW, oh: outH, ew: (outW + 1) &^ 1, eh: (outH + 1) &^ 1,
 		dur: int64(math.Round(90000 / fps))}
@@ -188,6 +183,18 @@ func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer,
 		}
 	}
 	return wr, nil
+}
+
+func checkWriterArgs(w, h, outW, outH int, fps float64) error {
+	for _, sz := range [][2]int{{w, h}, {outW, outH}} {
+		if sz[0] <= 0 || sz[1] <= 0 || sz[0] > 16384 || sz[1] > 16384 {
+			return fmt.Errorf("invalid frame size %dx%d: both sides must be in 1..16384", sz[0], sz[1])
+		}
+	}
+	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
+		return fmt.Errorf("invalid frame rate %v: must be in (0, 1000]", fps)
+	}
+	return nil
 }
 
 // fpsRational turns a frame rate into a rational, recognising the NTSC
