@@ -24,106 +24,113 @@ import (
 // Config is every setting. Field tags are the keys used in the file, in
 // SAMTRACK_<SECTION>_<KEY> variables and in `options` objects of the API.
 type Config struct {
-	Log        Log        `mapstructure:"log"`
-	Runtime    Runtime    `mapstructure:"runtime"`
-	Models     Models     `mapstructure:"models"`
-	SAM        SAM        `mapstructure:"sam"`
-	Video      Video      `mapstructure:"video"`
-	Everything Everything `mapstructure:"everything"`
-	Track      Track      `mapstructure:"track"`
+	Log        Log        `mapstructure:"log" json:"log"`
+	Runtime    Runtime    `mapstructure:"runtime" json:"runtime"`
+	Models     Models     `mapstructure:"models" json:"models"`
+	SAM        SAM        `mapstructure:"sam" json:"sam"`
+	Video      Video      `mapstructure:"video" json:"video"`
+	Everything Everything `mapstructure:"everything" json:"everything"`
+	Track      Track      `mapstructure:"track" json:"track"`
 }
 
 // Log configures log/slog.
 type Log struct {
-	Level  string `mapstructure:"level"`  // debug, info, warn, error
-	Format string `mapstructure:"format"` // text or json
+	Level  string `mapstructure:"level" json:"level"`   // debug, info, warn, error
+	Format string `mapstructure:"format" json:"format"` // text or json
 }
 
 // Runtime configures ONNX Runtime.
 type Runtime struct {
-	ORTLibrary string `mapstructure:"ort_library"` // empty: search the usual places
-	Threads    int    `mapstructure:"threads"`     // intra-op threads; 0 = all cores
+	ORTLibrary string `mapstructure:"ort_library" json:"ort_library"` // empty: search the usual places
+	Threads    int    `mapstructure:"threads" json:"threads"`         // intra-op threads; 0 = all cores
 }
 
 // Models says where pulled models live and where they come from.
 type Models struct {
-	Dir string `mapstructure:"dir"` // empty: <user cache>/samtrack/models
+	Dir string `mapstructure:"dir" json:"dir"` // empty: <user cache>/samtrack/models
 	// Mirror replaces https://huggingface.co/ in download URLs (a Hugging
 	// Face mirror with the same paths); empty: download from the publisher.
-	Mirror string `mapstructure:"mirror"`
+	Mirror string `mapstructure:"mirror" json:"mirror"`
 }
 
 // SAM selects the segmentation model.
 type SAM struct {
-	Model   string `mapstructure:"model"`   // registry name
-	Encoder string `mapstructure:"encoder"` // or explicit files
-	Decoder string `mapstructure:"decoder"`
+	Model   string `mapstructure:"model" json:"model"`     // registry name
+	Encoder string `mapstructure:"encoder" json:"encoder"` // or explicit files
+	Decoder string `mapstructure:"decoder" json:"decoder"`
 	// Refine applies SAM-Track's two-pass refinement to clicks and boxes.
-	Refine bool `mapstructure:"refine"`
+	Refine bool `mapstructure:"refine" json:"refine"`
 }
 
 // Video configures decoding.
 type Video struct {
-	Start     time.Duration `mapstructure:"start"`
-	MaxFrames int           `mapstructure:"max_frames"`
-	Stride    int           `mapstructure:"stride"`
-	MaxSide   int           `mapstructure:"max_side"`
-	Threads   int           `mapstructure:"threads"`
-	Timeout   time.Duration `mapstructure:"timeout"`
+	Start     time.Duration `mapstructure:"start" json:"start"`
+	MaxFrames int           `mapstructure:"max_frames" json:"max_frames"`
+	Stride    int           `mapstructure:"stride" json:"stride"`
+	MaxSide   int           `mapstructure:"max_side" json:"max_side"`
+	Threads   int           `mapstructure:"threads" json:"threads"`
+	Timeout   time.Duration `mapstructure:"timeout" json:"timeout"`
 	// MaxPixels bounds every image and frame input (width x height),
 	// checked from the header before anything is decoded.
-	MaxPixels int `mapstructure:"max_pixels"`
+	MaxPixels int `mapstructure:"max_pixels" json:"max_pixels"`
 }
 
 // Everything configures automatic mask generation; defaults are those of
 // the model family's own automatic mask generator (SAM's, or SAM 2's).
 type Everything struct {
-	PointsPerSide  int `mapstructure:"points_per_side"`
-	PointsPerBatch int `mapstructure:"points_per_batch"`
+	PointsPerSide  int `mapstructure:"points_per_side" json:"points_per_side"`
+	PointsPerBatch int `mapstructure:"points_per_batch" json:"points_per_batch"`
 	// PredIoUThresh unset (nil) means the model family's default: 0.88
 	// for SAM and MobileSAM, 0.8 for SAM 2.
-	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh"`
-	StabilityScoreThresh       float64  `mapstructure:"stability_score_thresh"`
-	StabilityScoreOffset       float64  `mapstructure:"stability_score_offset"`
-	BoxNMSThresh               float64  `mapstructure:"box_nms_thresh"`
-	CropNLayers                int      `mapstructure:"crop_n_layers"`
-	CropNMSThresh              float64  `mapstructure:"crop_nms_thresh"`
-	CropOverlapRatio           float64  `mapstructure:"crop_overlap_ratio"`
-	CropNPointsDownscaleFactor int      `mapstructure:"crop_n_points_downscale_factor"`
-	MinMaskRegionArea          int      `mapstructure:"min_mask_region_area"`
+	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh" json:"pred_iou_thresh,omitempty"`
+	StabilityScoreThresh       float64  `mapstructure:"stability_score_thresh" json:"stability_score_thresh"`
+	StabilityScoreOffset       float64  `mapstructure:"stability_score_offset" json:"stability_score_offset"`
+	BoxNMSThresh               float64  `mapstructure:"box_nms_thresh" json:"box_nms_thresh"`
+	CropNLayers                int      `mapstructure:"crop_n_layers" json:"crop_n_layers"`
+	CropNMSThresh              float64  `mapstructure:"crop_nms_thresh" json:"crop_nms_thresh"`
+	CropOverlapRatio           float64  `mapstructure:"crop_overlap_ratio" json:"crop_overlap_ratio"`
+	CropNPointsDownscaleFactor int      `mapstructure:"crop_n_points_downscale_factor" json:"crop_n_points_downscale_factor"`
+	MinMaskRegionArea          int      `mapstructure:"min_mask_region_area" json:"min_mask_region_area"`
 	// UseM2M is SAM 2's one-step refinement of every mask with its own
 	// low-res logits as the mask prompt.
-	UseM2M bool `mapstructure:"use_m2m"`
+	UseM2M bool `mapstructure:"use_m2m" json:"use_m2m"`
 }
 
 // Track configures the tracking loop.
 type Track struct {
-	Propagator     string  `mapstructure:"propagator"` // builtin, a model name or an ONNX file
-	SAMGap         int     `mapstructure:"sam_gap"`
-	MinNewObjRatio float64 `mapstructure:"min_new_obj_ratio"`
-	MinArea        int     `mapstructure:"min_area"`
-	LostAfter      int     `mapstructure:"lost_after"`
-	LongTermMemGap int     `mapstructure:"long_term_mem_gap"`
-	MaxLongTerm    int     `mapstructure:"max_long_term"`
+	Propagator     string  `mapstructure:"propagator" json:"propagator"` // builtin, a model name or an ONNX file
+	SAMGap         int     `mapstructure:"sam_gap" json:"sam_gap"`
+	MinNewObjRatio float64 `mapstructure:"min_new_obj_ratio" json:"min_new_obj_ratio"`
+	MinArea        int     `mapstructure:"min_area" json:"min_area"`
+	LostAfter      int     `mapstructure:"lost_after" json:"lost_after"`
+	LongTermMemGap int     `mapstructure:"long_term_mem_gap" json:"long_term_mem_gap"`
+	MaxLongTerm    int     `mapstructure:"max_long_term" json:"max_long_term"`
 	// Discover runs everything mode every sam_gap frames (needs a SAM model).
-	Discover            bool    `mapstructure:"discover"`
-	Refresh             bool    `mapstructure:"refresh"`
-	MaxNewObjFrameRatio float64 `mapstructure:"max_new_obj_frame_ratio"`
-	ReIDMinSimilarity   float64 `mapstructure:"reid_min_similarity"`
-	Overlay             bool    `mapstructure:"overlay"`
+	Discover            bool    `mapstructure:"discover" json:"discover"`
+	Refresh             bool    `mapstructure:"refresh" json:"refresh"`
+	MaxNewObjFrameRatio float64 `mapstructure:"max_new_obj_frame_ratio" json:"max_new_obj_frame_ratio"`
+	ReIDMinSimilarity   float64 `mapstructure:"reid_min_similarity" json:"reid_min_similarity"`
+	Overlay             bool    `mapstructure:"overlay" json:"overlay"`
 	// MaxPrompts bounds the prompts of one job, and MaxFramePrompts those
 	// on one frame; both are checked before any work starts (each prompt
 	// costs a SAM decoder pass).
-	MaxPrompts      int `mapstructure:"max_prompts"`
-	MaxFramePrompts int `mapstructure:"max_frame_prompts"`
+	MaxPrompts      int `mapstructure:"max_prompts" json:"max_prompts"`
+	MaxFramePrompts int `mapstructure:"max_frame_prompts" json:"max_frame_prompts"`
 }
+
+// DefaultMaxSide is video.max_side's default: the longest side the tracker
+// works at (prompts and outputs stay in the input's pixels).
+const DefaultMaxSide = 1920
 
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
 		Log:     Log{Level: "info", Format: "text"},
 		Runtime: Runtime{},
-		Video:   Video{Stride: 1, Timeout: 10 * time.Second, MaxPixels: DefaultMaxPixels},
+		// A working-size cap of 1920 leaves 1080p and smaller inputs alone
+		// and tracks larger ones (4K phone video) at 1920 on the long side:
+		// outputs stay at the source size, see docs/BENCHMARKS.md.
+		Video: Video{Stride: 1, Timeout: 10 * time.Second, MaxSide: DefaultMaxSide, MaxPixels: DefaultMaxPixels},
 		Everything: Everything{
 			PointsPerSide: 32, PointsPerBatch: 64,
 			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,

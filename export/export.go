@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,23 @@ type Meta struct {
 	TracksEvery int
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Width and Height are the size of the masks, annotations and overlay:
+	// the source's (0: the frames'). Frames of another size (the working
+	// size of video.max_side) have their labels scaled to it by nearest
+	// neighbour, and ReadMask scales them back exactly.
+	Width, Height int
+	// Rotation is the clockwise turn applied to the source's pictures,
+	// recorded in the manifest.
+	Rotation int
+	// Overwrite lets a fresh run replace the outputs of an earlier run in
+	// the directory; without it OpenRun refuses such a directory (unless
+	// resuming), so that finished results are never lost by mistake.
+	Overwrite bool
 }
+
+// ErrRunExists: the output directory holds an earlier run and neither
+// resume nor overwrite was asked for.
+var ErrRunExists = errors.New("output directory holds an earlier run")
 
 // Counts are the input's damage counters, recorded in the manifest.
 type Counts struct {
@@ -78,8 +95,18 @@ type Manifest struct {
 	Version int             `json:"version"`
 	Input   string          `json:"input"`
 	Options json.RawMessage `json:"options"`
-	Width   int             `json:"width"`
-	Height  int             `json:"height"`
+	// Width and Height are the size of the masks (the source's, upright).
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	// Rotation is the clockwise turn in degrees applied to the input's
+	// pictures so that they are upright as players show them.
+	Rotation int `json:"rotation"`
+	// WorkWidth and WorkHeight are the size the tracker worked at when it
+	// differs from Width x Height (video.max_side).
+	WorkWidth  int `json:"work_width,omitempty"`
+	WorkHeight int `json:"work_height,omitempty"`
+	// Overlay describes overlay.mp4 (absent without one).
+	Overlay *OverlayInfo `json:"overlay,omitempty"`
 	// FramesDone counts the frames whose outputs are all on disk; LastFrame
 	// is the index of the last of them (-1: none).
 	FramesDone int `json:"frames_done"`
@@ -97,6 +124,17 @@ type Manifest struct {
 	Resumes int       `json:"resumes"`
 	Started time.Time `json:"started"`
 	Updated time.Time `json:"updated"`
+}
+
+// OverlayInfo describes overlay.mp4: the masks' size, and the rows and
+// columns added (repeating the last ones) because H.264 in yuv420p needs
+// even sizes; the video is Width+PadRight x Height+PadBottom. Its frames
+// keep the input's timestamps.
+type OverlayInfo struct {
+	Width     int `json:"width"`
+	Height    int `json:"height"`
+	PadRight  int `json:"pad_right"`
+	PadBottom int `json:"pad_bottom"`
 }
 
 // Run writes the outputs of one tracking run into a directory. It is not
@@ -179,9 +217,13 @@ func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 
 func (r *Run) path(name string) string { return filepath.Join(r.dir, name) }
 
-// openFresh clears an earlier run's outputs and creates empty ones.
+// openFresh clears an earlier run's outputs (when Overwrite allows it) and
+// creates empty ones.
 func (r *Run) openFresh(opts []byte) error {
-	if _, err := os.Stat(r.path(ManifestFile)); err == nil {
+	if b, err := os.ReadFile(r.path(ManifestFile)); err == nil {
+		if !r.meta.Overwrite {
+			return r.refuseEarlier(b)
+		}
 		for _, name := range []string{ManifestFile, AnnotationsFile, TracksFile, JournalFile, OverlayFile, overlayPartial} {
 			if err := os.Remove(r.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("clear the earlier run in %s: %w", r.dir, err)
@@ -195,7 +237,8 @@ func (r *Run) openFresh(opts []byte) error {
 		}
 	}
 	now := time.Now().UTC()
-	r.man = Manifest{Version: manifestVersion, Input: r.meta.Input, Options: opts, LastFrame: -1, Started: now, Updated: now}
+	r.man = Manifest{Version: manifestVersion, Input: r.meta.Input, Options: opts, LastFrame: -1, Started: now, Updated: now,
+		Width: r.meta.Width, Height: r.meta.Height, Rotation: r.meta.Rotation}
 	c, err := createCOCO(r.path(AnnotationsFile), r.meta.ExpectedFrames)
 	if err != nil {
 		return err
@@ -208,6 +251,21 @@ func (r *Run) openFresh(opts []byte) error {
 	}
 	r.journal = j
 	return r.writeManifest()
+}
+
+// refuseEarlier explains that the directory holds the run of manifest b.
+func (r *Run) refuseEarlier(b []byte) error {
+	what := "a samtrack run"
+	var m Manifest
+	if json.Unmarshal(b, &m) == nil {
+		state := "incomplete"
+		if m.Complete {
+			state = "complete"
+		}
+		what = fmt.Sprintf("a %s run of %s (%d frames)", state, m.Input, m.FramesDone)
+	}
+	return fmt.Errorf("%w: %s holds %s; give --resume to continue it, --overwrite to replace it, or another output directory",
+		ErrRunExists, r.dir, what)
 }
 
 // openResume reopens an interrupted run; ok is false when dir holds none.
@@ -230,7 +288,8 @@ func (r *Run) openResume(opts []byte) (ok bool, err error) {
 		return false, fmt.Errorf("resume: %s holds a run of %q, not %q; resume with the same input or start a fresh run", r.dir, m.Input, r.meta.Input)
 	}
 	if !jsonEqual(m.Options, opts) {
-		return false, fmt.Errorf("resume: %s was run with other options (%s, now %s); resume with the same options or start a fresh run", r.dir, m.Options, opts)
+		return false, fmt.Errorf("resume: %s was run with other options (%s); resume with the same options, or give --overwrite to start a fresh run",
+			r.dir, strings.Join(optionDiff(m.Options, opts), "; "))
 	}
 	c, err := openCOCO(r.path(AnnotationsFile), m.Annotations)
 	if err != nil {
@@ -267,6 +326,59 @@ func (r *Run) openResume(opts []byte) (ok bool, err error) {
 	m.Error = ""
 	r.man = m
 	return true, r.writeManifest()
+}
+
+// optionDiff lists the keys whose values differ between two JSON option
+// documents, as "key: was X, now Y" (nested keys joined with dots).
+func optionDiff(was, now []byte) []string {
+	var a, b any
+	if json.Unmarshal(was, &a) != nil || json.Unmarshal(now, &b) != nil {
+		return []string{fmt.Sprintf("was %s, now %s", was, now)}
+	}
+	fa, fb := map[string]string{}, map[string]string{}
+	flattenJSON("", a, fa)
+	flattenJSON("", b, fb)
+	keys := make([]string, 0, len(fa)+len(fb))
+	for k := range fa {
+		keys = append(keys, k)
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var diff []string
+	for _, k := range keys {
+		va, oka := fa[k]
+		vb, okb := fb[k]
+		switch {
+		case !oka:
+			diff = append(diff, fmt.Sprintf("%s: not set before, now %s", k, vb))
+		case !okb:
+			diff = append(diff, fmt.Sprintf("%s: was %s, now not set", k, va))
+		case va != vb:
+			diff = append(diff, fmt.Sprintf("%s: was %s, now %s", k, va, vb))
+		}
+	}
+	return diff
+}
+
+// flattenJSON records every leaf (and array, as a whole) of v under its
+// dotted key.
+func flattenJSON(prefix string, v any, out map[string]string) {
+	if m, ok := v.(map[string]any); ok && len(m) > 0 {
+		for k, x := range m {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flattenJSON(key, x, out)
+		}
+		return
+	}
+	b, _ := json.Marshal(v)
+	out[prefix] = string(b)
 }
 
 func jsonEqual(a, b []byte) bool {
@@ -315,9 +427,76 @@ func MaskName(f video.Frame) string {
 	return fmt.Sprintf("%05d.png", f.Index)
 }
 
-// ReadMask reads the labels written for a frame (a tracker.LabelLoader).
+// ReadMask reads the labels written for a frame (a tracker.LabelLoader), at
+// the frame's size.
 func (r *Run) ReadMask(f video.Frame) (*mask.LabelMap, error) {
-	return mask.ReadLabelPNGFile(filepath.Join(r.dir, MasksDir, MaskName(f)))
+	l, err := mask.ReadLabelPNGFile(filepath.Join(r.dir, MasksDir, MaskName(f)))
+	if err != nil || (l.W == f.W && l.H == f.H) {
+		return l, err
+	}
+	return l.Downsample(f.W, f.H)
+}
+
+// outSize is the size of the outputs for frame f.
+func (r *Run) outSize(f video.Frame) (int, int) {
+	if r.meta.Width > 0 && r.meta.Height > 0 {
+		return r.meta.Width, r.meta.Height
+	}
+	return f.W, f.H
+}
+
+// atOutSize returns res with its labels and object statistics at the
+// output size (res itself when the frame is already at that size).
+func (r *Run) atOutSize(f video.Frame, res *tracker.FrameResult) (*tracker.FrameResult, error) {
+	w, h := r.outSize(f)
+	if w == f.W && h == f.H {
+		return res, nil
+	}
+	l, err := res.Labels.ResizeNearest(w, h)
+	if err != nil {
+		return nil, fmt.Errorf("export: frame %d: %w", f.Index, err)
+	}
+	out := *res
+	out.Labels = l
+	out.Objects = slices.Clone(res.Objects)
+	stats := labelStats(l)
+	for i := range out.Objects {
+		st := stats[out.Objects[i].ID]
+		out.Objects[i].Area = st.area
+		out.Objects[i].BBox = [4]int{st.x0, st.y0, st.x1 - st.x0 + 1, st.y1 - st.y0 + 1}
+		if st.area > 0 {
+			out.Objects[i].Centroid = [2]float64{st.sx / float64(st.area), st.sy / float64(st.area)}
+		}
+	}
+	return &out, nil
+}
+
+type idStats struct {
+	area, x0, y0, x1, y1 int
+	sx, sy               float64
+}
+
+// labelStats measures every id of l.
+func labelStats(l *mask.LabelMap) map[uint16]*idStats {
+	m := map[uint16]*idStats{}
+	for y := 0; y < l.H; y++ {
+		for x, id := range l.Pix[y*l.W : (y+1)*l.W] {
+			if id == 0 {
+				continue
+			}
+			s := m[id]
+			if s == nil {
+				s = &idStats{x0: x, y0: y, x1: x, y1: y}
+				m[id] = s
+			}
+			s.area++
+			s.x0, s.x1 = min(s.x0, x), max(s.x1, x)
+			s.y0, s.y1 = min(s.y0, y), max(s.y1, y)
+			s.sx += float64(x)
+			s.sy += float64(y)
+		}
+	}
+	return m
 }
 
 // WriteFrame writes one tracked frame: its label PNG, its COCO image and
@@ -344,8 +523,13 @@ func (r *Run) WriteFrame(f video.Frame, res *tracker.FrameResult) error {
 	if f.Index <= r.man.LastFrame {
 		return fmt.Errorf("export: frame %d is already written (the run is at frame %d); pass the tracker's replayed results or start a fresh run", f.Index, r.man.LastFrame)
 	}
-	if r.man.Width == 0 {
-		r.man.Width, r.man.Height = f.W, f.H
+	if r.man.FramesDone == 0 {
+		r.noteSizes(f)
+	}
+	frameRes := res
+	res, err := r.atOutSize(f, res)
+	if err != nil {
+		return err
 	}
 	name := MaskName(f)
 	pngPath := filepath.Join(r.dir, MasksDir, name)
@@ -382,7 +566,21 @@ func (r *Run) WriteFrame(f video.Frame, res *tracker.FrameResult) error {
 	if err := r.writeManifest(); err != nil {
 		return err
 	}
-	return r.writeOverlay(f, res)
+	return r.writeOverlay(f, frameRes)
+}
+
+// noteSizes records the output, working and overlay sizes in the manifest.
+func (r *Run) noteSizes(f video.Frame) {
+	w, h := r.outSize(f)
+	r.man.Width, r.man.Height = w, h
+	r.man.WorkWidth, r.man.WorkHeight = 0, 0
+	if w != f.W || h != f.H {
+		r.man.WorkWidth, r.man.WorkHeight = f.W, f.H
+	}
+	r.man.Overlay = nil
+	if r.meta.Overlay {
+		r.man.Overlay = &OverlayInfo{Width: w, Height: h, PadRight: w % 2, PadBottom: h % 2}
+	}
 }
 
 // cocoEntries builds the frame's image entry (id frame index + 1) and its
@@ -400,7 +598,7 @@ func cocoEntries(f video.Frame, name string, res *tracker.FrameResult, prevAnns 
 		Height     int    `json:"height"`
 		FrameIndex int    `json:"frame_index"`
 		MaskFile   string `json:"mask_file"`
-	}{imageID, fileName, f.W, f.H, f.Index, MasksDir + "/" + name})
+	}{imageID, fileName, res.Labels.W, res.Labels.H, f.Index, MasksDir + "/" + name})
 	ids := make([]uint16, len(res.Objects))
 	for i, o := range res.Objects {
 		ids[i] = o.ID
@@ -463,7 +661,8 @@ func (r *Run) writeOverlay(f video.Frame, res *tracker.FrameResult) error {
 		return nil
 	}
 	if r.overlay == nil {
-		w, err := video.NewWriter(r.path(overlayPartial), f.W, f.H, r.meta.FPS)
+		ow, oh := r.outSize(f)
+		w, err := video.NewScaledWriter(r.path(overlayPartial), f.W, f.H, ow, oh, r.meta.FPS)
 		if err != nil {
 			return fmt.Errorf("export: overlay: %w", err)
 		}

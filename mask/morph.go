@@ -45,6 +45,33 @@ func (l *LabelMap) ResizeNearest(w, h int) (*LabelMap, error) {
 	return out, nil
 }
 
+// Downsample scales l to a smaller (or equal) w×h by nearest neighbour,
+// picking for each target pixel the source pixel that ResizeNearest back to
+// l's size maps onto it: l.Downsample(w, h) undoes m.ResizeNearest(l.W, l.H)
+// exactly for any w×h label map m.
+func (l *LabelMap) Downsample(w, h int) (*LabelMap, error) {
+	if err := l.Validate(); err != nil {
+		return nil, fmt.Errorf("downsample label map: %w", err)
+	}
+	if err := checkResize(l.W, l.H, w, h); err != nil {
+		return nil, fmt.Errorf("downsample label map: %w", err)
+	}
+	if w > l.W || h > l.H {
+		return nil, fmt.Errorf("downsample label map: %dx%d is larger than %dx%d", w, h, l.W, l.H)
+	}
+	out := NewLabelMap(w, h)
+	for y := 0; y < h; y++ {
+		src := l.Pix[ceilDiv(y*l.H, h)*l.W:]
+		dst := out.Pix[y*w : (y+1)*w]
+		for x := range dst {
+			dst[x] = src[ceilDiv(x*l.W, w)]
+		}
+	}
+	return out, nil
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
 func checkResize(sw, sh, w, h int) error {
 	if w <= 0 || h <= 0 {
 		return fmt.Errorf("target size %dx%d is empty", w, h)

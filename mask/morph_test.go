@@ -140,3 +140,31 @@ func BenchmarkDilateDisk8Contour(b *testing.B) {
 		DilateDiskInto(dst, c, 8)
 	}
 }
+
+// TestDownsampleUndoesResizeNearest: scaling a working-size label map up to
+// the source size and back gives it back exactly, for ratios that are not
+// whole numbers too (what a resumed run with video.max_side relies on).
+func TestDownsampleUndoesResizeNearest(t *testing.T) {
+	for _, tc := range []struct{ w, h, sw, sh int }{{427, 240, 854, 480}, {1280, 720, 1920, 1080}, {97, 61, 853, 479}, {5, 3, 5, 3}} {
+		m := NewLabelMap(tc.w, tc.h)
+		for i := range m.Pix {
+			m.Pix[i] = uint16(i*7919) % 13
+		}
+		up, err := m.ResizeNearest(tc.sw, tc.sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := up.Downsample(tc.w, tc.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Pix {
+			if back.Pix[i] != m.Pix[i] {
+				t.Fatalf("%dx%d via %dx%d: pixel %d is %d, was %d", tc.w, tc.h, tc.sw, tc.sh, i, back.Pix[i], m.Pix[i])
+			}
+		}
+	}
+	if _, err := NewLabelMap(4, 4).Downsample(8, 4); err == nil {
+		t.Error("Downsample to a larger size accepted")
+	}
+}

@@ -6,6 +6,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,10 @@ type Spec struct {
 	Everything bool
 	// Resume continues an interrupted run in Out.
 	Resume bool
-	Config config.Config
+	// Overwrite replaces an earlier run in Out; without it (and without
+	// Resume) a directory holding a run is refused.
+	Overwrite bool
+	Config    config.Config
 	// Live reads Input with video.OpenLive: bounded latency (stale frames
 	// are dropped) and reconnection with backoff when the stream drops,
 	// with the gaps recorded in Out/gaps.json. It is implied for rtsp://,
@@ -170,7 +174,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := applyPrompts(tr, spec.Prompts, info); err != nil {
+	if err := applyPrompts(tr, spec.Prompts, info, log); err != nil {
 		return sum, err
 	}
 
@@ -181,10 +185,14 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	run, err := export.OpenRun(spec.Out, export.Meta{
 		Input:          input,
 		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
-		ExpectedFrames: info.Frames,
+		ExpectedFrames: cmp.Or(info.Planned, info.Frames),
 		Overlay:        c.Track.Overlay,
+		Width:          info.SrcWidth,
+		Height:         info.SrcHeight,
+		Rotation:       info.Rotation,
 		FPS:            info.FPS,
 		Logger:         log,
+		Overwrite:      spec.Overwrite,
 	}, spec.Resume)
 	if err != nil {
 		return sum, err
@@ -212,7 +220,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 					// A prompt for a frame already passed goes to the next
 					// one (frame indices may skip: stride, dropped live
 					// frames).
-					if err := applyObject(tr, p, last+1, info); err != nil {
+					if err := applyObject(tr, p, last+1, info, log); err != nil {
 						log.Warn("live prompt refused", "err", err)
 					}
 				}
@@ -239,7 +247,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 				}
 			}
 			if h.OnFrame != nil {
-				p := progress(sum.FramesDone, f.Index, info.Frames, start, len(res.Objects), res.Replayed)
+				p := progress(sum.FramesDone, f.Index, cmp.Or(info.Planned, info.Frames), start, len(res.Objects), res.Replayed)
 				if live != nil {
 					p.Latency, p.Dropped = live.Latency(), live.Live.Stats().Dropped
 				}
@@ -262,10 +270,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}
-	if loopErr != nil {
-		loopErr = fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
-			run.FramesDone(), spec.Out, loopErr)
-	}
+	loopErr = stopped(loopErr, run.FramesDone(), spec.Out)
 	if loopErr == nil && live == nil {
 		// Not "--resume continues it": resuming cannot help.
 		loopErr = spec.Prompts.pastEnd(last, c.Video.MaxFrames > 0)
@@ -280,20 +285,37 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	return sum, loopErr
 }
 
+// stopped explains an error that ended a run after done frames: what is
+// kept and how to continue, when there is something to continue.
+func stopped(err error, done int, out string) error {
+	if err == nil {
+		return nil
+	}
+	if done == 0 {
+		return fmt.Errorf("failed before the first frame was written: %w", err)
+	}
+	return fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
+		done, out, err)
+}
+
+// progress reports frame; total is the number of frames the run will
+// process (0: unknown). The ETA stays unknown (0) until two frames are
+// done: the first one's time includes setting up and prompts.
 func progress(done, frame, total int, start time.Time, objects int, replayed bool) Progress {
 	p := Progress{Frame: frame, Done: done, Total: total, Objects: objects, Replayed: replayed}
 	if el := time.Since(start).Seconds(); el > 0 {
 		p.FPS = float64(done) / el
 	}
-	if total > 0 && p.FPS > 0 && total > frame {
-		p.ETA = time.Duration(float64(total-frame-1) / p.FPS * float64(time.Second))
+	if total > 0 && p.FPS > 0 && total > done && done >= 2 {
+		p.ETA = time.Duration(float64(total-done) / p.FPS * float64(time.Second))
 	}
 	return p
 }
 
-// applyPrompts queues the job's prompts on the tracker, checking masks
-// against the video size first.
-func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info) error {
+// applyPrompts queues the job's prompts on the tracker, checking them
+// against the input's picture size first (prompts and masks are in source
+// pixels).
+func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info, log *slog.Logger) error {
 	if p.Mask != "" {
 		l, err := readLabels(p.Mask, info)
 		if err != nil {
@@ -304,14 +326,14 @@ func applyPrompts(tr *tracker.Tracker, p Prompts, info video.Info) error {
 		}
 	}
 	for _, o := range p.Objects {
-		if err := applyObject(tr, o, o.Frame, info); err != nil {
+		if err := applyObject(tr, o, o.Frame, info, log); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info) error {
+func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info, log *slog.Logger) error {
 	if o.Frame > frame {
 		frame = o.Frame
 	}
@@ -335,8 +357,13 @@ func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info
 		}
 		return nil
 	}
-	if err := tr.AddPrompt(frame, uint16(o.ID), o.Prompt()); err != nil {
-		return fmt.Errorf("object %d on frame %d: %w", o.ID, frame, err)
+	what := fmt.Sprintf("object %d on frame %d", o.ID, frame)
+	p, err := toWorking(o.Prompt(), info, log, what)
+	if err != nil {
+		return err
+	}
+	if err := tr.AddPrompt(frame, uint16(o.ID), p); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -346,11 +373,7 @@ func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mask %s: %w", path, err)
 	}
-	if info.Width > 0 && (l.W != info.Width || l.H != info.Height) {
-		return nil, fmt.Errorf("mask %s is %dx%d but the video frames are %dx%d; give a mask of the frame size (with video.max_side, the scaled size)",
-			path, l.W, l.H, info.Width, info.Height)
-	}
-	return l, nil
+	return maskToWorking(l, path, info)
 }
 
 // VideoOptions are the decoding options of configuration c.

@@ -67,6 +67,10 @@ func (s *Server) handleCreateJob(w http.ResponseWriter, r *http.Request) error {
 		cleanup()
 		return err
 	}
+	if e := s.checkPromptsFit(r.Context(), rec); e != nil {
+		cleanup()
+		return e
+	}
 	rec.OwnUpload = upload
 	if e := s.submit(rec); e != nil {
 		cleanup()

@@ -228,7 +228,7 @@ func (s *Server) run(j *job) {
 		}
 	}
 	spec := pipeline.Spec{Input: rec.Source, Out: out, Prompts: rec.Prompts, Everything: rec.Everything,
-		Resume: resume, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.proxyURL}
+		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.proxyURL} // the job owns out
 	liveOpts, err := rec.LiveOpts.apply(s.opts.Live)
 	spec.LiveOptions = liveOpts
 	s.saveLocked(j)

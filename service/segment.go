@@ -239,7 +239,10 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy 
 		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
 	}
 	v := c.Video
+	// The frame is in the input's own pixels, as job prompts are
+	// (video.max_side only sets the size a job tracks at).
 	o := pipeline.VideoOptions(c, nil)
+	o.MaxSide = 0
 	o.HTTPProxy = proxy
 	s, err := video.Open(ctx, src, o)
 	if err != nil {

@@ -38,6 +38,7 @@ type decoder struct {
 	startPTS int64 // stream start time in tb (0 when unknown)
 	codec    string
 	fps      float64
+	avgFPS   float64 // frames over duration; numbers frames after a seek
 	duration time.Duration
 	// durationExact: duration is the video stream's own; otherwise it is
 	// the container's, which may include a longer audio track.
@@ -189,6 +190,9 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 		d.duration = time.Duration(fd) * time.Microsecond
 	}
 	d.nbFrames = d.stream.NbFrames()
+	if ar := d.stream.AvgFrameRate(); ar.Num() > 0 && ar.Den() > 0 {
+		d.avgFPS = ar.Float64()
+	}
 
 	d.pkt = astiav.AllocPacket()
 	d.frm = astiav.AllocFrame()

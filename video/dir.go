@@ -67,6 +67,8 @@ func (s *Source) openDir(ctx context.Context, dir string) error {
 	}
 	s.info.Width, s.info.Height = fitMaxSide(s.info.SrcWidth, s.info.SrcHeight, s.opts.MaxSide)
 	s.conv = newRGBConverter(s.info.Width, s.info.Height)
+	s.base = s.dirPos
+	s.info.Planned = s.planned(len(s.files), fps)
 	return nil
 }
 
@@ -84,9 +86,8 @@ func (s *Source) nextImage(ctx context.Context) (Frame, error) {
 		s.dirPos++
 		name := s.files[pos]
 		// Stride: only decode the images that are delivered.
-		idx := s.index
-		s.index++
-		if idx%s.opts.Stride != 0 {
+		idx := pos
+		if (pos-s.base)%s.opts.Stride != 0 {
 			continue // not even read
 		}
 		rgb, err := s.readImage(ctx, name)
@@ -94,7 +95,6 @@ func (s *Source) nextImage(ctx context.Context) (Frame, error) {
 			if ctx.Err() != nil {
 				return Frame{}, ctx.Err()
 			}
-			s.index-- // not a decoded frame
 			s.stats.CorruptFrames++
 			s.log.Warn("video: image could not be decoded, skipped", "src", s.info.Src, "file", name, "err", err)
 			continue

@@ -10,6 +10,7 @@
 package video
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/asticode/go-astiav"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -60,16 +63,20 @@ const (
 // Options control decoding. The zero value decodes every frame at full size.
 type Options struct {
 	// Start skips to this time from the start of the stream: the source
-	// seeks to the preceding key frame and drops frames before Start. Index
-	// counts from 0 at the first frame delivered at or after Start.
+	// seeks to the preceding key frame and drops frames before Start.
+	// Frame.Index stays the source's frame index: the first frame delivered
+	// is numbered by its time (time x frame rate) for video, by its position
+	// for image directories.
 	Start time.Duration
 	// MaxFrames stops after this many delivered frames (0: all).
 	MaxFrames int
-	// Stride delivers every Nth decoded frame (0 or 1: all). Frame.Index
-	// keeps counting decoded frames, so stride 2 gives 0, 2, 4, ...
+	// Stride delivers every Nth decoded frame from the first at or after
+	// Start (0 or 1: all). Frame.Index keeps counting source frames, so
+	// stride 2 gives 0, 2, 4, ...
 	Stride int
 	// MaxSide caps the longer side of the delivered frames; larger sources
-	// are scaled down keeping their aspect ratio (0: no cap).
+	// are scaled down keeping their aspect ratio (0: no cap). Frames are
+	// turned upright first (see Info.Rotation).
 	MaxSide int
 	// Threads is the number of decoder threads (0: one per core).
 	Threads int
@@ -94,16 +101,23 @@ type Options struct {
 type Info struct {
 	Kind Kind
 	Src  string
-	// Width and Height of the delivered frames (after MaxSide).
+	// Width and Height of the delivered frames (upright, after MaxSide).
 	Width, Height int
-	// SrcWidth and SrcHeight of the source pictures.
+	// SrcWidth and SrcHeight of the source pictures as displayed (upright).
 	SrcWidth, SrcHeight int
-	FPS                 float64
+	// Rotation is the clockwise turn in degrees (0, 90, 180, 270) applied
+	// to every picture so that frames are upright as players show them:
+	// the stream's display matrix (phone video).
+	Rotation int
+	FPS      float64
 	// Duration of the source as declared by the container (0: unknown).
 	Duration time.Duration
 	// Frames is the estimated number of frames in the whole source, before
 	// Start, Stride and MaxFrames (0: unknown, e.g. a live stream).
 	Frames int
+	// Planned estimates how many frames Next will deliver: Frames after
+	// Start, Stride and MaxFrames (0: unknown).
+	Planned int
 	// Codec is the decoder name (h264, hevc, mjpeg, png, ...).
 	Codec string
 }
@@ -159,6 +173,11 @@ type Source struct {
 	sizeWarn bool
 
 	index    int // next Frame.Index
+	base     int // Frame.Index of the first frame at or after Start
+	based    bool
+	rot      int    // clockwise rotation applied to every picture
+	cw, ch   int    // converted size, before rotation
+	rotBuf   []byte // converted picture awaiting rotation
 	lastPTS  time.Duration
 	havePTS  bool
 	done     error // terminal result repeated by later Next calls
@@ -273,8 +292,15 @@ func (s *Source) openStream(ctx context.Context, src string, kind Kind) error {
 		s.primed = true
 		w, h = d.frm.Width(), d.frm.Height()
 	}
+	s.rot = streamRotation(d.stream)
+	s.info.Rotation = s.rot
+	s.cw, s.ch = fitMaxSide(w, h, s.opts.MaxSide)
 	s.info.SrcWidth, s.info.SrcHeight = w, h
-	s.info.Width, s.info.Height = fitMaxSide(w, h, s.opts.MaxSide)
+	s.info.Width, s.info.Height = s.cw, s.ch
+	if s.rot == 90 || s.rot == 270 {
+		s.info.SrcWidth, s.info.SrcHeight = h, w
+		s.info.Width, s.info.Height = s.ch, s.cw
+	}
 	s.info.FPS = d.fps
 	s.info.Duration = d.duration
 	s.info.Codec = d.codec
@@ -283,7 +309,8 @@ func (s *Source) openStream(ctx context.Context, src string, kind Kind) error {
 	} else if d.fps > 0 && d.duration > 0 {
 		s.info.Frames = int(math.Round(d.duration.Seconds() * d.fps))
 	}
-	s.conv = newRGBConverter(s.info.Width, s.info.Height)
+	s.info.Planned = s.planned(s.info.Frames, d.fps)
+	s.conv = newRGBConverter(s.cw, s.ch)
 	if d.fps > 0 {
 		s.startTol = time.Duration(float64(time.Second) / d.fps / 2)
 	}
@@ -366,13 +393,20 @@ func (s *Source) nextVideo(ctx context.Context) (Frame, error) {
 			d.frm.Unref()
 			continue
 		}
+		if !s.based {
+			s.based = true
+			if rate := cmp.Or(d.avgFPS, d.fps); s.opts.Start > 0 && rate > 0 {
+				s.index = int(math.Round(pts.Seconds() * rate))
+			}
+			s.base = s.index
+		}
 		idx := s.index
 		s.index++
-		if idx%s.opts.Stride != 0 {
+		if (idx-s.base)%s.opts.Stride != 0 {
 			d.frm.Unref()
 			continue
 		}
-		rgb, err := s.conv.convert(d.frm, s.takeBuffer())
+		rgb, err := s.convertUpright(d.frm)
 		d.frm.Unref()
 		if err != nil {
 			s.done = fmt.Errorf("decode %s: frame %d: %w", s.info.Src, idx, err)
@@ -381,6 +415,38 @@ func (s *Source) nextVideo(ctx context.Context) (Frame, error) {
 		s.stats.Delivered++
 		return Frame{Index: idx, PTS: pts, W: s.info.Width, H: s.info.Height, RGB: rgb}, nil
 	}
+}
+
+// convertUpright converts a decoded picture to RGB at the working size and
+// applies the stream's rotation.
+func (s *Source) convertUpright(frm *astiav.Frame) ([]byte, error) {
+	if s.rot == 0 {
+		return s.conv.convert(frm, s.takeBuffer())
+	}
+	rgb, err := s.conv.convert(frm, s.rotBuf)
+	if err != nil {
+		return nil, err
+	}
+	s.rotBuf = rgb
+	return rotateRGB(s.takeBuffer(), rgb, s.cw, s.ch, s.rot), nil
+}
+
+// planned estimates how many of a source's frames Next delivers.
+func (s *Source) planned(frames int, fps float64) int {
+	if frames <= 0 {
+		return 0
+	}
+	if s.opts.Start > 0 {
+		if fps <= 0 {
+			return 0
+		}
+		frames -= int(math.Ceil(s.opts.Start.Seconds()*fps - 1e-6))
+	}
+	n := max(0, (frames+s.opts.Stride-1)/s.opts.Stride)
+	if s.opts.MaxFrames > 0 {
+		n = min(n, s.opts.MaxFrames)
+	}
+	return n
 }
 
 func (s *Source) finishVideo() error {

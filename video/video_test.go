@@ -226,13 +226,13 @@ func TestOptions(t *testing.T) {
 		{"max frames", blackswanMP4, Options{MaxFrames: 7}, want{7, 854, 480, 0, 1, 0, ""}},
 		{"stride 2", blackswanMP4, Options{Stride: 2}, want{25, 854, 480, 0, 2, 0, ""}},
 		{"stride 3 max 4", blackswanMP4, Options{Stride: 3, MaxFrames: 4}, want{4, 854, 480, 0, 3, 0, ""}},
-		{"start 1s", blackswanMP4, Options{Start: time.Second}, want{20, 854, 480, 0, 1, time.Second, ""}},
-		{"start 0.5s stride 2", blackswanMP4, Options{Start: 500 * time.Millisecond, Stride: 2}, want{18, 854, 480, 0, 2, 500 * time.Millisecond, ""}},
+		{"start 1s", blackswanMP4, Options{Start: time.Second}, want{20, 854, 480, 30, 1, time.Second, ""}},
+		{"start 0.5s stride 2", blackswanMP4, Options{Start: 500 * time.Millisecond, Stride: 2}, want{18, 854, 480, 15, 2, 500 * time.Millisecond, ""}},
 		{"max side 320", blackswanMP4, Options{MaxSide: 320, MaxFrames: 3}, want{3, 320, 180, 0, 1, 0, ""}},
 		{"max side above size", blackswanMP4, Options{MaxSide: 2000, MaxFrames: 2}, want{2, 854, 480, 0, 1, 0, ""}},
 		{"threads 1", blackswanMP4, Options{Threads: 1, MaxFrames: 5}, want{5, 854, 480, 0, 1, 0, ""}},
 		{"dir stride 4 max side 427", dogJPEG, Options{Stride: 4, MaxSide: 427}, want{15, 427, 240, 0, 4, 0, "00000.jpg"}},
-		{"dir start 1s max 5", dogJPEG, Options{Start: time.Second, MaxFrames: 5}, want{5, 854, 480, 0, 1, time.Second, "00030.jpg"}},
+		{"dir start 1s max 5", dogJPEG, Options{Start: time.Second, MaxFrames: 5}, want{5, 854, 480, 30, 1, time.Second, "00030.jpg"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,6 +245,9 @@ func TestOptions(t *testing.T) {
 			}
 			if info := s.Info(); info.Width != tc.want.w || info.Height != tc.want.h {
 				t.Errorf("info size %dx%d, want %dx%d", info.Width, info.Height, tc.want.w, tc.want.h)
+			}
+			if p := s.Info().Planned; p != tc.want.n {
+				t.Errorf("Info.Planned %d, want the %d frames delivered", p, tc.want.n)
 			}
 			for i, f := range frames {
 				if f.W != tc.want.w || f.H != tc.want.h || len(f.RGB) != f.W*f.H*3 {
@@ -289,6 +292,9 @@ func TestStartMatchesFullDecode(t *testing.T) {
 		t.Errorf("first PTS %v, want about 3s", part[0].PTS)
 	}
 	for i, f := range part {
+		if f.Index != all[first+i].Index {
+			t.Fatalf("frame %d after seek has Index %d, the full decode numbers it %d", i, f.Index, all[first+i].Index)
+		}
 		if p := psnrBuf(f.RGB, all[first+i].RGB); p < 60 {
 			t.Fatalf("frame %d after seek differs from the full decode: PSNR %.1f dB", i, p)
 		}
@@ -744,3 +750,98 @@ func TestLogFFmpegTo(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRotationFollowsDisplayMatrix: a clip whose display matrix turns it (a
+// phone clip) is delivered upright, pixel for pixel as ffmpeg's own
+// autorotation shows it, for each quarter turn, scaled or not.
+func TestRotationFollowsDisplayMatrix(t *testing.T) {
+	need(t, blackswanMP4)
+	ff := ffmpegBin(t)
+	dir := t.TempDir()
+	for _, rotate := range []int{90, 180, 270} {
+		for _, maxSide := range []int{0, 427} {
+			t.Run(fmt.Sprintf("rotate=%d max side %d", rotate, maxSide), func(t *testing.T) {
+				clip := filepath.Join(dir, fmt.Sprintf("rot%d.mp4", rotate))
+				if _, err := os.Stat(clip); err != nil {
+					if out, err := exec.Command(ff, "-v", "error", "-y", "-i", blackswanMP4, "-frames:v", "3", "-c", "copy",
+						"-metadata:s:v:0", fmt.Sprintf("rotate=%d", rotate), clip).CombinedOutput(); err != nil {
+						t.Fatalf("make %s: %v\n%s", clip, err, out)
+					}
+				}
+				frames, s, err := readAll(t, clip, Options{MaxFrames: 1, MaxSide: maxSide})
+				if err != nil {
+					t.Fatal(err)
+				}
+				info := s.Info()
+				f := frames[0]
+				scale := ""
+				if maxSide > 0 {
+					scale = fmt.Sprintf(",scale=%d:%d:flags=area", f.W, f.H)
+				}
+				ref, err := exec.Command(ff, "-v", "error", "-i", clip, "-frames:v", "1", "-vf", "format=rgb24"+scale,
+					"-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ref) != len(f.RGB) {
+					t.Fatalf("frame is %dx%d (%d bytes), ffmpeg shows %d bytes: not the displayed orientation", f.W, f.H, len(f.RGB), len(ref))
+				}
+				if p := psnrBuf(f.RGB, ref); p < 30 {
+					t.Errorf("frame differs from ffmpeg's upright picture: PSNR %.1f dB", p)
+				}
+				ww, wh := 480, 854
+				if rotate == 180 {
+					ww, wh = 854, 480
+				}
+				if info.SrcWidth != ww || info.SrcHeight != wh {
+					t.Errorf("source size %dx%d, want the displayed %dx%d", info.SrcWidth, info.SrcHeight, ww, wh)
+				}
+				// The mp4 rotate tag is counter-clockwise; Info.Rotation is
+				// the clockwise turn applied.
+				if info.Rotation != (360-rotate)%360 {
+					t.Errorf("Info.Rotation %d for rotate=%d, want %d", info.Rotation, rotate, (360-rotate)%360)
+				}
+			})
+		}
+	}
+}
+
+// TestWriterKeepsTimestamps: the writer times frames by their PTS
+// (variable frame rate, a stride), not by a frame counter, and can store
+// them scaled to another size.
+func TestWriterKeepsTimestamps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vfr.mp4")
+	wr, err := NewScaledWriter(path, 160, 90, 321, 181, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []time.Duration
+	pts := 2 * time.Second // a source that starts late (--start)
+	for i := 0; i < 12; i++ {
+		f := synthetic(i, 160, 90)
+		f.PTS = pts
+		want = append(want, pts-2*time.Second)
+		if err := wr.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		pts += time.Duration(1+i%3) * 100 * time.Millisecond // 10, 5 and 3.3 fps
+	}
+	if err := wr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	frames, s, err := readAll(t, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := s.Info(); info.Width != 322 || info.Height != 182 {
+		t.Errorf("stored %dx%d, want 321x181 padded to 322x182", info.Width, info.Height)
+	}
+	if len(frames) != len(want) {
+		t.Fatalf("read back %d frames, wrote %d", len(frames), len(want))
+	}
+	for i, f := range frames {
+		if absDur(f.PTS-want[i]) > time.Millisecond {
+			t.Errorf("frame %d at %v, written at %v", i, f.PTS, want[i])
+		}
+	}
+}

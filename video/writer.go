@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -16,6 +17,8 @@ import (
 type Writer struct {
 	path  string
 	w, h  int // frame size accepted by WriteFrame
+	ow    int // picture size in the file (before padding)
+	oh    int
 	ew    int // encoded size (even, as yuv420p requires)
 	eh    int
 	codec string
@@ -27,13 +30,20 @@ type Writer struct {
 	stream *astiav.Stream
 	sws    *astiav.SoftwareScaleContext
 	rgb    *astiav.Frame
+	up     *scaler // frame size to picture size, when they differ
 	yuv    *astiav.Frame
 	pkt    *astiav.Packet
 
-	pad    []byte // staging rows when padding odd sizes
-	next   int64  // pts of the next frame, in encoder time base
-	closed bool
-	err    error // sticky encoding error
+	pad []byte // staging rows when padding odd sizes
+	// Timing: frames keep their source timestamps (Frame.PTS) from the
+	// first one, in ticks of writerTimeBase; a frame whose PTS does not
+	// advance gets the previous frame's duration.
+	first   time.Duration
+	started bool
+	last    int64 // pts of the last frame written
+	dur     int64 // duration of the last frame
+	closed  bool
+	err     error // sticky encoding error
 }
 
 // encoderChoice is one encoder to try, with its private options.
@@ -48,17 +58,26 @@ var writerEncoders = []encoderChoice{
 	{"mpeg4", map[string]string{"b": "8M"}},
 }
 
-// NewWriter creates path (an MP4) for w x h frames at fps frames a second.
-// Odd sizes are padded to even (yuv420p needs even sizes) by repeating the
-// last column/row.
-func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
-	if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
-		return nil, fmt.Errorf("create video %s: invalid frame size %dx%d: both sides must be in 1..16384", path, w, h)
+// writerTimeBase is the time base of the files a Writer makes (MPEG's 90 kHz
+// clock), fine enough to keep any source's timestamps.
+var writerTimeBase = astiav.NewRational(1, 90000)
+
+// NewWriter creates path (an MP4) for w x h frames; fps is the nominal
+// frame rate, the frames' own timestamps (Frame.PTS) time the video. Odd
+// sizes are padded to even (yuv420p needs even sizes) by repeating the last
+// column/row.
+func NewWriter(path string, w, h int, fps float64) (*Writer, error) {
+	return NewScaledWriter(path, w, h, w, h, fps)
+}
+
+// NewScaledWriter is NewWriter for w x h frames stored as outW x outH
+// pictures (scaled bilinearly; padded to even sizes).
+func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer, err error) {
+	if err := checkWriterArgs(w, h, outW, outH, fps); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
-	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
-		return nil, fmt.Errorf("create video %s: invalid frame rate %v: must be in (0, 1000]", path, fps)
-	}
-	wr := &Writer{path: path, w: w, h: h, ew: (w + 1) &^ 1, eh: (h + 1) &^ 1}
+	wr := &Writer{path: path, w: w, h: h, ow: outW, oh: outH, ew: (outW + 1) &^ 1, eh: (outH + 1) &^ 1,
+		dur: int64(math.Round(90000 / fps))}
 	defer func() {
 		if err != nil {
 			wr.free()
@@ -72,7 +91,7 @@ func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
 	wr.fc = fc
 
 	rate := fpsRational(fps)
-	tb := astiav.NewRational(rate.Den(), rate.Num())
+	tb := writerTimeBase
 	var tried []string
 	for _, choice := range writerEncoders {
 		codec := astiav.FindEncoderByName(choice.name)
@@ -155,10 +174,27 @@ func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
 	}
 	wr.yuv = astiav.AllocFrame()
 	wr.pkt = astiav.AllocPacket()
-	if wr.ew != w || wr.eh != h {
+	if wr.ew != outW || wr.eh != outH {
 		wr.pad = make([]byte, wr.ew*wr.eh*3)
 	}
+	if outW != w || outH != h {
+		if wr.up, err = newScaler(w, h, outW, outH); err != nil {
+			return nil, fmt.Errorf("create video %s: %w", path, err)
+		}
+	}
 	return wr, nil
+}
+
+func checkWriterArgs(w, h, outW, outH int, fps float64) error {
+	for _, sz := range [][2]int{{w, h}, {outW, outH}} {
+		if sz[0] <= 0 || sz[1] <= 0 || sz[0] > 16384 || sz[1] > 16384 {
+			return fmt.Errorf("invalid frame size %dx%d: both sides must be in 1..16384", sz[0], sz[1])
+		}
+	}
+	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
+		return fmt.Errorf("invalid frame rate %v: must be in (0, 1000]", fps)
+	}
+	return nil
 }
 
 // fpsRational turns a frame rate into a rational, recognising the NTSC
@@ -176,8 +212,8 @@ func fpsRational(fps float64) astiav.Rational {
 // Codec names the encoder in use (libx264, or a fallback).
 func (wr *Writer) Codec() string { return wr.codec }
 
-// EncodedSize is the size of the video in the file: the frame size rounded
-// up to even numbers.
+// EncodedSize is the size of the video in the file: the picture size
+// rounded up to even numbers.
 func (wr *Writer) EncodedSize() (w, h int) { return wr.ew, wr.eh }
 
 // WriteFrame encodes f, which must be W x H packed RGB24 as given to
@@ -196,16 +232,21 @@ func (wr *Writer) WriteFrame(f Frame) error {
 		return fmt.Errorf("write frame %d to %s: RGB holds %d bytes, %dx%d RGB24 needs %d", f.Index, wr.path, len(f.RGB), wr.w, wr.h, wr.w*wr.h*3)
 	}
 	src := f.RGB
+	if wr.up != nil {
+		var err error
+		if src, err = wr.up.scale(src); err != nil {
+			return wr.fail(fmt.Errorf("write frame %d to %s: %w", f.Index, wr.path, err))
+		}
+	}
 	if wr.pad != nil {
-		padRGB(wr.pad, f.RGB, wr.w, wr.h, wr.ew, wr.eh)
+		padRGB(wr.pad, src, wr.ow, wr.oh, wr.ew, wr.eh)
 		src = wr.pad
 	}
 	copyIntoPlane(wr.rgb, src, wr.ew*3, wr.eh)
 	if err := wr.sws.ScaleFrame(wr.rgb, wr.yuv); err != nil {
 		return wr.fail(fmt.Errorf("write frame %d to %s: convert to yuv420p: %w", f.Index, wr.path, err))
 	}
-	wr.yuv.SetPts(wr.next)
-	wr.next++
+	wr.yuv.SetPts(wr.pts(f.PTS))
 	err := wr.cc.SendFrame(wr.yuv)
 	// The encoder keeps its own reference; drop ours so the next frame gets
 	// a fresh buffer.
@@ -214,6 +255,22 @@ func (wr *Writer) WriteFrame(f Frame) error {
 		return wr.fail(fmt.Errorf("write frame %d to %s: encode: %w", f.Index, wr.path, err))
 	}
 	return wr.drain()
+}
+
+// pts places a frame at its timestamp from the first frame's, in ticks
+// of writerTimeBase; one that does not advance follows the previous frame
+// by that frame's duration.
+func (wr *Writer) pts(t time.Duration) int64 {
+	if !wr.started {
+		wr.started, wr.first, wr.last = true, t, 0
+		return 0
+	}
+	p := int64(math.Round((t - wr.first).Seconds() * 90000))
+	if p <= wr.last {
+		p = wr.last + wr.dur
+	}
+	wr.dur, wr.last = p-wr.last, p
+	return p
 }
 
 func (wr *Writer) fail(err error) error {
@@ -232,6 +289,9 @@ func (wr *Writer) drain() error {
 			return wr.fail(fmt.Errorf("write %s: encode: %w", wr.path, err))
 		}
 		wr.pkt.SetStreamIndex(wr.stream.Index())
+		if wr.pkt.Duration() <= 0 {
+			wr.pkt.SetDuration(wr.dur) // times the last frame
+		}
 		wr.pkt.RescaleTs(wr.cc.TimeBase(), wr.stream.TimeBase())
 		err = wr.fc.WriteInterleavedFrame(wr.pkt)
 		wr.pkt.Unref()
@@ -287,6 +347,8 @@ func (wr *Writer) free() error {
 		wr.sws.Free()
 		wr.sws = nil
 	}
+	wr.up.close()
+	wr.up = nil
 	if wr.cc != nil {
 		wr.cc.Free()
 		wr.cc = nil
@@ -315,5 +377,62 @@ func padRGB(dst, src []byte, w, h, ew, eh int) {
 		for x := w; x < ew; x++ {
 			copy(row[x*3:x*3+3], row[(w-1)*3:w*3])
 		}
+	}
+}
+
+// scaler resizes packed RGB24 images of one size to another (bilinear).
+type scaler struct {
+	w, h, ow, oh int
+	sws          *astiav.SoftwareScaleContext
+	src, dst     *astiav.Frame
+	out          []byte
+}
+
+func newScaler(w, h, ow, oh int) (*scaler, error) {
+	s := &scaler{w: w, h: h, ow: ow, oh: oh, out: make([]byte, ow*oh*3)}
+	var err error
+	s.sws, err = astiav.CreateSoftwareScaleContext(w, h, astiav.PixelFormatRgb24, ow, oh, astiav.PixelFormatRgb24,
+		astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
+	if err != nil {
+		return nil, fmt.Errorf("RGB scaler %dx%d to %dx%d: %w", w, h, ow, oh, err)
+	}
+	s.src, s.dst = astiav.AllocFrame(), astiav.AllocFrame()
+	for _, f := range []struct {
+		fr   *astiav.Frame
+		w, h int
+	}{{s.src, w, h}, {s.dst, ow, oh}} {
+		f.fr.SetWidth(f.w)
+		f.fr.SetHeight(f.h)
+		f.fr.SetPixelFormat(astiav.PixelFormatRgb24)
+		if err := f.fr.AllocBuffer(0); err != nil {
+			s.close()
+			return nil, fmt.Errorf("allocate %dx%d RGB frame: %w", f.w, f.h, err)
+		}
+	}
+	return s, nil
+}
+
+// scale returns rgb resized; the result is reused by the next call.
+func (s *scaler) scale(rgb []byte) ([]byte, error) {
+	copyIntoPlane(s.src, rgb, s.w*3, s.h)
+	if err := s.sws.ScaleFrame(s.src, s.dst); err != nil {
+		return nil, fmt.Errorf("scale %dx%d to %dx%d: %w", s.w, s.h, s.ow, s.oh, err)
+	}
+	copyOutOfPlane(s.dst, s.out, s.ow*3, s.oh)
+	return s.out, nil
+}
+
+func (s *scaler) close() {
+	if s == nil {
+		return
+	}
+	if s.sws != nil {
+		s.sws.Free()
+	}
+	if s.src != nil {
+		s.src.Free()
+	}
+	if s.dst != nil {
+		s.dst.Free()
 	}
 }

@@ -18,7 +18,7 @@ import (
 const sampleMP4 = "../../testdata/sample.mp4"
 
 // writePrompts writes n point prompts of distinct ids on frame 0.
-func writePrompts(t *testing.T, dir, name string, n int) string {
+func writeManyPrompts(t *testing.T, dir, name string, n int) string {
 	t.Helper()
 	objs := make([]map[string]any, n)
 	for i := range objs {
@@ -39,7 +39,7 @@ func writePrompts(t *testing.T, dir, name string, n int) string {
 // once, naming the limit; a file at the configured limit runs.
 func TestTrackPromptLimit(t *testing.T) {
 	dir := t.TempDir()
-	huge := writePrompts(t, dir, "huge.json", 10000)
+	huge := writeManyPrompts(t, dir, "huge.json", 10000)
 	r, took, cpu, _ := runMeasured(t, "track", sampleMP4, "--prompts", huge, "--overlay=false", "--out", filepath.Join(dir, "huge"))
 	if r.code == 0 {
 		t.Fatal("10,000 prompts: exit 0; want a refusal")
@@ -59,7 +59,7 @@ func TestTrackPromptLimit(t *testing.T) {
 	if ok.code != 0 {
 		t.Fatalf("4 prompts with track.max_prompts = 4: exit %d\n%s", ok.code, ok.stderr)
 	}
-	over := writePrompts(t, dir, "five.json", 5)
+	over := writeManyPrompts(t, dir, "five.json", 5)
 	r = runEnv(t, []string{env}, "track", sampleMP4, "--prompts", over, "--max-frames", "2", "--overlay=false", "--out", filepath.Join(dir, "over"))
 	if r.code == 0 || !strings.Contains(r.stderr, "limit of 4") {
 		t.Errorf("5 prompts with track.max_prompts = 4: exit %d\n%s", r.code, r.stderr)

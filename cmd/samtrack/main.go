@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,9 +66,12 @@ func main() {
 	defer stop()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
 	err := a.run(ctx, os.Args[1:])
+	var ee exitError
+	if errors.As(err, &ee) && ee.code == 0 {
+		return // --help: the usage is printed
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "samtrack:", err)
-		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
@@ -114,11 +118,17 @@ func flagSet(name string) (*pflag.FlagSet, *string) {
 
 // parse parses flags, mapping errors to usage errors.
 func (a *app) parse(fs *pflag.FlagSet, args []string) error {
+	// pflag prints the usage on --help and on errors; help goes to stdout.
+	var usageText bytes.Buffer
+	fs.SetOutput(&usageText)
+	err := fs.Parse(args)
 	fs.SetOutput(a.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitError{code: 0, err: err}
-		}
+	if errors.Is(err, pflag.ErrHelp) {
+		a.stdout.Write(usageText.Bytes())
+		return exitError{code: 0, err: err}
+	}
+	a.stderr.Write(usageText.Bytes())
+	if err != nil {
 		return usageErr("%s: %v", fs.Name(), err)
 	}
 	return nil

@@ -63,7 +63,9 @@ func (a *app) segment(ctx context.Context, args []string) error {
 		img, err = readImage(src, c.Video.MaxPixels)
 	} else {
 		src = *videoPath
-		img, err = readVideoFrame(ctx, src, *frameN, pipeline.VideoOptions(c, a.log))
+		o := pipeline.VideoOptions(c, a.log)
+		o.MaxSide = 0 // prompts and masks in the input's pixels
+		img, err = readVideoFrame(ctx, src, *frameN, o)
 	}
 	if err != nil {
 		return err

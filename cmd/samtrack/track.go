@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"samtrack/config"
 	"samtrack/pipeline"
 	"samtrack/tracker"
 	"samtrack/video"
@@ -22,6 +23,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	box := fs.String("box", "", "box X0,Y0,X1,Y1 on frame 0 for object 1")
 	everything := fs.Bool("everything", false, "take the first frame's objects from everything mode")
 	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
+	overwrite := fs.Bool("overwrite", false, "replace the run already in --out")
 	fs.String("propagator", "builtin", "builtin (optical flow) or an exported DeAOT model directory")
 	fs.Int("sam-gap", 10, "frames between everything-mode passes that find new objects")
 	fs.String("sam-encoder", "", "SAM encoder ONNX file")
@@ -31,7 +33,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	fs.Int("max-frames", 0, "stop after N frames (0: all)")
 	fs.Duration("start", 0, "start at this time")
 	fs.Int("stride", 1, "use every Nth frame")
-	fs.Int("max-side", 0, "cap the working resolution's longest side")
+	fs.Int("max-side", config.DefaultMaxSide, "longest side the tracker works at (0: the input's size); prompts and outputs stay in the input's pixels")
 	fs.Bool("overlay", true, "write overlay.mp4")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -50,7 +52,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErr("track: want exactly one INPUT (video file, image directory or URL), got %d", fs.NArg())
 	}
-	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *everything, Resume: *resume, Config: c}
+	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *everything, Resume: *resume, Overwrite: *overwrite, Config: c}
 	if *promptsFile != "" {
 		if spec.Prompts, err = pipeline.LoadPrompts(*promptsFile); err != nil {
 			return exitError{code: 2, err: err}
@@ -123,25 +125,33 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 func (p *progressPrinter) update(pg pipeline.Progress, a *app) {
 	now := time.Now()
 	if p.tty {
-		if now.Sub(p.last) < 100*time.Millisecond && (pg.Total == 0 || pg.Frame+1 < pg.Total) {
+		if now.Sub(p.last) < 100*time.Millisecond && (pg.Total == 0 || pg.Done < pg.Total) {
 			return
 		}
 		p.last, p.active = now, true
 		bar := ""
 		if pg.Total > 0 {
 			const width = 30
-			n := min(width, width*(pg.Frame+1)/pg.Total)
+			n := min(width, width*pg.Done/pg.Total)
 			bar = "[" + repeat('#', n) + repeat('.', width-n) + "] "
-			fmt.Fprintf(p.w, "\r%sframe %d/%d  %.1f fps  ETA %s  objects %d ", bar, pg.Frame+1, pg.Total, pg.FPS, pg.ETA.Round(time.Second), pg.Objects)
+			fmt.Fprintf(p.w, "\r%s%d/%d frames (frame %d)  %.1f fps  ETA %s  objects %d ", bar, pg.Done, pg.Total, pg.Frame, pg.FPS, eta(pg), pg.Objects)
 		} else {
-			fmt.Fprintf(p.w, "\rframe %d  %.1f fps  objects %d ", pg.Frame+1, pg.FPS, pg.Objects)
+			fmt.Fprintf(p.w, "\r%d frames (frame %d)  %.1f fps  objects %d ", pg.Done, pg.Frame, pg.FPS, pg.Objects)
 		}
 		return
 	}
 	if now.Sub(p.last) >= 2*time.Second {
 		p.last = now
-		a.log.Info("progress", "frame", pg.Frame, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", pg.ETA.Round(time.Second), "objects", pg.Objects)
+		a.log.Info("progress", "frame", pg.Frame, "done", pg.Done, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", eta(pg), "objects", pg.Objects)
 	}
+}
+
+// eta shows the time left, or "unknown" until the pipeline has an estimate.
+func eta(pg pipeline.Progress) string {
+	if pg.ETA <= 0 {
+		return "unknown"
+	}
+	return pg.ETA.Round(time.Second).String()
 }
 
 func (p *progressPrinter) event(msg string, a *app) {

@@ -69,6 +69,17 @@ type manifestDoc struct {
 	FramesDone int    `json:"frames_done"`
 	Complete   bool   `json:"complete"`
 	Error      string `json:"error"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	Rotation   int    `json:"rotation"`
+	WorkWidth  int    `json:"work_width"`
+	WorkHeight int    `json:"work_height"`
+	Overlay    *struct {
+		Width     int `json:"width"`
+		Height    int `json:"height"`
+		PadRight  int `json:"pad_right"`
+		PadBottom int `json:"pad_bottom"`
+	} `json:"overlay"`
 }
 
 func readManifest(t *testing.T, dir string) manifestDoc {

@@ -92,6 +92,10 @@
         o.value = typeof f === 'string' ? f : f.path;
         return o;
       }));
+      const dirs = (d && d.allow_dirs) || [];
+      $('allowdirs').textContent = dirs.length
+        ? `Files the server may open: inside ${dirs.join(', ')}, or an upload.`
+        : 'The server opens no files by path (no --allow-dir): upload a file or give a stream URL.';
     } catch { /* optional endpoint: typing a path still works */ }
   }
 
@@ -499,9 +503,15 @@
       const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.append(td); return td; };
       cell(j.id);
       cell(j.input || '', 'input').title = j.input || '';
-      cell(j.state || '');
+      const state = cell(j.state || '', 'state');
+      if (j.error && (j.state === 'failed' || j.state === 'cancelled')) {
+        const why = document.createElement('div');
+        why.className = 'reason';
+        why.textContent = j.error;
+        state.append(why);
+      }
       cell(j.frames_done ?? '');
-      const act = cell('');
+      const act = cell('', 'actions');
       const btn = (label, fn) => { const b = document.createElement('button'); b.className = 'small'; b.textContent = label; b.onclick = guard(fn); act.append(b); };
       if (j.state === 'done') {
         const a = document.createElement('a');

@@ -1,0 +1,58 @@
+package video
+
+import (
+	"math"
+
+	"github.com/asticode/go-astiav"
+)
+
+// streamRotation is the clockwise rotation, in degrees (0, 90, 180 or 270),
+// that the stream's display matrix asks a player to apply, as ffmpeg's
+// autorotation applies it. Matrices that are not a quarter turn (mirroring,
+// shear) are ignored.
+func streamRotation(st *astiav.Stream) int {
+	b := st.SideData(astiav.PacketSideDataTypeDisplaymatrix)
+	if len(b) < 36 {
+		return 0
+	}
+	m, err := astiav.NewDisplayMatrixFromBytes(b)
+	if err != nil {
+		return 0
+	}
+	deg := m.Rotation() // clockwise
+	if math.IsNaN(deg) {
+		return 0
+	}
+	q := int(math.Round(deg/90)) % 4
+	if q < 0 {
+		q += 4
+	}
+	return q * 90
+}
+
+// rotateRGB writes the w x h packed RGB24 image src rotated clockwise by
+// deg (90, 180 or 270) into dst (a new buffer when dst is too small) and
+// returns it; for 90 and 270 the result is h x w.
+func rotateRGB(dst, src []byte, w, h, deg int) []byte {
+	n := w * h * 3
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	for y := 0; y < h; y++ {
+		row := src[y*w*3 : (y+1)*w*3]
+		for x := 0; x < w; x++ {
+			var i int
+			switch deg {
+			case 90: // (x, y) -> (h-1-y, x) in an h-wide image
+				i = (x*h + h - 1 - y) * 3
+			case 180:
+				i = ((h-1-y)*w + w - 1 - x) * 3
+			default: // 270: (x, y) -> (y, w-1-x)
+				i = ((w-1-x)*h + y) * 3
+			}
+			copy(dst[i:i+3], row[x*3:x*3+3])
+		}
+	}
+	return dst
+}
