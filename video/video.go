@@ -80,6 +80,9 @@ type Options struct {
 	DirFPS float64
 	// Logger receives warnings about damaged input (default slog.Default()).
 	Logger *slog.Logger
+	// ReverseChunkBytes bounds the RGB pictures a Reverse holds at once
+	// (0: DefaultReverseChunkBytes); Source ignores it.
+	ReverseChunkBytes int
 }
 
 // Info describes an opened source.
