@@ -98,6 +98,10 @@ type Track struct {
 	MaxNewObjFrameRatio float64 `mapstructure:"max_new_obj_frame_ratio"`
 	ReIDMinSimilarity   float64 `mapstructure:"reid_min_similarity"`
 	Overlay             bool    `mapstructure:"overlay"`
+	// Direction is forward, backward or both: which way objects prompted
+	// on a frame are tracked from it; auto is both when a prompt is on a
+	// frame other than 0, else forward.
+	Direction string `mapstructure:"direction"`
 }
 
 // Default returns the built-in defaults.
@@ -116,6 +120,7 @@ func Default() Config {
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
 			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
 			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
+			Direction: "auto",
 		},
 	}
 }
@@ -335,6 +340,11 @@ func (c Config) Validate() error {
 	t := c.Track
 	if t.Propagator == "" {
 		bad("track.propagator", `""`, "want builtin, a model name or an ONNX file")
+	}
+	switch t.Direction {
+	case "auto", "forward", "backward", "both":
+	default:
+		bad("track.direction", t.Direction, "want auto, forward, backward or both")
 	}
 	if t.SAMGap < 1 {
 		bad("track.sam_gap", t.SAMGap, "want 1 or more (frames between everything-mode passes)")
