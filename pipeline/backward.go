@@ -252,7 +252,8 @@ func (b *bidirectional) Merge(ctx context.Context, index int, fwd *mask.LabelMap
 // and objects without prompts, found by discovery, are forwards only). So a
 // prompt frame keeps its own masks, and between two prompts of an object
 // each half follows the nearer one. Where two objects claim a pixel, the one
-// nearer its prompt wins (forwards on a tie). With backwardOnly, forwards
+// nearer its prompt wins (forwards on a tie; a discovered object yields to
+// a prompted one). With backwardOnly, forwards
 // counts only on prompt frames. It returns the objects taken from bwd.
 func mergePasses(i int, fwd, bwd *mask.LabelMap, anchors map[uint16][]int, backwardOnly bool) (*mask.LabelMap, []uint16) {
 	const far = math.MaxInt
