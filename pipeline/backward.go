@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"samtrack/mask"
 	"samtrack/tracker"
@@ -159,8 +160,12 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 		return err
 	}
 	log.Info("backward pass: tracking the prompted objects towards the first frame", "from_frame", b.last)
-	n := 0
+	n, logged := 0, time.Now()
 	for {
+		if time.Since(logged) >= 2*time.Second {
+			logged = time.Now()
+			log.Info("backward pass", "frames", n, "of", b.last+1)
+		}
 		f, err := rev.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break

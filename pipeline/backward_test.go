@@ -1,9 +1,14 @@
 package pipeline
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"samtrack/config"
 	"samtrack/mask"
@@ -100,4 +105,52 @@ func TestPlanDirection(t *testing.T) {
 	if _, err := planDirection(spec("backward", Prompts{}), info, false, log); err == nil || !strings.Contains(err.Error(), "--direction forward") {
 		t.Errorf("backward without prompts: %v", err)
 	}
+}
+
+// BenchmarkBothDirections runs `samtrack track` on blackswan.mp4 (50
+// frames, H.264 read backwards from the file) prompted with the DAVIS mask
+// of frame 25 in both directions, against the same job forwards from the
+// mask of frame 0 in the same run (the baseline): the backward pass tracks
+// 26 frames more and the forward pass merges and re-references frames
+// 0..25. Metrics, best of b.N:
+//
+//	ratio      both-directions wall time / forward wall time
+//	cpu_ratio  the same in CPU time of the process
+//
+//	go test -run '^$' -bench BothDirections -benchtime 3x ./pipeline
+func BenchmarkBothDirections(b *testing.B) {
+	const midMask = "../../shared/data/davis/Annotations/480p/blackswan/00025.png"
+	for _, p := range []string{blackswanMP4, blackswanMask, midMask} {
+		if _, err := os.Stat(p); err != nil {
+			b.Skipf("shared data missing: %v", err)
+		}
+	}
+	c := config.Default()
+	c.Track.Overlay = false
+	timed := func(p Prompts) (wall, cpu time.Duration) {
+		out := filepath.Join(b.TempDir(), "out")
+		t0, c0 := time.Now(), processCPU()
+		if _, err := Run(context.Background(), Spec{Input: blackswanMP4, Out: out, Prompts: p, Config: c}, Hooks{Logger: quietLogger()}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0), processCPU() - c0
+	}
+	bestF, bestB := time.Duration(1<<62), time.Duration(1<<62)
+	cpuF, cpuB := time.Duration(1<<62), time.Duration(1<<62)
+	for range b.N {
+		w, c := timed(Prompts{Mask: blackswanMask})
+		bestF, cpuF = min(bestF, w), min(cpuF, c)
+		w, c = timed(Prompts{Mask: midMask, MaskFrame: 25})
+		bestB, cpuB = min(bestB, w), min(cpuB, c)
+	}
+	b.ReportMetric(float64(bestB)/float64(bestF), "ratio")
+	b.ReportMetric(float64(cpuB)/float64(cpuF), "cpu_ratio")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -215,3 +215,65 @@ func reverseRSSChildMain(t *testing.T, arg string) {
 	}
 	t.Fatal("no VmHWM in /proc/self/status")
 }
+
+// BenchmarkReverseDecode decodes every frame of a file backwards with
+// Reverse and, interleaved in the same run, forwards with Source (both to
+// RGB24, frames handed back with Recycle). Metrics, medians over b.N rounds:
+//
+//	ratio      backward wall time / forward wall time
+//	cpu_ratio  the same in CPU time (all threads; the stable one under load)
+//	decodes    pictures decoded per frame delivered backwards (1: each once)
+//
+// chunk=8 limits a chunk to 8 frames, so that a group of pictures is decoded
+// several times; default uses DefaultReverseChunkBytes.
+func BenchmarkReverseDecode(b *testing.B) {
+	for _, file := range []string{blackswanMP4, catMP4} {
+		for _, chunk := range []int{0, 8} {
+			name := fmt.Sprintf("%s/chunk=default", filepath.Base(file))
+			if chunk > 0 {
+				name = fmt.Sprintf("%s/chunk=%d", filepath.Base(file), chunk)
+			}
+			b.Run(name, func(b *testing.B) {
+				need(b, file)
+				info := func() Info {
+					s, err := Open(context.Background(), file, Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					return s.Info()
+				}()
+				opts := Options{Threads: 2, ReverseChunkBytes: chunk * info.Width * info.Height * 3}
+				var fwd, back, fwdCPU, backCPU []time.Duration
+				decodes := 0.0
+				for range b.N {
+					t0, c0 := time.Now(), cpuTime()
+					decodeAll(b, file, opts, true)
+					fwd, fwdCPU = append(fwd, time.Since(t0)), append(fwdCPU, cpuTime()-c0)
+					t0, c0 = time.Now(), cpuTime()
+					r, err := OpenReverse(context.Background(), file, 1<<30, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for {
+						f, err := r.Next(context.Background())
+						if errors.Is(err, io.EOF) {
+							break
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						r.Recycle(f)
+					}
+					st := r.Stats()
+					r.Close()
+					back, backCPU = append(back, time.Since(t0)), append(backCPU, cpuTime()-c0)
+					decodes = float64(st.Decoded) / float64(st.Delivered)
+				}
+				b.ReportMetric(float64(median(back))/float64(median(fwd)), "ratio")
+				b.ReportMetric(float64(median(backCPU))/float64(median(fwdCPU)), "cpu_ratio")
+				b.ReportMetric(decodes, "decodes")
+			})
+		}
+	}
+}

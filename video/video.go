@@ -1,6 +1,7 @@
 // Package video owns every pixel that enters or leaves samtrack as a moving
 // picture: it opens a video file, a directory of still images or a stream URL
-// and delivers its frames as packed RGB24 (Source), and it encodes RGB frames
+// and delivers its frames as packed RGB24 (Source), or backwards from a given
+// frame in bounded memory (Reverse), and it encodes RGB frames
 // into an H.264 MP4 for the overlay output (Writer). All cgo and FFmpeg
 // (libavformat, libavcodec, libswscale through go-astiav) stays inside this
 // package; every native object has a Close that frees it deterministically.
