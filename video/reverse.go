@@ -138,14 +138,7 @@ func (r *Reverse) Info() Info { return r.src.info }
 // Stats returns the counters so far; frames decoded only to reach a chunk
 // count in Decoded.
 func (r *Reverse) Stats() Stats {
-	st := r.stats
-	if d := r.src.dec; d != nil {
-		st.CorruptPackets += d.corruptPackets
-		st.CorruptFrames += d.decodeErrors
-		st.ConcealedFrames += d.damagedFrames
-		st.ReadErrors += d.readErrs
-	}
-	return st
+	return r.src.dec.addCounts(r.stats)
 }
 
 // Next returns the next frame, going backwards; io.EOF after frame 0.

@@ -296,14 +296,7 @@ func (s *Source) Info() Info { return s.info }
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	st := s.stats
-	if d := s.dec; d != nil {
-		st.CorruptPackets += d.corruptPackets
-		st.CorruptFrames += d.decodeErrors
-		st.ConcealedFrames += d.damagedFrames
-		st.ReadErrors += d.readErrs
-	}
-	return st
+	return s.dec.addCounts(s.stats)
 }
 
 // Next returns the next frame. It returns io.EOF after the last frame (or
