@@ -73,6 +73,9 @@ func planDirection(spec Spec, info video.Info, live bool, log *slog.Logger) (*bi
 	case last < 0:
 		return nil, fmt.Errorf("track.direction %s needs prompts (--mask, --prompts, --point or --box) to track backwards from; --everything alone tracks forwards: use --direction forward", dir)
 	}
+	if info.Frames > 0 && last >= info.Frames {
+		return nil, fmt.Errorf("a prompt is on frame %d but %s has %d frames (indices 0..%d); prompt a frame of the video", last, spec.Input, info.Frames, info.Frames-1)
+	}
 	if dir == DirectionAuto {
 		dir = DirectionBoth
 	}
@@ -121,7 +124,7 @@ type backwardSummary struct {
 
 // runBackward tracks frames last..0 with every prompt and writes their
 // labels to the spill directory; a resumed run reuses a finished pass.
-func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.Segmenter, opts tracker.Options, log *slog.Logger) error {
+func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.Segmenter, opts tracker.Options, log *slog.Logger) (err error) {
 	if spec.Resume && b.loadSummary() == nil {
 		log.Info("backward pass already done; reusing it", "dir", b.spill)
 		return nil
@@ -160,6 +163,20 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 		return err
 	}
 	log.Info("backward pass: tracking the prompted objects towards the first frame", "from_frame", b.last)
+	n, err := b.track(ctx, rev, tr, log)
+	if err != nil {
+		return err
+	}
+	if err := b.saveSummary(tr.Objects()); err != nil {
+		return err
+	}
+	log.Info("backward pass done", "frames", n, "decoded", rev.Stats().Decoded)
+	return nil
+}
+
+// track steps tr over frames last..0 (seen as 0..last) and spills every
+// frame's labels that hold an object.
+func (b *bidirectional) track(ctx context.Context, rev *video.Reverse, tr *tracker.Tracker, log *slog.Logger) (int, error) {
 	n, logged := 0, time.Now()
 	for {
 		if time.Since(logged) >= 2*time.Second {
@@ -168,36 +185,42 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 		}
 		f, err := rev.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			break
+			return n, nil
 		}
 		if err != nil {
-			return fmt.Errorf("backward pass: %w", err)
+			return n, fmt.Errorf("backward pass: %w", err)
 		}
 		real := f.Index
 		f.Index = b.last - real
 		res, err := tr.Step(ctx, f)
 		if err != nil {
-			return fmt.Errorf("backward pass: frame %d: %w", real, err)
+			return n, fmt.Errorf("backward pass: frame %d: %w", real, err)
 		}
 		if len(res.Objects) > 0 {
 			if err := mask.WriteFileAtomic(b.framePath(real), func(w io.Writer) error { return mask.WritePalettePNG(w, res.Labels) }); err != nil {
-				return fmt.Errorf("backward pass: frame %d: %w", real, err)
+				return n, fmt.Errorf("backward pass: frame %d: %w", real, err)
 			}
 		}
 		n++
 	}
+}
+
+// saveSummary records the finished pass and its objects (done.json).
+func (b *bidirectional) saveSummary(objs []tracker.Object) error {
 	sum := backwardSummary{Last: b.last}
 	b.objects = map[uint16]tracker.ObjectSet{}
-	for _, o := range tr.Objects() {
+	for _, o := range objs {
 		s := tracker.ObjectSet{ID: o.ID, Source: o.Source, Score: o.Score}
 		sum.Objects = append(sum.Objects, s)
 		b.objects[o.ID] = s
 	}
-	doc, _ := json.MarshalIndent(sum, "", "  ")
+	doc, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return fmt.Errorf("backward pass: %w", err)
+	}
 	if err := mask.WriteFileAtomic(filepath.Join(b.spill, backwardDone), func(w io.Writer) error { _, err := w.Write(doc); return err }); err != nil {
 		return fmt.Errorf("backward pass: %w", err)
 	}
-	log.Info("backward pass done", "frames", n, "decoded", rev.Stats().Decoded)
 	return nil
 }
 

@@ -102,6 +102,9 @@ func TestPlanDirection(t *testing.T) {
 	if _, err := planDirection(spec("both", later), info, true, log); err == nil || !strings.Contains(err.Error(), "--direction forward") {
 		t.Errorf("both on a live stream: %v", err)
 	}
+	if _, err := planDirection(spec("both", later), video.Info{Frames: 9}, false, log); err == nil || !strings.Contains(err.Error(), "has 9 frames") {
+		t.Errorf("a prompt past the end: %v", err)
+	}
 	if _, err := planDirection(spec("backward", Prompts{}), info, false, log); err == nil || !strings.Contains(err.Error(), "--direction forward") {
 		t.Errorf("backward without prompts: %v", err)
 	}
