@@ -105,6 +105,15 @@ func TestPlanDirection(t *testing.T) {
 	if _, err := planDirection(spec("both", later), video.Info{Frames: 9}, false, log); err == nil || !strings.Contains(err.Error(), "has 9 frames") {
 		t.Errorf("a prompt past the end: %v", err)
 	}
+	short := spec("both", later)
+	short.Config.Video.MaxFrames = 9
+	if _, err := planDirection(short, info, false, log); err == nil || !strings.Contains(err.Error(), "max_frames") {
+		t.Errorf("a prompt past max_frames: %v", err)
+	}
+	short.Config.Video.MaxFrames = 10
+	if _, err := planDirection(short, info, false, log); err != nil {
+		t.Errorf("a prompt on the last frame max_frames reaches: %v", err)
+	}
 	if _, err := planDirection(spec("backward", Prompts{}), info, false, log); err == nil || !strings.Contains(err.Error(), "--direction forward") {
 		t.Errorf("backward without prompts: %v", err)
 	}

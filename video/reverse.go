@@ -25,8 +25,11 @@ const DefaultReverseChunkBytes = 64 << 20
 // chunks of at most Options.ReverseChunkBytes of RGB, each chunk decoded
 // from the key frame that precedes it. Frames between a key frame and a
 // chunk are decoded and dropped, so a group of pictures longer than a chunk
-// is decoded more than once. It is not safe for concurrent use; Close frees
-// its native resources.
+// is decoded more than once. Indices follow the timestamps (image
+// directories: the file order), so on damaged input, where the forward
+// Source skips a picture that cannot be decoded and counts on, the two can
+// disagree after it. It is not safe for concurrent use; Close frees its
+// native resources.
 type Reverse struct {
 	src   *Source
 	log   func(msg string, args ...any)
