@@ -156,11 +156,15 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 	if err != nil {
 		return err
 	}
+	// A prompt between two frames of the stride applies, backwards, to the
+	// delivered frame before it (forwards, to the one after it).
+	stride := max(c.Video.Stride, 1)
+	mirror := func(frame int) int { return b.last - (frame - frame%stride) }
 	mirrored := b.prompts
-	mirrored.MaskFrame = b.last - mirrored.MaskFrame
+	mirrored.MaskFrame = mirror(mirrored.MaskFrame)
 	mirrored.Objects = slices.Clone(b.prompts.Objects)
 	for i := range mirrored.Objects {
-		mirrored.Objects[i].Frame = b.last - mirrored.Objects[i].Frame
+		mirrored.Objects[i].Frame = mirror(mirrored.Objects[i].Frame)
 	}
 	if err := applyPrompts(tr, mirrored, rev.Info()); err != nil {
 		return err
