@@ -2,8 +2,9 @@
 // the SAM model (or the classical segmenter) and the propagator, applies the
 // prompts, steps the tracker over every frame and hands each result to the
 // crash-safe writers of package export; prompts on later frames are also
-// tracked backwards to the start (backward.go) and merged frame by frame. `samtrack track` and the service
-// both run jobs through it, so the two behave alike.
+// tracked backwards to the start (backward.go) and merged frame by frame.
+// `samtrack track` and the service both run jobs through it, so the two
+// behave alike.
 package pipeline
 
 import (

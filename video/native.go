@@ -2,7 +2,7 @@ package video
 
 // This file holds the few FFmpeg fields that go-astiav v0.16.0 does not
 // expose (best-effort timestamps, decode-error flags, stream dispositions,
-// swscale colour details). It is the only cgo in the package besides
+// swscale colour details, flushing a decoder after a seek). It is the only cgo in the package besides
 // go-astiav itself.
 
 /*
@@ -145,7 +145,7 @@ func frameFullRange(f *astiav.Frame) bool {
 }
 
 // cPointer returns the C pointer that a go-astiav v0.16.0 wrapper keeps in
-// its first field (FormatContext, SoftwareScaleContext). The version is
+// its first field (FormatContext, SoftwareScaleContext, CodecContext). The version is
 // pinned in go.mod; callers check the result against a getter before use.
 func cPointer[T any](w *T) unsafe.Pointer {
 	if w == nil {
