@@ -26,7 +26,10 @@ type Guide interface {
 // SetGuide makes every frame tracked from now on go through g. A frame that
 // the merge changes becomes a propagator reference (and is journalled as
 // one), so tracking continues from the merged labels and a resumed run
-// replays exactly what was written.
+// replays exactly what was written; only while the tracker has nothing of
+// its own (no reference yet, no object on the frame) are merged frames
+// written without becoming references, which skips propagating what the
+// other pass already tracks.
 func (t *Tracker) SetGuide(g Guide) { t.guide = g }
 
 // ReserveIDs keeps ids up to maxID for objects that are prompted later (or

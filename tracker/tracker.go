@@ -485,11 +485,15 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 		changed = changed || n > 0
 	}
 	if t.guide != nil {
+		// Before this pass has anything of its own to track, the merged
+		// labels need not become a reference: the objects they bring are
+		// tracked by the other pass until their prompts reach this one.
+		own := t.hasRef || changed || hasPixels(labels)
 		merged, ok, err := t.merge(ctx, f, labels, j)
 		if err != nil {
 			return nil, err
 		}
-		labels, changed = merged, changed || ok
+		labels, changed = merged, changed || ok && own
 	}
 	if changed {
 		if err := t.reference(ctx, f, labels); err != nil {
