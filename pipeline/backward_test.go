@@ -123,8 +123,8 @@ func TestPlanDirection(t *testing.T) {
 // frames, H.264 read backwards from the file) prompted with the DAVIS mask
 // of frame 25 in both directions, against the same job forwards from the
 // mask of frame 0 in the same run (the baseline): the backward pass tracks
-// 26 frames more and the forward pass merges and re-references frames
-// 0..25. Metrics, best of b.N:
+// 26 frames more and the forward pass merges frames 0..25 with its labels.
+// Metrics, best of b.N:
 //
 //	ratio      both-directions wall time / forward wall time
 //	cpu_ratio  the same in CPU time of the process
