@@ -116,6 +116,10 @@ type Track struct {
 	// costs a SAM decoder pass).
 	MaxPrompts      int `mapstructure:"max_prompts" json:"max_prompts"`
 	MaxFramePrompts int `mapstructure:"max_frame_prompts" json:"max_frame_prompts"`
+	// Direction is forward, backward or both: which way objects prompted
+	// on a frame are tracked from it; auto is both when a prompt is on a
+	// frame other than 0, else forward.
+	Direction string `mapstructure:"direction" json:"direction"`
 }
 
 // DefaultMaxSide is video.max_side's default: the longest side the tracker
@@ -141,7 +145,7 @@ func Default() Config {
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
 			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
 			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
-			MaxPrompts: 256, MaxFramePrompts: 64,
+			MaxPrompts: 256, MaxFramePrompts: 64, Direction: "auto",
 		},
 	}
 }
@@ -378,6 +382,11 @@ func (c Config) Validate() error {
 	t := c.Track
 	if t.Propagator == "" {
 		bad("track.propagator", `""`, "want builtin, a model name or an ONNX file")
+	}
+	switch t.Direction {
+	case "auto", "forward", "backward", "both":
+	default:
+		bad("track.direction", t.Direction, "want auto, forward, backward or both")
 	}
 	if t.SAMGap < 1 {
 		bad("track.sam_gap", t.SAMGap, "want 1 or more (frames between everything-mode passes)")

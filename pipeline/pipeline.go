@@ -1,8 +1,10 @@
 // Package pipeline runs one tracking job end to end: it opens the input,
 // the SAM model (or the classical segmenter) and the propagator, applies the
 // prompts, steps the tracker over every frame and hands each result to the
-// crash-safe writers of package export. `samtrack track` and the service
-// both run jobs through it, so the two behave alike.
+// crash-safe writers of package export; prompts on later frames are also
+// tracked backwards to the start (backward.go) and merged frame by frame.
+// `samtrack track` and the service both run jobs through it, so the two
+// behave alike.
 package pipeline
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"samtrack/config"
@@ -174,7 +177,17 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := applyPrompts(tr, spec.Prompts, info, log); err != nil {
+	bidi, err := planDirection(spec, info, live != nil, log)
+	if err != nil {
+		return sum, err
+	}
+	prompts := spec.Prompts
+	if bidi != nil {
+		prompts = bidi.prompts
+		tr.ReserveIDs(bidi.maxID)
+		tr.SetGuide(bidi)
+	}
+	if err := applyPrompts(tr, prompts, info, log); err != nil {
 		return sum, err
 	}
 
@@ -211,6 +224,11 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	start := time.Now()
 	last := -1 // index of the last frame stepped
 	loopErr := func() error {
+		if bidi != nil {
+			if err := bidi.runBackward(ctx, spec, seg, opts, log); err != nil {
+				return err
+			}
+		}
 		for {
 			if live != nil && c.Video.MaxFrames > 0 && sum.FramesDone >= c.Video.MaxFrames {
 				return nil
@@ -231,6 +249,9 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 			}
 			if err != nil {
 				return err
+			}
+			if bidi != nil && bidi.direction == DirectionBackward && f.Index > bidi.last {
+				return nil // backwards only: nothing is tracked after the last prompt
 			}
 			res, err := tr.Step(ctx, f)
 			if err != nil {
@@ -278,6 +299,11 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
 		return sum, errors.Join(loopErr, err)
+	}
+	if bidi != nil && loopErr == nil {
+		if err := os.RemoveAll(bidi.spill); err != nil {
+			log.Warn("could not remove the backward pass's labels", "dir", bidi.spill, "err", err)
+		}
 	}
 	sum.FramesDone = run.FramesDone()
 	sum.Complete = loopErr == nil

@@ -126,6 +126,7 @@ type Tracker struct {
 	seq     int // orders pending items added for the same frame
 
 	replay *replayState
+	guide  Guide
 
 	// scratch reused across frames
 	slot []int32 // id -> index into acc, -1 when unused this frame
@@ -482,6 +483,17 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 			return nil, err
 		}
 		changed = changed || n > 0
+	}
+	if t.guide != nil {
+		// Before this pass has anything of its own to track, the merged
+		// labels need not become a reference: the objects they bring are
+		// tracked by the other pass until their prompts reach this one.
+		own := t.hasRef || changed || hasPixels(labels)
+		merged, ok, err := t.merge(ctx, f, labels, j)
+		if err != nil {
+			return nil, err
+		}
+		labels, changed = merged, changed || ok && own
 	}
 	if changed {
 		if err := t.reference(ctx, f, labels); err != nil {

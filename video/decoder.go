@@ -420,6 +420,17 @@ func (d *decoder) readPacket(ctx context.Context) error {
 	}
 }
 
+// addCounts adds the decoder's damage counters to st (d may be nil).
+func (d *decoder) addCounts(st Stats) Stats {
+	if d != nil {
+		st.CorruptPackets += d.corruptPackets
+		st.CorruptFrames += d.decodeErrors
+		st.ConcealedFrames += d.damagedFrames
+		st.ReadErrors += d.readErrs
+	}
+	return st
+}
+
 func (d *decoder) notePacketEnd() {
 	ts := d.pkt.Pts()
 	if ts == astiav.NoPtsValue {

@@ -2,7 +2,7 @@ package video
 
 // This file holds the few FFmpeg fields that go-astiav v0.16.0 does not
 // expose (best-effort timestamps, decode-error flags, stream dispositions,
-// swscale colour details). It is the only cgo in the package besides
+// swscale colour details, flushing a decoder after a seek). It is the only cgo in the package besides
 // go-astiav itself.
 
 /*
@@ -91,10 +91,22 @@ static void samtrack_copy_out_of_plane(const void *fp, uint8_t *dst, int row_byt
 		memcpy(dst + (size_t)y * row_bytes, f->data[0] + (size_t)y * f->linesize[0], row_bytes);
 	}
 }
+
+// samtrack_flush_codec drops the decoder's buffered pictures and its
+// end-of-stream state so that decoding can restart after a seek; it returns
+// -1 when p does not look like the AVCodecContext expected (checked on its
+// size and codec id).
+static int samtrack_flush_codec(void *p, int w, int h, int codec_id) {
+	AVCodecContext *cc = p;
+	if (cc->width != w || cc->height != h || (int)cc->codec_id != codec_id) return -1;
+	avcodec_flush_buffers(cc);
+	return 0;
+}
 */
 import "C"
 
 import (
+	"errors"
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
@@ -133,7 +145,7 @@ func frameFullRange(f *astiav.Frame) bool {
 }
 
 // cPointer returns the C pointer that a go-astiav v0.16.0 wrapper keeps in
-// its first field (FormatContext, SoftwareScaleContext). The version is
+// its first field (FormatContext, SoftwareScaleContext, CodecContext). The version is
 // pinned in go.mod; callers check the result against a getter before use.
 func cPointer[T any](w *T) unsafe.Pointer {
 	if w == nil {
@@ -164,6 +176,17 @@ func swsSetSourceColors(s *astiav.SoftwareScaleContext, avColorspace int, fullRa
 		fr = 1
 	}
 	C.samtrack_sws_set_source_colors(p, swsColorspace(avColorspace), fr)
+}
+
+// flushCodec resets a decoder for a new position after a seek
+// (avcodec_flush_buffers, which go-astiav v0.16.0 does not expose). It
+// fails when the wrapper's pointer cannot be verified.
+func flushCodec(cc *astiav.CodecContext) error {
+	p := cPointer(cc)
+	if p == nil || C.samtrack_flush_codec(p, C.int(cc.Width()), C.int(cc.Height()), C.int(cc.CodecID())) != 0 {
+		return errors.New("video: cannot flush the decoder after a seek (unexpected go-astiav layout)")
+	}
+	return nil
 }
 
 // copyIntoPlane copies tightly packed rows (rowBytes each) into plane 0 of f.

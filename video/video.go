@@ -1,6 +1,7 @@
 // Package video owns every pixel that enters or leaves samtrack as a moving
 // picture: it opens a video file, a directory of still images or a stream URL
-// and delivers its frames as packed RGB24 (Source), and it encodes RGB frames
+// and delivers its frames as packed RGB24 (Source), or backwards from a given
+// frame in bounded memory (Reverse), and it encodes RGB frames
 // into an H.264 MP4 for the overlay output (Writer). All cgo and FFmpeg
 // (libavformat, libavcodec, libswscale through go-astiav) stays inside this
 // package; every native object has a Close that frees it deterministically.
@@ -95,6 +96,9 @@ type Options struct {
 	// (http://HOST:PORT; https goes through CONNECT). The service points it
 	// at its address guard.
 	HTTPProxy string
+	// ReverseChunkBytes bounds the RGB pictures a Reverse holds at once
+	// (0: DefaultReverseChunkBytes); Source ignores it.
+	ReverseChunkBytes int
 }
 
 // Info describes an opened source.
@@ -328,14 +332,7 @@ func (s *Source) Info() Info { return s.info }
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	st := s.stats
-	if d := s.dec; d != nil {
-		st.CorruptPackets += d.corruptPackets
-		st.CorruptFrames += d.decodeErrors
-		st.ConcealedFrames += d.damagedFrames
-		st.ReadErrors += d.readErrs
-	}
-	return st
+	return s.dec.addCounts(s.stats)
 }
 
 // Next returns the next frame. It returns io.EOF after the last frame (or
@@ -420,15 +417,20 @@ func (s *Source) nextVideo(ctx context.Context) (Frame, error) {
 // convertUpright converts a decoded picture to RGB at the working size and
 // applies the stream's rotation.
 func (s *Source) convertUpright(frm *astiav.Frame) ([]byte, error) {
+	return s.convertUprightInto(frm, s.takeBuffer())
+}
+
+// convertUprightInto is convertUpright into dst (nil: a new buffer).
+func (s *Source) convertUprightInto(frm *astiav.Frame, dst []byte) ([]byte, error) {
 	if s.rot == 0 {
-		return s.conv.convert(frm, s.takeBuffer())
+		return s.conv.convert(frm, dst)
 	}
 	rgb, err := s.conv.convert(frm, s.rotBuf)
 	if err != nil {
 		return nil, err
 	}
 	s.rotBuf = rgb
-	return rotateRGB(s.takeBuffer(), rgb, s.cw, s.ch, s.rot), nil
+	return rotateRGB(dst, rgb, s.cw, s.ch, s.rot), nil
 }
 
 // planned estimates how many of a source's frames Next delivers.

@@ -35,12 +35,13 @@ func (a *app) track(ctx context.Context, args []string) error {
 	fs.Int("stride", 1, "use every Nth frame")
 	fs.Int("max-side", config.DefaultMaxSide, "longest side the tracker works at (0: the input's size); prompts and outputs stay in the input's pixels")
 	fs.Bool("overlay", true, "write overlay.mp4")
+	fs.String("direction", "auto", "forward, backward or both from each prompt's frame (auto: both when a prompt is past frame 0)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	bind := samFlags(fs)
 	for key, name := range map[string]string{
-		"track.propagator": "propagator", "track.sam_gap": "sam-gap", "track.overlay": "overlay",
+		"track.propagator": "propagator", "track.sam_gap": "sam-gap", "track.overlay": "overlay", "track.direction": "direction",
 		"video.max_frames": "max-frames", "video.start": "start", "video.stride": "stride", "video.max_side": "max-side",
 	} {
 		bind[key] = fs.Lookup(name)
