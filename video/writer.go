@@ -32,6 +32,8 @@ type Writer struct {
 
 	pad    []byte // staging rows when padding odd sizes
 	next   int64  // pts of the next frame, in encoder time base
+	keep   bool   // frames carry their own timestamps (WriterOptions.KeepPTS)
+	audio  *audioCopier
 	closed bool
 	err    error // sticky encoding error
 }
@@ -48,17 +50,41 @@ var writerEncoders = []encoderChoice{
 	{"mpeg4", map[string]string{"b": "8M"}},
 }
 
+// WriterOptions extend NewWriter for outputs that replace a source video
+// frame for frame (samtrack remove). The zero value is NewWriter's
+// behaviour: frames at a constant fps from 0, video only.
+type WriterOptions struct {
+	// KeepPTS writes each frame at its Frame.PTS (in a 1/90000 s time base)
+	// instead of at a constant rate, so the output keeps the source's
+	// timestamps; PTS must increase from frame to frame.
+	KeepPTS bool
+	// AudioFrom is a video file whose first audio stream is copied into the
+	// output unchanged (no re-encoding), aligned with Frame.PTS. A file
+	// without audio is allowed: the output then has none either.
+	AudioFrom string
+}
+
+// keepPTSTimeBase is the output time base with WriterOptions.KeepPTS: the
+// MPEG 90 kHz clock, exact for every common frame rate.
+func keepPTSTimeBase() astiav.Rational { return astiav.NewRational(1, 90000) }
+
 // NewWriter creates path (an MP4) for w x h frames at fps frames a second.
 // Odd sizes are padded to even (yuv420p needs even sizes) by repeating the
 // last column/row.
-func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
+func NewWriter(path string, w, h int, fps float64) (*Writer, error) {
+	return NewWriterWith(path, w, h, fps, WriterOptions{})
+}
+
+// NewWriterWith is NewWriter with options: source timestamps and a copied
+// audio stream.
+func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (_ *Writer, err error) {
 	if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
 		return nil, fmt.Errorf("create video %s: invalid frame size %dx%d: both sides must be in 1..16384", path, w, h)
 	}
 	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
 		return nil, fmt.Errorf("create video %s: invalid frame rate %v: must be in (0, 1000]", path, fps)
 	}
-	wr := &Writer{path: path, w: w, h: h, ew: (w + 1) &^ 1, eh: (h + 1) &^ 1}
+	wr := &Writer{path: path, w: w, h: h, ew: (w + 1) &^ 1, eh: (h + 1) &^ 1, keep: opts.KeepPTS}
 	defer func() {
 		if err != nil {
 			wr.free()
@@ -73,6 +99,9 @@ func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
 
 	rate := fpsRational(fps)
 	tb := astiav.NewRational(rate.Den(), rate.Num())
+	if opts.KeepPTS {
+		tb = keepPTSTimeBase()
+	}
 	var tried []string
 	for _, choice := range writerEncoders {
 		codec := astiav.FindEncoderByName(choice.name)
@@ -127,6 +156,11 @@ func NewWriter(path string, w, h int, fps float64) (_ *Writer, err error) {
 	wr.stream.SetTimeBase(tb)
 	wr.stream.SetAvgFrameRate(rate)
 	wr.stream.SetRFrameRate(rate)
+	if opts.AudioFrom != "" {
+		if wr.audio, err = newAudioCopier(opts.AudioFrom, fc); err != nil {
+			return nil, fmt.Errorf("create video %s: %w", path, err)
+		}
+	}
 
 	if !fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
 		pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
@@ -173,6 +207,14 @@ func fpsRational(fps float64) astiav.Rational {
 	return astiav.NewRational(int(math.Round(fps*1000)), 1000)
 }
 
+// AudioPackets counts the audio packets copied so far (0 without audio).
+func (wr *Writer) AudioPackets() int {
+	if wr.audio == nil {
+		return 0
+	}
+	return wr.audio.copied
+}
+
 // Codec names the encoder in use (libx264, or a fallback).
 func (wr *Writer) Codec() string { return wr.codec }
 
@@ -204,8 +246,20 @@ func (wr *Writer) WriteFrame(f Frame) error {
 	if err := wr.sws.ScaleFrame(wr.rgb, wr.yuv); err != nil {
 		return wr.fail(fmt.Errorf("write frame %d to %s: convert to yuv420p: %w", f.Index, wr.path, err))
 	}
-	wr.yuv.SetPts(wr.next)
-	wr.next++
+	pts := wr.next
+	if wr.keep {
+		pts = durationToTS(f.PTS, keepPTSTimeBase())
+		if pts < wr.next {
+			return fmt.Errorf("write frame %d to %s: timestamp %v is not after the previous frame's; frames must come in presentation order", f.Index, wr.path, f.PTS)
+		}
+	}
+	if wr.audio != nil {
+		if err := wr.audio.pump(wr.fc, f.PTS); err != nil {
+			return wr.fail(err)
+		}
+	}
+	wr.yuv.SetPts(pts)
+	wr.next = pts + 1
 	err := wr.cc.SendFrame(wr.yuv)
 	// The encoder keeps its own reference; drop ours so the next frame gets
 	// a fresh buffer.
@@ -258,6 +312,9 @@ func (wr *Writer) Close() error {
 	} else {
 		err = wr.err
 	}
+	if err == nil && wr.audio != nil {
+		err = wr.audio.pump(wr.fc, -1)
+	}
 	if wr.header {
 		if terr := wr.fc.WriteTrailer(); terr != nil && err == nil {
 			err = fmt.Errorf("close %s: write mp4 index: %w", wr.path, terr)
@@ -271,6 +328,8 @@ func (wr *Writer) Close() error {
 
 func (wr *Writer) free() error {
 	var err error
+	wr.audio.close()
+	wr.audio = nil
 	if wr.pkt != nil {
 		wr.pkt.Free()
 		wr.pkt = nil
