@@ -34,7 +34,7 @@ func (f *Filler) fill(ti int) (video.Frame, error) {
 			if si == ti-1 {
 				prevFlow = fl
 			}
-			got := f.borrow(out.RGB, need, fl, f.win[si].f.RGB, f.win[si].hole)
+			got := f.borrow(out.RGB, need, fl, f.win[si].f.RGB, f.win[si].guard)
 			f.stats.Temporal += got
 			n -= got
 		}
@@ -55,9 +55,12 @@ func (f *Filler) fill(ti int) (video.Frame, error) {
 }
 
 // flowBetween is the flow-scale flow from a to b (a at x shows what b shows
-// at x + flow), with the flow inside a's hole (which follows the object)
-// and inside b's hole (where b shows the object, not what a shows) replaced
-// by a smooth fill from the background around them.
+// at x + flow). Inside a's hole the flow follows the object, and inside b's
+// hole b shows the object, not what a shows; there, and in a band around
+// them (where the object's own motion and its shadow or reflection leak
+// into the flow), the flow is the background's: a homography fitted with
+// RANSAC to the flow everywhere else, or, when no homography fits, a
+// smooth fill from around the holes.
 func (f *Filler) flowBetween(a, b *slot) ([]float32, error) {
 	if err := f.dis.Calc(a.grey, b.grey, &f.flow); err != nil {
 		return nil, err
@@ -67,11 +70,19 @@ func (f *Filler) flowBetween(a, b *slot) ([]float32, error) {
 		return nil, fmt.Errorf("read optical flow: %w", err)
 	}
 	fl := append([]float32(nil), raw[:f.sw*f.sh*2]...)
-	unknown := make([]uint8, len(a.small.Pix))
-	for i := range unknown {
-		unknown[i] = a.small.Pix[i] | b.small.Pix[i]
+	both := mask.NewBitmap(f.sw, f.sh)
+	for i := range both.Pix {
+		both.Pix[i] = a.small.Pix[i] | b.small.Pix[i]
 	}
-	pushPull(fl, unknown, f.sw, f.sh)
+	band, err := both.DilateDisk(max(4, f.sw/40))
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := backgroundHomography(fl, band.Pix, f.sw, f.sh); ok {
+		applyHomography(fl, both.Pix, f.sw, f.sh, h)
+		return fl, nil
+	}
+	pushPull(fl, both.Pix, f.sw, f.sh)
 	return fl, nil
 }
 
