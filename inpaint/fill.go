@@ -22,7 +22,10 @@ func (f *Filler) fill(ti int) (video.Frame, error) {
 	f.stats.Frames++
 	f.stats.Hole += n
 	var prevFlow []float32
-	for d := 1; n > 0 && d <= f.opts.Window; d++ {
+	for _, d := range distances(f.opts.Window) {
+		if n == 0 {
+			break
+		}
 		for _, si := range [2]int{ti - d, ti + d} {
 			if n == 0 || si < 0 || si >= len(f.win) {
 				continue
@@ -52,6 +55,18 @@ func (f *Filler) fill(ti int) (video.Frame, error) {
 	}
 	f.prev = out.RGB
 	return out, nil
+}
+
+// distances are the frame distances a frame borrows from, nearest first:
+// every one up to 4, then about 25% further each step (the background an
+// object uncovers changes slowly with distance, and each one costs an
+// optical flow).
+func distances(window int) []int {
+	var ds []int
+	for d := 1; d <= window; d = max(d+1, int(math.Ceil(float64(d)*1.25))) {
+		ds = append(ds, d)
+	}
+	return ds
 }
 
 // flowBetween is the flow-scale flow from a to b (a at x shows what b shows

@@ -31,8 +31,9 @@ type Options struct {
 	// halo of the object remains (default DefaultMargin; negative: 0).
 	Margin int
 	// Window is how many frames before and after a frame it may borrow
-	// background from (default DefaultWindow). Memory grows with it:
-	// 2·Window+1 frames are held, each W·H·4 bytes plus a flow-scale grey.
+	// background from (default DefaultWindow): the nearest 4 on each side,
+	// then every 25% further. Memory grows with it: 2·Window+1 frames are
+	// held, each W·H·5 bytes (RGB, hole, guard) plus a flow-scale grey.
 	Window int
 	// FlowSide caps the longer side of the frames optical flow runs on
 	// (default DefaultFlowSide); the flow is scaled back to full size.
@@ -43,8 +44,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMargin   = 8
-	DefaultWindow   = 15
+	DefaultMargin   = 16
+	DefaultWindow   = 30
 	DefaultFlowSide = 480
 )
 

@@ -28,10 +28,16 @@ type Spec struct {
 	Out   string
 	Masks MaskSource
 	Opts  Options
-	Log   *slog.Logger
+	// CRF is the H.264 quality of the output (0: DefaultCRF).
+	CRF int
+	Log *slog.Logger
 	// OnFrame, when set, is called after each written frame.
 	OnFrame func(done, total int)
 }
+
+// DefaultCRF is the output's H.264 quality: finer than the overlay's 18,
+// since the output replaces the input.
+const DefaultCRF = 14
 
 // Result says what a removal did.
 type Result struct {
@@ -45,6 +51,9 @@ type Result struct {
 // every frame at its source timestamp, with the input's audio copied
 // unchanged.
 func Remove(ctx context.Context, spec Spec) (res Result, err error) {
+	if spec.CRF == 0 {
+		spec.CRF = DefaultCRF
+	}
 	if spec.Out == "" || spec.Masks == nil {
 		return res, errors.New("remove: an output file and masks are required")
 	}
@@ -63,7 +72,7 @@ func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 		return res, err
 	}
 	defer fl.Close()
-	wopts := video.WriterOptions{KeepPTS: true}
+	wopts := video.WriterOptions{KeepPTS: true, CRF: spec.CRF}
 	if info.Kind == video.KindFile {
 		wopts.AudioFrom = spec.Input
 	}

@@ -39,3 +39,16 @@ func TestRemoveSyntheticTruth(t *testing.T) {
 		t.Fatalf("MAE %.2f/255 in the filled region, want < 3", rep.FillMAE)
 	}
 }
+
+func TestDistances(t *testing.T) {
+	got := distances(30)
+	want := []int{1, 2, 3, 4, 5, 7, 9, 12, 15, 19, 24, 30}
+	if len(got) != len(want) {
+		t.Fatalf("distances(30) = %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("distances(30) = %v, want %v", got, want)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 type slot struct {
 	f     video.Frame
 	hole  *mask.Bitmap // dilated, full size
-	guard *mask.Bitmap // hole grown by another margin: never borrowed from
+	guard *mask.Bitmap // hole grown by half a margin more: never borrowed from
 	small *mask.Bitmap // hole at flow scale, grown to cover flow contaminated by the object
 	grey  gocv.Mat     // flow-scale grey
 }
@@ -130,8 +130,8 @@ func (f *Filler) newSlot(fr video.Frame, hole *mask.Bitmap) (*slot, error) {
 	fr.RGB = append([]byte(nil), fr.RGB[:f.w*f.h*3]...)
 	s := &slot{f: fr, hole: dil}
 	// A tracked mask can miss a rim of its object by more than the margin;
-	// other frames borrow only from beyond a second margin.
-	if s.guard, err = dil.DilateDisk(f.opts.Margin); err != nil {
+	// other frames borrow only from beyond half a margin more.
+	if s.guard, err = dil.DilateDisk(max(4, f.opts.Margin/2)); err != nil {
 		return nil, fmt.Errorf("inpaint: frame %d: %w", fr.Index, err)
 	}
 	if s.small, err = f.smallHole(dil); err != nil {

@@ -62,6 +62,9 @@ type WriterOptions struct {
 	// output unchanged (no re-encoding), aligned with Frame.PTS. A file
 	// without audio is allowed: the output then has none either.
 	AudioFrom string
+	// CRF is libx264's constant rate factor (lower: better; 0: 18, the
+	// overlay's). Other encoders ignore it.
+	CRF int
 }
 
 // keepPTSTimeBase is the output time base with WriterOptions.KeepPTS: the
@@ -80,6 +83,9 @@ func NewWriter(path string, w, h int, fps float64) (*Writer, error) {
 func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (_ *Writer, err error) {
 	if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
 		return nil, fmt.Errorf("create video %s: invalid frame size %dx%d: both sides must be in 1..16384", path, w, h)
+	}
+	if opts.CRF < 0 || opts.CRF > 51 {
+		return nil, fmt.Errorf("create video %s: CRF %d out of range: use 1-51 (lower is better quality)", path, opts.CRF)
 	}
 	if !(fps > 0) || math.IsInf(fps, 0) || fps > 1000 {
 		return nil, fmt.Errorf("create video %s: invalid frame rate %v: must be in (0, 1000]", path, fps)
@@ -126,6 +132,9 @@ func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (_ *W
 		dict := astiav.NewDictionary()
 		for k, v := range choice.opts {
 			_ = dict.Set(k, v, 0)
+		}
+		if opts.CRF > 0 && choice.name == "libx264" {
+			_ = dict.Set("crf", fmt.Sprint(opts.CRF), 0)
 		}
 		oerr := cc.Open(codec, dict)
 		dict.Free()

@@ -59,12 +59,20 @@ func (c Clip) Truth(t int) *mask.Bitmap {
 	return b
 }
 
-// Frame is frame t: the background with the square painted on.
+// Frame is frame t: the background with the square painted on. The
+// square carries its own texture (a red-to-yellow gradient with a dark
+// cross, not periodic), as real objects do, so that optical flow can
+// follow it.
 func (c Clip) Frame(bg []byte, t int) []byte {
 	f := append([]byte(nil), bg...)
+	x0, y0 := c.SquareAt(t)
 	for i, v := range c.Truth(t).Pix {
 		if v != 0 {
-			f[i*3], f[i*3+1], f[i*3+2] = 235, 40, 50
+			x, y := i%c.W-x0, i/c.W-y0
+			f[i*3], f[i*3+1], f[i*3+2] = 235, byte(40+4*x), byte(50+2*y)
+			if x == y || x == c.Side-1-y || x == y+1 || x == c.Side-y {
+				f[i*3], f[i*3+1], f[i*3+2] = 60, 20, 30
+			}
 		}
 	}
 	return f

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"samtrack/inpaint"
+	"samtrack/internal/synthclip"
+	"samtrack/mask"
+	"samtrack/video"
+)
+
+const blackswanMP4 = shared + "/data/videos/blackswan.mp4"
+
+func lookTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed (required under CI=true): run scripts/setup.sh", name)
+		}
+		t.Skipf("%s not installed: run scripts/setup.sh", name)
+	}
+	return p
+}
+
+// TestRemoveSynthetic is the synthetic acceptance check through the CLI:
+// the square is prompted by its frame-0 mask, tracked by the built-in
+// propagator and removed; the fill matches the true background to within
+// 3/255 and the output keeps the frames, timestamps and audio.
+func TestRemoveSynthetic(t *testing.T) {
+	c := synthclip.Default()
+	dir := t.TempDir()
+	in, out, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "out.mp4"), filepath.Join(dir, "first.png")
+	if err := c.Write(lookTool(t, "ffmpeg"), in); err != nil {
+		t.Fatal(err)
+	}
+	writeLabels(t, first, c.Truth(0))
+	r := run(t, "remove", in, "--mask", first, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("remove: exit %d\n%s", r.code, r.stderr)
+	}
+	rep, err := c.Measure(lookTool(t, "ffprobe"), in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(rep)
+	if rep.FillMAE >= 3 {
+		t.Fatalf("MAE %.2f/255 in the filled region, want < 3", rep.FillMAE)
+	}
+	// The tracking run stays beside the output and can be reused.
+	if _, err := os.Stat(filepath.Join(dir, "out.track", "masks", "00047.png")); err != nil {
+		t.Fatalf("tracking run not kept: %v", err)
+	}
+	r = run(t, "remove", in, "--masks", filepath.Join(dir, "out.track"), "--ids", "1", "--out", filepath.Join(dir, "again.mp4"))
+	if r.code != 0 {
+		t.Fatalf("remove --masks: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func writeLabels(t *testing.T, path string, b *mask.Bitmap) {
+	t.Helper()
+	l := mask.NewLabelMap(b.W, b.H)
+	for i, v := range b.Pix {
+		l.Pix[i] = uint16(v)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := mask.WritePalettePNG(f, l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRemoveBlackswan is the real-footage acceptance check: the swan,
+// prompted by its DAVIS frame-0 mask and tracked, is removed; inside its
+// dilated tracked mask the output looks like the surrounding water, not
+// like the swan.
+func TestRemoveBlackswan(t *testing.T) {
+	needShared(t, blackswanMP4, davis)
+	dir := t.TempDir()
+	out, trk := filepath.Join(dir, "noswan.mp4"), filepath.Join(dir, "track")
+	r := run(t, "remove", blackswanMP4, "--mask", davis+"/Annotations/480p/blackswan/00000.png", "--track-out", trk, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("remove: exit %d\n%s", r.code, r.stderr)
+	}
+	src, got := decodeFrames(t, blackswanMP4), decodeFrames(t, out)
+	if len(got) != len(src) {
+		t.Fatalf("output has %d frames, input %d", len(got), len(src))
+	}
+	var st swanStats
+	for i := range src {
+		l, err := mask.ReadLabelPNGFile(filepath.Join(trk, "masks", fmt.Sprintf("%05d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.add(src[i].RGB, got[i].RGB, l)
+	}
+	t.Log(st)
+	// Every frame's mean inside the mask is clearly nearer the water than
+	// the swan (the reflection under the swan, which is water and stays,
+	// keeps it darker than the open water around).
+	if st.worst > 0.75 {
+		t.Errorf("in some frame the mean colour inside the mask is %.2f times as far from the water as from the swan, want <= 0.75", st.worst)
+	}
+	// Swan-coloured pixels are no more common than in water: some ripples
+	// reflect the sky in the swan's blue-grey.
+	before, after, water := st.likeIn/st.nIn, st.likeOut/st.nIn, st.likeBg/st.nRing
+	if after > 2*water || after > before/5 {
+		t.Errorf("%.2f%% of the pixels inside the dilated mask are swan-coloured (%.2f%% before removal), want at most twice the %.2f%% of the water around it",
+			100*after, 100*before, 100*water)
+	}
+}
+
+// swanStats compares, frame by frame, the output inside the dilated
+// tracked mask with the input's swan (inside the mask) and water (a ring
+// 16-48 px around it). A pixel is swan-coloured when it is nearer the
+// frame's swan mean than a third of the way to the water mean.
+type swanStats struct {
+	frames                  int
+	worst                   float64 // largest dist(out, water) / dist(out, swan) of a frame
+	likeIn, likeOut, likeBg float64 // swan-coloured fractions: input mask, output mask, input ring
+	nIn, nRing              float64
+	swan, water, out        [3]float64
+}
+
+func (s *swanStats) add(in, out []byte, l *mask.LabelMap) {
+	obj := l.Object(1)
+	dil, _ := obj.DilateDisk(inpaint.DefaultMargin)
+	far, _ := obj.DilateDisk(inpaint.DefaultMargin + 32)
+	swan, water := meanWhere(in, obj.Pix, nil), meanWhere(in, far.Pix, dil.Pix)
+	o := meanWhere(out, dil.Pix, nil)
+	s.worst = math.Max(s.worst, dist(o, water)/dist(o, swan))
+	r := dist(swan, water) / 3
+	for p := range dil.Pix {
+		pi := [3]float64{float64(in[p*3]), float64(in[p*3+1]), float64(in[p*3+2])}
+		if dil.Pix[p] != 0 {
+			po := [3]float64{float64(out[p*3]), float64(out[p*3+1]), float64(out[p*3+2])}
+			s.nIn++
+			if dist(pi, swan) < r {
+				s.likeIn++
+			}
+			if dist(po, swan) < r {
+				s.likeOut++
+			}
+		} else if far.Pix[p] != 0 {
+			s.nRing++
+			if dist(pi, swan) < r {
+				s.likeBg++
+			}
+		}
+	}
+	for c := 0; c < 3; c++ {
+		s.swan[c], s.water[c], s.out[c] = s.swan[c]+swan[c], s.water[c]+water[c], s.out[c]+o[c]
+	}
+	s.frames++
+}
+
+func (s swanStats) String() string {
+	n := float64(s.frames)
+	return fmt.Sprintf("over %d frames, mean RGB: swan [%.0f %.0f %.0f], water around it [%.0f %.0f %.0f], output inside the dilated mask [%.0f %.0f %.0f]; worst frame's distance ratio to water/to swan %.2f; swan-coloured pixels: %.2f%% of the mask before, %.2f%% after, %.2f%% of the water around it",
+		s.frames, s.swan[0]/n, s.swan[1]/n, s.swan[2]/n, s.water[0]/n, s.water[1]/n, s.water[2]/n, s.out[0]/n, s.out[1]/n, s.out[2]/n,
+		s.worst, 100*s.likeIn/s.nIn, 100*s.likeOut/s.nIn, 100*s.likeBg/s.nRing)
+}
+
+func meanWhere(rgb []byte, in, notIn []uint8) [3]float64 {
+	var m [3]float64
+	n := 0.0
+	for p, v := range in {
+		if v == 0 || (notIn != nil && notIn[p] != 0) {
+			continue
+		}
+		for c := 0; c < 3; c++ {
+			m[c] += float64(rgb[p*3+c])
+		}
+		n++
+	}
+	for c := range m {
+		m[c] /= math.Max(n, 1)
+	}
+	return m
+}
+
+func dist(a, b [3]float64) float64 {
+	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
+}
+
+func decodeFrames(t *testing.T, path string) []video.Frame {
+	t.Helper()
+	src, err := video.Open(context.Background(), path, video.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var out []video.Frame
+	for {
+		f, err := src.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.RGB = append([]byte(nil), f.RGB...)
+		out = append(out, f)
+	}
+}
