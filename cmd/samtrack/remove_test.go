@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"samtrack/inpaint"
 	"samtrack/internal/synthclip"
 	"samtrack/mask"
+	"samtrack/models/testgen"
 	"samtrack/video"
 )
 
@@ -213,4 +215,78 @@ func decodeFrames(t *testing.T, path string) []video.Frame {
 		f.RGB = append([]byte(nil), f.RGB...)
 		out = append(out, f)
 	}
+}
+
+// TestModelsInspectLaMa: inspect recognises the LaMa inpainting layout.
+func TestModelsInspectLaMa(t *testing.T) {
+	p := writeTestLaMa(t)
+	r := run(t, "models", "inspect", p)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"lama-inpainter", "inpainter", "input   image", "input   mask", "[1,3,512,512]"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func writeTestLaMa(t *testing.T) string {
+	t.Helper()
+	b, err := testgen.LaMa(255)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "lama.onnx")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRemoveWithModelAndBadInputs: --inpaint-model synthesises with a LaMa
+// model (a one-frame window leaves pixels no frame shows), and bad input
+// is refused with exit code 2 and a message naming the problem.
+func TestRemoveWithModelAndBadInputs(t *testing.T) {
+	c := synthclip.Default()
+	dir := t.TempDir()
+	in, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "first.png")
+	if err := c.Write(lookTool(t, "ffmpeg"), in); err != nil {
+		t.Fatal(err)
+	}
+	writeLabels(t, first, c.Truth(0))
+	lama := writeTestLaMa(t)
+	r := run(t, "remove", in, "--mask", first, "--window", "1", "--inpaint-model", lama, "--out", filepath.Join(dir, "lama.mp4"))
+	if r.code != 0 || !strings.Contains(r.stderr, "synthesis=lama:") || strings.Contains(r.stderr, "synthesised=0 ") {
+		t.Fatalf("remove --inpaint-model: exit %d\n%s", r.code, r.stderr)
+	}
+	notLaMa := filepath.Join(dir, "first.png")
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no prompt":      {[]string{"remove", in, "--out", filepath.Join(dir, "x.mp4")}, "say what to remove"},
+		"no out":         {[]string{"remove", in, "--mask", first}, "--out"},
+		"bad ids":        {[]string{"remove", in, "--masks", dir, "--ids", "1,x", "--out", filepath.Join(dir, "x.mp4")}, "not an object id"},
+		"no masks":       {[]string{"remove", in, "--masks", filepath.Join(dir, "none"), "--out", filepath.Join(dir, "x.mp4")}, "not a directory of label PNGs"},
+		"bad model":      {[]string{"remove", in, "--mask", first, "--inpaint-model", notLaMa, "--out", filepath.Join(dir, "x.mp4")}, notLaMa},
+		"bad method":     {[]string{"remove", in, "--mask", first, "--inpaint-method", "magic", "--out", filepath.Join(dir, "x.mp4")}, "telea or ns"},
+		"unfinished run": {[]string{"remove", in, "--masks", unfinishedRun(t), "--out", filepath.Join(dir, "x.mp4")}, "did not complete"},
+	} {
+		r := run(t, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, want 2 and a message with %q:\n%s", name, r.code, tc.want, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x.mp4")); err == nil {
+			t.Errorf("%s: a failed removal left its output behind", name)
+		}
+	}
+}
+
+// unfinishedRun is a run directory whose manifest says it stopped early.
+func unfinishedRun(t *testing.T) string {
+	d := t.TempDir()
+	os.MkdirAll(filepath.Join(d, "masks"), 0o755)
+	os.WriteFile(filepath.Join(d, "manifest.json"), []byte(`{"complete": false, "frames_done": 3}`), 0o644)
+	return d
 }
