@@ -105,27 +105,8 @@ func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 		}
 		return nil
 	}
-	for {
-		f, nerr := src.Next(ctx)
-		if errors.Is(nerr, io.EOF) {
-			break
-		}
-		if nerr != nil {
-			return res, fmt.Errorf("remove: %w", nerr)
-		}
-		hole, merr := spec.Masks(f)
-		if merr != nil {
-			return res, fmt.Errorf("remove: frame %d: %w", f.Index, merr)
-		}
-		if hole.W != f.W || hole.H != f.H {
-			if hole, merr = hole.ResizeNearest(f.W, f.H); merr != nil {
-				return res, fmt.Errorf("remove: frame %d: %w", f.Index, merr)
-			}
-		}
-		done, perr := fl.Push(ctx, f, hole)
-		if werr := write(done); werr != nil || perr != nil {
-			return res, errors.Join(perr, werr)
-		}
+	if err := feed(ctx, src, fl, spec.Masks, write); err != nil {
+		return res, err
 	}
 	done, ferr := fl.Flush(ctx)
 	if werr := write(done); werr != nil || ferr != nil {
@@ -133,6 +114,33 @@ func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 	}
 	res.Stats, res.AudioPackets, res.Codec = fl.Stats(), wr.AudioPackets(), wr.Codec()
 	return res, nil
+}
+
+// feed pushes every frame of src with its hole through fl and writes what
+// comes out.
+func feed(ctx context.Context, src *video.Source, fl *Filler, masks MaskSource, write func([]video.Frame) error) error {
+	for {
+		f, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		hole, err := masks(f)
+		if err != nil {
+			return fmt.Errorf("remove: frame %d: %w", f.Index, err)
+		}
+		if hole.W != f.W || hole.H != f.H {
+			if hole, err = hole.ResizeNearest(f.W, f.H); err != nil {
+				return fmt.Errorf("remove: frame %d: %w", f.Index, err)
+			}
+		}
+		done, perr := fl.Push(ctx, f, hole)
+		if werr := write(done); werr != nil || perr != nil {
+			return errors.Join(perr, werr)
+		}
+	}
 }
 
 // DirMasks reads the holes from a finished tracking run: dir is the run's

@@ -109,46 +109,8 @@ func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (_ *W
 		tb = keepPTSTimeBase()
 	}
 	var tried []string
-	for _, choice := range writerEncoders {
-		codec := astiav.FindEncoderByName(choice.name)
-		if codec == nil {
-			tried = append(tried, choice.name+" (absent)")
-			continue
-		}
-		cc := astiav.AllocCodecContext(codec)
-		if cc == nil {
-			return nil, fmt.Errorf("create video %s: cannot allocate the %s encoder (out of memory?)", path, choice.name)
-		}
-		cc.SetWidth(wr.ew)
-		cc.SetHeight(wr.eh)
-		cc.SetPixelFormat(astiav.PixelFormatYuv420P)
-		cc.SetTimeBase(tb)
-		cc.SetFramerate(rate)
-		cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
-		cc.SetGopSize(int(math.Max(1, math.Round(fps*2))))
-		if fc.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader) {
-			cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-		}
-		dict := astiav.NewDictionary()
-		for k, v := range choice.opts {
-			_ = dict.Set(k, v, 0)
-		}
-		if opts.CRF > 0 && choice.name == "libx264" {
-			_ = dict.Set("crf", fmt.Sprint(opts.CRF), 0)
-		}
-		oerr := cc.Open(codec, dict)
-		dict.Free()
-		if oerr != nil {
-			cc.Free()
-			tried = append(tried, fmt.Sprintf("%s (%v)", choice.name, oerr))
-			continue
-		}
-		wr.cc = cc
-		wr.codec = choice.name
-		break
-	}
-	if wr.cc == nil {
-		return nil, fmt.Errorf("create video %s: no usable encoder (tried %v): install an FFmpeg with libx264", path, tried)
+	if wr.cc, wr.codec, tried, err = openEncoder(fc, wr.ew, wr.eh, tb, rate, fps, opts.CRF); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
 	if wr.codec != "libx264" && wr.codec != "libopenh264" {
 		slog.Warn("video: no H.264 encoder available, writing MPEG-4 part 2 instead (plays in fewer browsers)",
@@ -202,6 +164,48 @@ func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (_ *W
 		wr.pad = make([]byte, wr.ew*wr.eh*3)
 	}
 	return wr, nil
+}
+
+// openEncoder opens the first usable encoder of writerEncoders for w x h
+// yuv420p frames; tried lists the ones that were not usable and why.
+func openEncoder(fc *astiav.FormatContext, w, h int, tb, rate astiav.Rational, fps float64, crf int) (_ *astiav.CodecContext, name string, tried []string, _ error) {
+	for _, choice := range writerEncoders {
+		codec := astiav.FindEncoderByName(choice.name)
+		if codec == nil {
+			tried = append(tried, choice.name+" (absent)")
+			continue
+		}
+		cc := astiav.AllocCodecContext(codec)
+		if cc == nil {
+			return nil, "", tried, fmt.Errorf("cannot allocate the %s encoder (out of memory?)", choice.name)
+		}
+		cc.SetWidth(w)
+		cc.SetHeight(h)
+		cc.SetPixelFormat(astiav.PixelFormatYuv420P)
+		cc.SetTimeBase(tb)
+		cc.SetFramerate(rate)
+		cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
+		cc.SetGopSize(int(math.Max(1, math.Round(fps*2))))
+		if fc.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader) {
+			cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+		}
+		dict := astiav.NewDictionary()
+		for k, v := range choice.opts {
+			_ = dict.Set(k, v, 0)
+		}
+		if crf > 0 && choice.name == "libx264" {
+			_ = dict.Set("crf", fmt.Sprint(crf), 0)
+		}
+		oerr := cc.Open(codec, dict)
+		dict.Free()
+		if oerr != nil {
+			cc.Free()
+			tried = append(tried, fmt.Sprintf("%s (%v)", choice.name, oerr))
+			continue
+		}
+		return cc, choice.name, tried, nil
+	}
+	return nil, "", tried, fmt.Errorf("no usable encoder (tried %v): install an FFmpeg with libx264", tried)
 }
 
 // fpsRational turns a frame rate into a rational, recognising the NTSC
