@@ -18,12 +18,8 @@ func writeLaMa(t *testing.T, scale float32) string {
 	t.Helper()
 	_, err := ort.FindLibrary()
 	need(t, "ONNX Runtime not available: run scripts/setup.sh", err)
-	b, err := testgen.LaMa(scale)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(t.TempDir(), "lama.onnx")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	if err := testgen.WriteLaMa(p, scale); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -198,23 +195,11 @@ func dist(a, b [3]float64) float64 {
 
 func decodeFrames(t *testing.T, path string) []video.Frame {
 	t.Helper()
-	src, err := video.Open(context.Background(), path, video.Options{})
+	f, err := synthclip.DecodeAll(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	var out []video.Frame
-	for {
-		f, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.RGB = append([]byte(nil), f.RGB...)
-		out = append(out, f)
-	}
+	return f
 }
 
 // TestModelsInspectLaMa: inspect recognises the LaMa inpainting layout.
@@ -233,12 +218,8 @@ func TestModelsInspectLaMa(t *testing.T) {
 
 func writeTestLaMa(t *testing.T) string {
 	t.Helper()
-	b, err := testgen.LaMa(255)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(t.TempDir(), "lama.onnx")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	if err := testgen.WriteLaMa(p, 255); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -36,11 +36,11 @@ func (r Report) String() string {
 // fill. ffprobe is the ffprobe binary.
 func (c Clip) Measure(ffprobe, in, out string) (Report, error) {
 	var r Report
-	src, err := decodeAll(in)
+	src, err := DecodeAll(in)
 	if err != nil {
 		return r, err
 	}
-	got, err := decodeAll(out)
+	got, err := DecodeAll(out)
 	if err != nil {
 		return r, err
 	}
@@ -92,7 +92,9 @@ func (c Clip) floor(frames []video.Frame, bg []byte) float64 {
 	return s / n
 }
 
-func decodeAll(path string) ([]video.Frame, error) {
+// DecodeAll reads every frame of a video into memory (for short test
+// clips).
+func DecodeAll(path string) ([]video.Frame, error) {
 	src, err := video.Open(context.Background(), path, video.Options{})
 	if err != nil {
 		return nil, err

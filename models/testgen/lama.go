@@ -2,6 +2,7 @@ package testgen
 
 import (
 	"fmt"
+	"os"
 
 	"samtrack/models/onnxpb"
 )
@@ -35,4 +36,16 @@ func LaMa(scale float32) ([]byte, error) {
 	}
 	b.g.Output("output", out, onnxpb.Float, 1, 3, 512, 512)
 	return wrap("LaMa inpainter", b)
+}
+
+// WriteLaMa writes LaMa(scale) to path.
+func WriteLaMa(path string, scale float32) error {
+	b, err := LaMa(scale)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write LaMa test model: %w", err)
+	}
+	return nil
 }
