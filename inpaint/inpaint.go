@@ -49,6 +49,9 @@ const (
 	DefaultFlowSide = 480
 )
 
+// Check validates the options and returns them with defaults filled in.
+func (o Options) Check() (Options, error) { return o.withDefaults() }
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Margin == 0 {
 		o.Margin = DefaultMargin
