@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 
+	"samtrack/config"
 	"samtrack/mask"
 )
 
@@ -48,6 +49,30 @@ const (
 	DefaultWindow   = 30
 	DefaultFlowSide = 480
 )
+
+// FromConfig builds Options from the remove.* settings, opening the
+// synthesiser: a LaMa model (through ONNX Runtime library lib) when
+// r.Model is set, else OpenCV with r.Method. Close the Synth when done.
+func FromConfig(r config.Remove, lib string) (Options, error) {
+	o := Options{Margin: r.Margin, Window: r.Window}
+	if r.Margin == 0 {
+		o.Margin = -1 // zero in the configuration means no dilation
+	}
+	if r.Model != "" {
+		l, err := OpenLaMa(r.Model, lib)
+		if err != nil {
+			return o, err
+		}
+		o.Synth = l
+		return o, nil
+	}
+	m, err := ParseMethod(r.Method)
+	if err != nil {
+		return o, err
+	}
+	o.Synth = Classical{Method: m}
+	return o, nil
+}
 
 // Check validates the options and returns them with defaults filled in.
 func (o Options) Check() (Options, error) { return o.withDefaults() }

@@ -49,29 +49,32 @@ type Result struct {
 
 // Remove writes Spec.Out: Spec.Input with the masked objects filled in,
 // every frame at its source timestamp, with the input's audio copied
-// unchanged.
+// unchanged. It closes Spec.Opts.Synth.
 func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 	if spec.CRF == 0 {
 		spec.CRF = DefaultCRF
 	}
 	if spec.Out == "" || spec.Masks == nil {
+		if spec.Opts.Synth != nil {
+			spec.Opts.Synth.Close()
+		}
 		return res, errors.New("remove: an output file and masks are required")
 	}
 	log := spec.Log
 	if log == nil {
 		log = slog.Default()
 	}
+	fl, err := NewFiller(spec.Opts) // owns the synthesiser from here
+	if err != nil {
+		return res, err
+	}
+	defer fl.Close()
 	src, err := video.Open(ctx, spec.Input, video.Options{Logger: log})
 	if err != nil {
 		return res, fmt.Errorf("remove: %w", err)
 	}
 	defer src.Close()
 	info := src.Info()
-	fl, err := NewFiller(spec.Opts)
-	if err != nil {
-		return res, err
-	}
-	defer fl.Close()
 	wopts := video.WriterOptions{KeepPTS: true, CRF: spec.CRF}
 	if info.Kind == video.KindFile {
 		wopts.AudioFrom = spec.Input

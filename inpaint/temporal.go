@@ -38,13 +38,19 @@ type Filler struct {
 }
 
 // NewFiller checks opts and creates the optical flow it aligns frames with.
+// It owns opts.Synth from then on: Close closes it, and so does a failing
+// NewFiller.
 func NewFiller(opts Options) (*Filler, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
+		if opts.Synth != nil {
+			opts.Synth.Close()
+		}
 		return nil, err
 	}
 	d, err := flow.NewDense(flow.PresetFast)
 	if err != nil {
+		o.Synth.Close()
 		return nil, fmt.Errorf("inpaint: %w", err)
 	}
 	return &Filler{opts: o, dis: d, flow: gocv.NewMat()}, nil

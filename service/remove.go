@@ -14,7 +14,9 @@ import (
 const RemovedFile = "removed.mp4"
 
 // removeSettings make a job a removal: it fills the objects of a finished
-// tracking job (From) in that job's input, like samtrack remove --masks.
+// tracking job (From) in that job's input, like samtrack remove --masks,
+// with the job's remove.* settings (Margin and Window record what the
+// request overrode).
 type removeSettings struct {
 	From   string   `json:"from"`
 	IDs    []uint16 `json:"ids,omitempty"`
@@ -51,11 +53,18 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) error {
 	case src.State != StateDone:
 		return errorf(http.StatusConflict, "job %s is %s; objects can be removed once its tracking is done", src.ID, src.State)
 	}
-	if _, err := (inpaint.Options{Margin: req.Margin, Window: req.Window}).Check(); err != nil {
-		return errorf(http.StatusBadRequest, "%v", err)
+	cfg := src.Config
+	if req.Margin != 0 {
+		cfg.Remove.Margin = req.Margin
+	}
+	if req.Window != 0 {
+		cfg.Remove.Window = req.Window
+	}
+	if err := cfg.Validate(); err != nil {
+		return errorf(http.StatusBadRequest, "remove: %v", err)
 	}
 	id := newID()
-	rec := &jobRecord{ID: id, Name: "remove from " + src.ID, Input: src.Input, Source: src.Source, Config: src.Config,
+	rec := &jobRecord{ID: id, Name: "remove from " + src.ID, Input: src.Input, Source: src.Source, Config: cfg,
 		Created: time.Now().UTC(), Remove: &removeSettings{From: src.ID, IDs: req.IDs, Margin: req.Margin, Window: req.Window}}
 	if e := s.submit(rec); e != nil {
 		return e
@@ -80,8 +89,12 @@ func (s *Server) runRemove(ctx context.Context, j *job, rec *jobRecord) (int, er
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return 0, err
 	}
+	opts, err := inpaint.FromConfig(rec.Config.Remove, rec.Config.Runtime.ORTLibrary)
+	if err != nil {
+		return 0, err
+	} // inpaint.Remove closes opts.Synth
 	res, err := inpaint.Remove(ctx, inpaint.Spec{Input: rec.Source, Out: filepath.Join(out, RemovedFile), Masks: masks,
-		Opts: inpaint.Options{Margin: rec.Remove.Margin, Window: rec.Remove.Window}, Log: s.log.With("job", rec.ID),
+		Opts: opts, CRF: rec.Config.Remove.CRF, Log: s.log.With("job", rec.ID),
 		OnFrame: func(done, total int) {
 			j.mu.Lock()
 			defer j.mu.Unlock()

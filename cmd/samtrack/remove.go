@@ -22,15 +22,17 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	masksDir := fs.String("masks", "", "a finished tracking run's output directory (or its masks/) instead of tracking")
 	ids := fs.String("ids", "", "object ids to remove, comma-separated (default: every object)")
 	trackOut := fs.String("track-out", "", "where the tracking run writes its outputs (default: OUT without .mp4, plus .track)")
-	margin := fs.Int("margin", inpaint.DefaultMargin, "dilate the masks by this many pixels")
-	window := fs.Int("window", inpaint.DefaultWindow, "frames before and after each frame to take background from")
-	method := fs.String("inpaint-method", "telea", "OpenCV synthesis of never-seen pixels: telea or ns")
-	model := fs.String("inpaint-model", "", "LaMa ONNX file to synthesise never-seen pixels with instead of OpenCV")
+	fs.Int("margin", 16, "dilate the masks by this many pixels")
+	fs.Int("window", 30, "frames before and after each frame to take background from")
+	fs.String("inpaint-method", "telea", "OpenCV synthesis of never-seen pixels: telea or ns")
+	fs.String("inpaint-model", "", "LaMa ONNX file to synthesise never-seen pixels with instead of OpenCV")
+	fs.Int("crf", 14, "H.264 quality of the output (libx264 CRF; lower is better)")
 	jf := addJobFlags(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := a.load(*cfgFile, jf.bind(fs, nil))
+	c, err := a.load(*cfgFile, jf.bind(fs, map[string]string{"remove.margin": "margin", "remove.window": "window",
+		"remove.method": "inpaint-method", "remove.model": "inpaint-model", "remove.crf": "crf"}))
 	if err != nil {
 		return err
 	}
@@ -44,11 +46,8 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr("remove: --ids: %v", err)
 	}
-	opts := inpaint.Options{Margin: *margin, Window: *window}
-	if *margin == 0 {
-		opts.Margin = -1
-	}
-	if opts.Synth, err = a.synthesizer(*method, *model, c.Runtime.ORTLibrary); err != nil {
+	opts, err := removeOptions(c)
+	if err != nil {
 		return err
 	}
 	input := fs.Arg(0)
@@ -65,7 +64,7 @@ func (a *app) remove(ctx context.Context, args []string) error {
 		return exitError{code: 2, err: err}
 	}
 	pr := newProgressPrinter(a.stderr)
-	res, err := inpaint.Remove(ctx, inpaint.Spec{Input: input, Out: *out, Masks: masks, Opts: opts, Log: a.log,
+	res, err := inpaint.Remove(ctx, inpaint.Spec{Input: input, Out: *out, Masks: masks, Opts: opts, CRF: c.Remove.CRF, Log: a.log,
 		OnFrame: func(done, total int) { pr.update(pipeline.Progress{Frame: done - 1, Total: total}, a) }})
 	pr.done()
 	if err != nil {
@@ -80,20 +79,14 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	return nil
 }
 
-// synthesizer picks OpenCV or a LaMa model for the never-seen pixels.
-func (a *app) synthesizer(method, model, lib string) (inpaint.Synthesizer, error) {
-	if model != "" {
-		l, err := inpaint.OpenLaMa(model, lib)
-		if err != nil {
-			return nil, exitError{code: 2, err: err}
-		}
-		return l, nil
-	}
-	m, err := inpaint.ParseMethod(method)
+// removeOptions turns the remove.* settings into the filler's options,
+// opening the synthesiser (a LaMa model when remove.model is set).
+func removeOptions(c config.Config) (inpaint.Options, error) {
+	opts, err := inpaint.FromConfig(c.Remove, c.Runtime.ORTLibrary)
 	if err != nil {
-		return nil, usageErr("remove: --inpaint-method: %v", err)
+		return opts, exitError{code: 2, err: err}
 	}
-	return inpaint.Classical{Method: m}, nil
+	return opts, nil
 }
 
 // trackForRemoval runs the tracking job whose masks the removal uses and
