@@ -2,14 +2,11 @@ package inpaint
 
 import (
 	"fmt"
-	"image"
 	"math"
 
 	"samtrack/mask"
 	"samtrack/video"
 )
-
-func image2(w, h int) image.Point { return image.Pt(w, h) }
 
 // fill produces the output for win[ti]: hole pixels from the nearest frames
 // of the window that show them, then from the previous output, then

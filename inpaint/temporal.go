@@ -3,6 +3,7 @@ package inpaint
 import (
 	"context"
 	"fmt"
+	"image"
 
 	"gocv.io/x/gocv"
 
@@ -181,6 +182,6 @@ func (f *Filler) smallGrey(rgb []byte) (gocv.Mat, error) {
 		return full.Clone(), nil
 	}
 	small := gocv.NewMat()
-	gocv.Resize(full, &small, image2(f.sw, f.sh), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(full, &small, image.Pt(f.sw, f.sh), 0, 0, gocv.InterpolationArea)
 	return small, nil
 }
