@@ -20,7 +20,7 @@ func BenchmarkRemove(b *testing.B) {
 	c := synthclip.Default()
 	dir := b.TempDir()
 	in := filepath.Join(dir, "in.mp4")
-	if err := c.Write(tool(b, "ffmpeg"), in); err != nil {
+	if err := c.Write(synthclip.Tool(b, "ffmpeg"), in); err != nil {
 		b.Fatal(err)
 	}
 	empty := mask.NewBitmap(c.W, c.H)

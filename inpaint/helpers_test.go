@@ -2,7 +2,6 @@ package inpaint
 
 import (
 	"os"
-	"os/exec"
 	"testing"
 )
 
@@ -17,12 +16,4 @@ func need(t testing.TB, why string, err error) {
 		t.Fatalf("%s (required under CI=true): %v", why, err)
 	}
 	t.Skipf("%s: %v", why, err)
-}
-
-// tool finds a command (ffmpeg, ffprobe) that scripts/setup.sh installs.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	need(t, name+" not installed: run scripts/setup.sh (apt-get install ffmpeg)", err)
-	return p
 }

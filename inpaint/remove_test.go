@@ -18,7 +18,7 @@ func TestRemoveSyntheticTruth(t *testing.T) {
 	c := synthclip.Default()
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "out.mp4")
-	if err := c.Write(tool(t, "ffmpeg"), in); err != nil {
+	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Remove(context.Background(), Spec{Input: in, Out: out, Masks: func(f video.Frame) (*mask.Bitmap, error) {
@@ -31,7 +31,7 @@ func TestRemoveSyntheticTruth(t *testing.T) {
 	if res.Synthesised != 0 {
 		t.Errorf("%d pixels synthesised, but every hidden pixel shows in another frame", res.Synthesised)
 	}
-	rep, err := c.Measure(tool(t, "ffprobe"), in, out)
+	rep, err := c.Measure(synthclip.Tool(t, "ffprobe"), in, out)
 	if err != nil {
 		t.Fatal(err)
 	}

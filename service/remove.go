@@ -69,11 +69,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) error {
 	if e := s.submit(rec); e != nil {
 		return e
 	}
-	j, _ := s.lookup(id)
-	w.Header().Set("Location", "/api/v1/jobs/"+id)
-	v := j.snapshot().view()
-	v.Queue = s.queuePosition(j)
-	writeJSON(w, http.StatusCreated, v)
+	s.respondCreated(w, id)
 	s.log.Info("remove job created", "job", id, "from", src.ID, "ids", req.IDs)
 	return nil
 }

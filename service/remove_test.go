@@ -1,31 +1,16 @@
 package service
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"samtrack/internal/synthclip"
-	"samtrack/mask"
 )
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI=true): run scripts/setup.sh", name)
-		}
-		t.Skipf("%s not installed: run scripts/setup.sh", name)
-	}
-	return p
-}
 
 // TestRemoveJob tracks the synthetic square from its frame-0 mask as a
 // job, removes it with a remove job made from the finished one, and checks
@@ -34,20 +19,16 @@ func TestRemoveJob(t *testing.T) {
 	c := synthclip.Default()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.mp4")
-	if err := c.Write(lookTool(t, "ffmpeg"), in); err != nil {
+	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
 		t.Fatal(err)
 	}
-	l := mask.NewLabelMap(c.W, c.H)
-	for i, v := range c.Truth(0).Pix {
-		l.Pix[i] = uint16(v)
-	}
-	var png bytes.Buffer
-	if err := mask.WritePalettePNG(&png, l); err != nil {
+	png, err := c.FirstLabels()
+	if err != nil {
 		t.Fatal(err)
 	}
 	ts := startServer(t, Options{AllowDirs: []string{dir}})
 	id := ts.createJob(map[string]any{"input": in,
-		"prompts": map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png.Bytes())}})
+		"prompts": map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)}})
 
 	// Not before the tracking is done.
 	if v := ts.job(id); v.State != StateDone {
@@ -86,7 +67,7 @@ func TestRemoveJob(t *testing.T) {
 	if err := os.WriteFile(out, video, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := c.Measure(lookTool(t, "ffprobe"), in, out)
+	rep, err := c.Measure(synthclip.Tool(t, "ffprobe"), in, out)
 	if err != nil {
 		t.Fatal(err)
 	}

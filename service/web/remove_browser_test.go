@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"samtrack/internal/synthclip"
-	"samtrack/mask"
 )
 
 // TestBrowserRemove: on a finished tracking job, the job list's "remove"
@@ -25,10 +23,7 @@ func TestBrowserRemove(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("the browser test needs Debian's chromium at %s (./dev.sh setup installs it): %v", chromiumPath, err)
 	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skipf("ffmpeg not installed: run scripts/setup.sh")
-	}
+	ffmpeg := synthclip.Tool(t, "ffmpeg")
 	c := synthclip.Default()
 	allow := t.TempDir()
 	in := filepath.Join(allow, "square.mp4")
@@ -38,16 +33,12 @@ func TestBrowserRemove(t *testing.T) {
 	base := startServer(t, allow)
 
 	// A finished tracking job of the square, made through the API.
-	l := mask.NewLabelMap(c.W, c.H)
-	for i, v := range c.Truth(0).Pix {
-		l.Pix[i] = uint16(v)
-	}
-	var png bytes.Buffer
-	if err := mask.WritePalettePNG(&png, l); err != nil {
+	png, err := c.FirstLabels()
+	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(map[string]any{"input": in, "options": map[string]any{"track.overlay": false},
-		"prompts": map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png.Bytes())}})
+		"prompts": map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)}})
 	res, err := http.Post(base+"/api/v1/jobs", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
