@@ -31,6 +31,7 @@ type Config struct {
 	Video      Video      `mapstructure:"video" json:"video"`
 	Everything Everything `mapstructure:"everything" json:"everything"`
 	Track      Track      `mapstructure:"track" json:"track"`
+	Remove     Remove     `mapstructure:"remove" json:"remove"`
 }
 
 // Log configures log/slog.
@@ -126,6 +127,15 @@ type Track struct {
 // works at (prompts and outputs stay in the input's pixels).
 const DefaultMaxSide = 1920
 
+// Remove configures object removal (samtrack remove, remove jobs).
+type Remove struct {
+	Margin int    `mapstructure:"margin" json:"margin"` // px the objects' masks are dilated by
+	Window int    `mapstructure:"window" json:"window"` // frames before and after a frame to borrow background from
+	Method string `mapstructure:"method" json:"method"` // OpenCV synthesis of never-seen pixels: telea or ns
+	Model  string `mapstructure:"model" json:"model"`   // LaMa ONNX file to synthesise with instead (empty: OpenCV)
+	CRF    int    `mapstructure:"crf" json:"crf"`       // H.264 quality of the output (libx264 CRF; lower is better)
+}
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
@@ -147,6 +157,7 @@ func Default() Config {
 			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
 			MaxPrompts: 256, MaxFramePrompts: 64, Direction: "auto",
 		},
+		Remove: Remove{Margin: 16, Window: 30, Method: "telea", CRF: 14},
 	}
 }
 
@@ -338,6 +349,7 @@ func (c Config) Validate() error {
 	if c.Video.Timeout <= 0 {
 		bad("video.timeout", c.Video.Timeout, "want a positive duration such as 10s")
 	}
+	errs = append(errs, c.Remove.validate()...)
 	e := c.Everything
 	if e.PointsPerSide < 1 {
 		bad("everything.points_per_side", e.PointsPerSide, "want 1 or more")
@@ -410,4 +422,24 @@ func (c Config) Validate() error {
 		bad("sam.model", c.SAM.Model, "give a model name or encoder and decoder files, not both")
 	}
 	return errors.Join(errs...)
+}
+
+func (r Remove) validate() []error {
+	var errs []error
+	bad := func(key string, val any, want string) {
+		errs = append(errs, fmt.Errorf("%s = %v: %s", key, val, want))
+	}
+	if r.Margin < 0 || r.Margin > 200 {
+		bad("remove.margin", r.Margin, "want 0-200 pixels")
+	}
+	if r.Window < 1 || r.Window > 500 {
+		bad("remove.window", r.Window, "want 1-500 frames")
+	}
+	if r.Method != "telea" && r.Method != "ns" {
+		bad("remove.method", r.Method, "want telea or ns")
+	}
+	if r.CRF < 1 || r.CRF > 51 {
+		bad("remove.crf", r.CRF, "want 1-51 (lower is better quality)")
+	}
+	return errs
 }

@@ -16,12 +16,16 @@ type Role string
 const (
 	RoleEncoder Role = "encoder"
 	RoleDecoder Role = "decoder"
+	// RoleInpainter is not a SAM half: an image inpainting model (LaMa) that
+	// samtrack remove uses; it lives in this registry so that one detector
+	// and `models inspect` cover every ONNX file samtrack reads.
+	RoleInpainter Role = "inpainter"
 )
 
 // Layout is one known ONNX layout of a SAM-family file, recognised from its
 // input and output names and checked on their shapes. Each layout lives in
 // a file of its own (sam1_encoder.go, sam1_decoder.go, sam2_layout.go,
-// detect_foreign.go); supporting a new export means adding a file with its
+// detect_foreign.go, lama_layout.go); supporting a new export means adding a file with its
 // layouts and, for a new family, its entry in families().
 type Layout struct {
 	// Name is a stable identifier, e.g. "sam1-decoder".
@@ -62,6 +66,7 @@ func layouts() []*Layout {
 		efficientSAMEncoderLayout(),
 		efficientSAMDecoderLayout(),
 		samHQDecoderLayout(),
+		lamaLayout(),
 	}
 }
 

@@ -76,13 +76,18 @@ func (s *Server) handleCreateJob(w http.ResponseWriter, r *http.Request) error {
 		cleanup()
 		return e
 	}
+	s.respondCreated(w, id)
+	s.log.Info("job created", "job", id, "input", rec.Input, "live", rec.Live)
+	return nil
+}
+
+// respondCreated answers 201 with the new job's view and its Location.
+func (s *Server) respondCreated(w http.ResponseWriter, id string) {
 	j, _ := s.lookup(id)
 	w.Header().Set("Location", "/api/v1/jobs/"+id)
 	v := j.snapshot().view()
 	v.Queue = s.queuePosition(j)
 	writeJSON(w, http.StatusCreated, v)
-	s.log.Info("job created", "job", id, "input", rec.Input, "live", rec.Live)
-	return nil
 }
 
 // prepareJob checks a job request and builds its record.

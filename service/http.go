@@ -27,6 +27,8 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/jobs/{id}/cancel", s.handleCancelJob)
 	api("POST /api/v1/jobs/{id}/prompts", s.handlePrompts)
 	api("GET /api/v1/jobs/{id}/results.zip", s.handleResults)
+	api("POST /api/v1/jobs/{id}/remove", s.handleRemove)
+	api("GET /api/v1/jobs/{id}/removed.mp4", s.handleRemoved)
 	api("GET /api/v1/jobs/{id}/events", s.handleEvents)
 	api("GET /api/v1/jobs/{id}/frame.jpg", s.handleJobFrame)
 	api("GET /api/v1/jobs/{id}/live.mjpeg", s.handleMJPEG)

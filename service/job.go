@@ -131,6 +131,8 @@ type jobRecord struct {
 	Latency    int                  `json:"latency_frames,omitempty"`
 	MaxLatency int                  `json:"max_latency_frames,omitempty"`
 	Dropped    int                  `json:"dropped_frames,omitempty"`
+	// Remove makes the job a removal from a finished tracking job.
+	Remove *removeSettings `json:"remove,omitempty"`
 }
 
 // maxGapsKept bounds the gaps a live job's record keeps (the newest).
@@ -165,6 +167,8 @@ type JobView struct {
 	Latency    int `json:"latency_frames,omitempty"`
 	MaxLatency int `json:"max_latency_frames,omitempty"`
 	Dropped    int `json:"dropped_frames,omitempty"`
+	// Remove is set on remove jobs: the tracking job and the objects.
+	Remove *removeSettings `json:"remove,omitempty"`
 }
 
 func (r *jobRecord) view() JobView {
@@ -175,7 +179,7 @@ func (r *jobRecord) view() JobView {
 	return JobView{ID: r.ID, Name: r.Name, Input: r.Input, Live: r.Live, State: r.State, Error: r.Error,
 		FramesDone: r.FramesDone, Total: r.Total, LastFrame: r.LastFrame, FPS: r.FPS, Objects: objs, Present: r.Present,
 		Created: r.Created, Started: r.Started, Finished: r.Finished, Resumes: r.Resumes, Prompts: r.Prompts,
-		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped}
+		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped, Remove: r.Remove}
 }
 
 // clone copies the record deeply enough for another goroutine to encode it.

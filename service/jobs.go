@@ -214,7 +214,7 @@ func (s *Server) run(j *job) {
 			rec.Prompted[i].Delivered = false
 			rec.Prompted[i].Prompt.Frame = 0
 		}
-	} else if m, err := readManifest(out); err == nil {
+	} else if m, err := readManifest(out); err == nil && rec.Remove == nil {
 		resume = true
 		j.floor = m.LastFrame + 1
 		if !m.Complete {
@@ -237,7 +237,9 @@ func (s *Server) run(j *job) {
 	s.log.Info("job started", "job", rec.ID, "input", rec.Input, "resume", resume, "live", rec.Live)
 
 	var sum pipeline.Summary
-	if err == nil {
+	if err == nil && rec.Remove != nil {
+		sum.FramesDone, err = s.runRemove(ctx, j, rec)
+	} else if err == nil {
 		sum, err = pipeline.Run(ctx, spec, pipeline.Hooks{
 			Logger:  s.log.With("job", rec.ID),
 			OnFrame: func(p pipeline.Progress, f video.Frame, res *tracker.FrameResult) { s.onFrame(j, p, f, res) },

@@ -223,7 +223,7 @@ var serverOnlyOptions = map[string]bool{
 }
 
 // pathOptions are keys whose values are files, confined like inputs.
-var pathOptions = map[string]bool{"sam.encoder": true, "sam.decoder": true, "track.propagator": true}
+var pathOptions = map[string]bool{"sam.encoder": true, "sam.decoder": true, "track.propagator": true, "remove.model": true}
 
 // flattenOptions turns {"track": {"sam_gap": 5}} into {"track.sam_gap": 5}
 // (both forms may be mixed) and applies the option rules.

@@ -42,6 +42,8 @@ type Writer struct {
 	started bool
 	last    int64 // pts of the last frame written
 	dur     int64 // duration of the last frame
+	keep    bool  // absolute timestamps (WriterOptions.KeepPTS)
+	audio   *audioCopier
 	closed  bool
 	err     error // sticky encoding error
 }
@@ -62,22 +64,50 @@ var writerEncoders = []encoderChoice{
 // clock), fine enough to keep any source's timestamps.
 var writerTimeBase = astiav.NewRational(1, 90000)
 
+// WriterOptions extend NewWriter for outputs that replace a source video
+// frame for frame (samtrack remove). The zero value is NewWriter's
+// behaviour: video only, timed from the first frame's timestamp.
+type WriterOptions struct {
+	// KeepPTS writes each frame at its own Frame.PTS, not shifted to start
+	// at 0, so the output keeps the source's timestamps and stays aligned
+	// with AudioFrom; PTS must increase from frame to frame.
+	KeepPTS bool
+	// AudioFrom is a video file whose first audio stream is copied into the
+	// output unchanged (no re-encoding), aligned with Frame.PTS. A file
+	// without audio is allowed: the output then has none either.
+	AudioFrom string
+	// CRF is libx264's constant rate factor (lower: better; 0: 18, the
+	// overlay's). Other encoders ignore it.
+	CRF int
+}
+
 // NewWriter creates path (an MP4) for w x h frames; fps is the nominal
 // frame rate, the frames' own timestamps (Frame.PTS) time the video. Odd
 // sizes are padded to even (yuv420p needs even sizes) by repeating the last
 // column/row.
 func NewWriter(path string, w, h int, fps float64) (*Writer, error) {
-	return NewScaledWriter(path, w, h, w, h, fps)
+	return NewScaledWriterWith(path, w, h, w, h, fps, WriterOptions{})
+}
+
+// NewWriterWith is NewWriter with options: source timestamps and a copied
+// audio stream.
+func NewWriterWith(path string, w, h int, fps float64, opts WriterOptions) (*Writer, error) {
+	return NewScaledWriterWith(path, w, h, w, h, fps, opts)
 }
 
 // NewScaledWriter is NewWriter for w x h frames stored as outW x outH
 // pictures (scaled bilinearly; padded to even sizes).
-func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer, err error) {
-	if err := checkWriterArgs(w, h, outW, outH, fps); err != nil {
+func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (*Writer, error) {
+	return NewScaledWriterWith(path, w, h, outW, outH, fps, WriterOptions{})
+}
+
+// NewScaledWriterWith is NewScaledWriter with options.
+func NewScaledWriterWith(path string, w, h, outW, outH int, fps float64, opts WriterOptions) (_ *Writer, err error) {
+	if err := checkWriterArgs(w, h, outW, outH, fps, opts.CRF); err != nil {
 		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
 	wr := &Writer{path: path, w: w, h: h, ow: outW, oh: outH, ew: (outW + 1) &^ 1, eh: (outH + 1) &^ 1,
-		dur: int64(math.Round(90000 / fps))}
+		dur: int64(math.Round(90000 / fps)), keep: opts.KeepPTS}
 	defer func() {
 		if err != nil {
 			wr.free()
@@ -93,43 +123,8 @@ func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer,
 	rate := fpsRational(fps)
 	tb := writerTimeBase
 	var tried []string
-	for _, choice := range writerEncoders {
-		codec := astiav.FindEncoderByName(choice.name)
-		if codec == nil {
-			tried = append(tried, choice.name+" (absent)")
-			continue
-		}
-		cc := astiav.AllocCodecContext(codec)
-		if cc == nil {
-			return nil, fmt.Errorf("create video %s: cannot allocate the %s encoder (out of memory?)", path, choice.name)
-		}
-		cc.SetWidth(wr.ew)
-		cc.SetHeight(wr.eh)
-		cc.SetPixelFormat(astiav.PixelFormatYuv420P)
-		cc.SetTimeBase(tb)
-		cc.SetFramerate(rate)
-		cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
-		cc.SetGopSize(int(math.Max(1, math.Round(fps*2))))
-		if fc.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader) {
-			cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-		}
-		dict := astiav.NewDictionary()
-		for k, v := range choice.opts {
-			_ = dict.Set(k, v, 0)
-		}
-		oerr := cc.Open(codec, dict)
-		dict.Free()
-		if oerr != nil {
-			cc.Free()
-			tried = append(tried, fmt.Sprintf("%s (%v)", choice.name, oerr))
-			continue
-		}
-		wr.cc = cc
-		wr.codec = choice.name
-		break
-	}
-	if wr.cc == nil {
-		return nil, fmt.Errorf("create video %s: no usable encoder (tried %v): install an FFmpeg with libx264", path, tried)
+	if wr.cc, wr.codec, tried, err = openEncoder(fc, wr.ew, wr.eh, tb, rate, fps, opts.CRF); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
 	if wr.codec != "libx264" && wr.codec != "libopenh264" {
 		slog.Warn("video: no H.264 encoder available, writing MPEG-4 part 2 instead (plays in fewer browsers)",
@@ -146,6 +141,11 @@ func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer,
 	wr.stream.SetTimeBase(tb)
 	wr.stream.SetAvgFrameRate(rate)
 	wr.stream.SetRFrameRate(rate)
+	if opts.AudioFrom != "" {
+		if wr.audio, err = newAudioCopier(opts.AudioFrom, fc); err != nil {
+			return nil, fmt.Errorf("create video %s: %w", path, err)
+		}
+	}
 
 	if !fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
 		pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
@@ -185,7 +185,10 @@ func NewScaledWriter(path string, w, h, outW, outH int, fps float64) (_ *Writer,
 	return wr, nil
 }
 
-func checkWriterArgs(w, h, outW, outH int, fps float64) error {
+func checkWriterArgs(w, h, outW, outH int, fps float64, crf int) error {
+	if crf < 0 || crf > 51 {
+		return fmt.Errorf("CRF %d out of range: use 1-51 (lower is better quality)", crf)
+	}
 	for _, sz := range [][2]int{{w, h}, {outW, outH}} {
 		if sz[0] <= 0 || sz[1] <= 0 || sz[0] > 16384 || sz[1] > 16384 {
 			return fmt.Errorf("invalid frame size %dx%d: both sides must be in 1..16384", sz[0], sz[1])
@@ -195,6 +198,48 @@ func checkWriterArgs(w, h, outW, outH int, fps float64) error {
 		return fmt.Errorf("invalid frame rate %v: must be in (0, 1000]", fps)
 	}
 	return nil
+}
+
+// openEncoder opens the first usable encoder of writerEncoders for w x h
+// yuv420p frames; tried lists the ones that were not usable and why.
+func openEncoder(fc *astiav.FormatContext, w, h int, tb, rate astiav.Rational, fps float64, crf int) (_ *astiav.CodecContext, name string, tried []string, _ error) {
+	for _, choice := range writerEncoders {
+		codec := astiav.FindEncoderByName(choice.name)
+		if codec == nil {
+			tried = append(tried, choice.name+" (absent)")
+			continue
+		}
+		cc := astiav.AllocCodecContext(codec)
+		if cc == nil {
+			return nil, "", tried, fmt.Errorf("cannot allocate the %s encoder (out of memory?)", choice.name)
+		}
+		cc.SetWidth(w)
+		cc.SetHeight(h)
+		cc.SetPixelFormat(astiav.PixelFormatYuv420P)
+		cc.SetTimeBase(tb)
+		cc.SetFramerate(rate)
+		cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
+		cc.SetGopSize(int(math.Max(1, math.Round(fps*2))))
+		if fc.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader) {
+			cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+		}
+		dict := astiav.NewDictionary()
+		for k, v := range choice.opts {
+			_ = dict.Set(k, v, 0)
+		}
+		if crf > 0 && choice.name == "libx264" {
+			_ = dict.Set("crf", fmt.Sprint(crf), 0)
+		}
+		oerr := cc.Open(codec, dict)
+		dict.Free()
+		if oerr != nil {
+			cc.Free()
+			tried = append(tried, fmt.Sprintf("%s (%v)", choice.name, oerr))
+			continue
+		}
+		return cc, choice.name, tried, nil
+	}
+	return nil, "", tried, fmt.Errorf("no usable encoder (tried %v): install an FFmpeg with libx264", tried)
 }
 
 // fpsRational turns a frame rate into a rational, recognising the NTSC
@@ -211,6 +256,14 @@ func fpsRational(fps float64) astiav.Rational {
 
 // Codec names the encoder in use (libx264, or a fallback).
 func (wr *Writer) Codec() string { return wr.codec }
+
+// AudioPackets counts the audio packets copied so far (0 without audio).
+func (wr *Writer) AudioPackets() int {
+	if wr.audio == nil {
+		return 0
+	}
+	return wr.audio.copied
+}
 
 // EncodedSize is the size of the video in the file: the picture size
 // rounded up to even numbers.
@@ -246,8 +299,17 @@ func (wr *Writer) WriteFrame(f Frame) error {
 	if err := wr.sws.ScaleFrame(wr.rgb, wr.yuv); err != nil {
 		return wr.fail(fmt.Errorf("write frame %d to %s: convert to yuv420p: %w", f.Index, wr.path, err))
 	}
-	wr.yuv.SetPts(wr.pts(f.PTS))
-	err := wr.cc.SendFrame(wr.yuv)
+	pts, err := wr.pts(f)
+	if err != nil {
+		return err
+	}
+	if wr.audio != nil {
+		if err := wr.audio.pump(wr.fc, f.PTS); err != nil {
+			return wr.fail(err)
+		}
+	}
+	wr.yuv.SetPts(pts)
+	err = wr.cc.SendFrame(wr.yuv)
 	// The encoder keeps its own reference; drop ours so the next frame gets
 	// a fresh buffer.
 	wr.yuv.Unref()
@@ -257,20 +319,33 @@ func (wr *Writer) WriteFrame(f Frame) error {
 	return wr.drain()
 }
 
-// pts places a frame at its timestamp from the first frame's, in ticks
+// pts places frame f at its timestamp from the first frame's, in ticks
 // of writerTimeBase; one that does not advance follows the previous frame
-// by that frame's duration.
-func (wr *Writer) pts(t time.Duration) int64 {
+// by that frame's duration. With WriterOptions.KeepPTS the timestamp is
+// kept as it is and must advance.
+func (wr *Writer) pts(f Frame) (int64, error) {
+	t := f.PTS
+	if wr.keep {
+		p := durationToTS(t, writerTimeBase)
+		if wr.started && p <= wr.last {
+			return 0, fmt.Errorf("write frame %d to %s: timestamp %v is not after the previous frame's; frames must come in presentation order", f.Index, wr.path, t)
+		}
+		if wr.started {
+			wr.dur = p - wr.last
+		}
+		wr.started, wr.last = true, p
+		return p, nil
+	}
 	if !wr.started {
 		wr.started, wr.first, wr.last = true, t, 0
-		return 0
+		return 0, nil
 	}
 	p := int64(math.Round((t - wr.first).Seconds() * 90000))
 	if p <= wr.last {
 		p = wr.last + wr.dur
 	}
 	wr.dur, wr.last = p-wr.last, p
-	return p
+	return p, nil
 }
 
 func (wr *Writer) fail(err error) error {
@@ -315,6 +390,9 @@ func (wr *Writer) Close() error {
 		} else {
 			err = wr.drain()
 		}
+		if err == nil && wr.audio != nil {
+			err = wr.audio.pump(wr.fc, -1)
+		}
 	} else {
 		err = wr.err
 	}
@@ -349,6 +427,8 @@ func (wr *Writer) free() error {
 	}
 	wr.up.close()
 	wr.up = nil
+	wr.audio.close()
+	wr.audio = nil
 	if wr.cc != nil {
 		wr.cc.Free()
 		wr.cc = nil

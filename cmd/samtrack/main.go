@@ -1,7 +1,8 @@
 // Command samtrack segments and tracks every object in a video with Segment
 // Anything and a mask propagator. This package only parses flags, loads the
 // configuration and wires the packages together; it holds no logic of its
-// own. Subcommands: version, segment, track, eval, models, config, serve.
+// own. Subcommands: version, segment, track, remove, eval, models, config,
+// serve.
 package main
 
 import (
@@ -33,6 +34,8 @@ usage:
                    [--everything] [--sam-encoder FILE --sam-decoder FILE | --model NAME] --out OUT(.png|.json)
   samtrack track INPUT --out DIR [--mask FIRST.png | --prompts prompts.json | --point X,Y[,LABEL] | --box X0,Y0,X1,Y1 | --everything]
                  [--propagator builtin|DIR] [--sam-gap N] [--resume] [--sam-encoder FILE --sam-decoder FILE | --model NAME]
+  samtrack remove INPUT --out OUT.mp4 [the prompt options of track | --masks RUNDIR [--ids 1,3]]
+                 [--margin PX] [--window N] [--inpaint-method telea|ns | --inpaint-model LAMA.onnx] [--crf N]
   samtrack eval --gt DIR --pred DIR [--json]
   samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE
   samtrack config keys | show
@@ -92,6 +95,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.segment(ctx, rest)
 	case "track":
 		return a.track(ctx, rest)
+	case "remove":
+		return a.remove(ctx, rest)
 	case "eval":
 		return a.eval(ctx, rest)
 	case "models":

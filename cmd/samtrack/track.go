@@ -16,20 +16,9 @@ import (
 func (a *app) track(ctx context.Context, args []string) error {
 	fs, cfgFile := flagSet("track")
 	out := fs.String("out", "", "output directory")
-	maskFile := fs.String("mask", "", "label PNG of the first frame's objects (DAVIS palette or greyscale ids)")
-	maskFrame := fs.Int("mask-frame", 0, "frame that --mask belongs to")
-	promptsFile := fs.String("prompts", "", "prompts JSON file (see README)")
-	points := fs.StringArray("point", nil, "click X,Y[,LABEL] on frame 0 for object 1; repeatable")
-	box := fs.String("box", "", "box X0,Y0,X1,Y1 on frame 0 for object 1")
-	everything := fs.Bool("everything", false, "take the first frame's objects from everything mode")
+	jf := addJobFlags(fs)
 	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
 	overwrite := fs.Bool("overwrite", false, "replace the run already in --out")
-	fs.String("propagator", "builtin", "builtin (optical flow) or an exported DeAOT model directory")
-	fs.Int("sam-gap", 10, "frames between everything-mode passes that find new objects")
-	fs.String("sam-encoder", "", "SAM encoder ONNX file")
-	fs.String("sam-decoder", "", "SAM decoder ONNX file")
-	fs.String("model", "", "registered SAM model name")
-	fs.Bool("refine", false, "SAM-Track two-pass refinement of prompts")
 	fs.Int("max-frames", 0, "stop after N frames (0: all)")
 	fs.Duration("start", 0, "start at this time")
 	fs.Int("stride", 1, "use every Nth frame")
@@ -39,45 +28,19 @@ func (a *app) track(ctx context.Context, args []string) error {
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	bind := samFlags(fs)
-	for key, name := range map[string]string{
-		"track.propagator": "propagator", "track.sam_gap": "sam-gap", "track.overlay": "overlay", "track.direction": "direction",
-		"video.max_frames": "max-frames", "video.start": "start", "video.stride": "stride", "video.max_side": "max-side",
-	} {
-		bind[key] = fs.Lookup(name)
-	}
-	c, err := a.load(*cfgFile, bind)
+	c, err := a.load(*cfgFile, jf.bind(fs, map[string]string{
+		"track.overlay": "overlay", "track.direction": "direction", "video.max_frames": "max-frames",
+		"video.start": "start", "video.stride": "stride", "video.max_side": "max-side",
+	}))
 	if err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usageErr("track: want exactly one INPUT (video file, image directory or URL), got %d", fs.NArg())
 	}
-	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *everything, Resume: *resume, Overwrite: *overwrite, Config: c}
-	if *promptsFile != "" {
-		if spec.Prompts, err = pipeline.LoadPrompts(*promptsFile); err != nil {
-			return exitError{code: 2, err: err}
-		}
-	}
-	if *maskFile != "" {
-		if spec.Prompts.Mask != "" {
-			return usageErr("track: --mask and a prompts file with a mask: give one")
-		}
-		spec.Prompts.Mask, spec.Prompts.MaskFrame = *maskFile, *maskFrame
-	}
-	if len(*points) > 0 || *box != "" {
-		p, err := parsePrompt(*points, *box)
-		if err != nil {
-			return usageErr("track: %v", err)
-		}
-		obj := pipeline.ObjectPrompt{ID: 1}
-		for _, pt := range p.Points {
-			obj.Points = append(obj.Points, []float64{pt.X, pt.Y, float64(pt.Label)})
-		}
-		if p.Box != nil {
-			obj.Box = []float64{p.Box.X0, p.Box.Y0, p.Box.X1, p.Box.Y1}
-		}
-		spec.Prompts.Objects = append(spec.Prompts.Objects, obj)
+	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *jf.everything, Resume: *resume, Overwrite: *overwrite, Config: c}
+	if spec.Prompts, err = jf.prompts("track"); err != nil {
+		return err
 	}
 
 	pr := newProgressPrinter(a.stderr)

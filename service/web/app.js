@@ -515,11 +515,13 @@
       const btn = (label, fn) => { const b = document.createElement('button'); b.className = 'small'; b.textContent = label; b.onclick = guard(fn); act.append(b); };
       if (j.state === 'done') {
         const a = document.createElement('a');
-        a.href = mediaURL(`/api/v1/jobs/${j.id}/results.zip`);
-        a.textContent = 'results.zip';
+        a.href = mediaURL(j.remove ? `/api/v1/jobs/${j.id}/removed.mp4` : `/api/v1/jobs/${j.id}/results.zip`);
+        a.textContent = j.remove ? 'removed.mp4' : 'results.zip';
+        a.className = j.remove ? 'removed' : 'results';
         act.append(a);
+        if (!j.remove && !j.live) btn('remove', async () => removeObjects(String(j.id)));
       }
-      btn('watch', async () => watchJob(String(j.id), j.total_frames || j.total || 0));
+      if (!j.remove) btn('watch', async () => watchJob(String(j.id), j.total_frames || j.total || 0));
       btn('delete', async () => {
         await send('DELETE', `/api/v1/jobs/${j.id}`);
         if (st.job && st.job.id === String(j.id)) stopWatching();
@@ -527,6 +529,24 @@
       });
       return tr;
     }));
+  }
+
+  // removeObjects starts a remove job on a finished tracking job (every
+  // object it tracked) and refreshes the job list until it ends.
+  async function removeObjects(id) {
+    const r = await api('POST', `/api/v1/jobs/${id}/remove`, {});
+    setStatus(`job ${r.id}: removing the objects of job ${id}`);
+    loadJobs();
+    const poll = setInterval(async () => {
+      let v;
+      try { v = await api('GET', `/api/v1/jobs/${r.id}`); } catch (e) { clearInterval(poll); showError(e); return; }
+      if (['done', 'failed', 'canceled'].includes(v.state)) {
+        clearInterval(poll);
+        if (v.state === 'failed') showError(`job ${r.id} failed: ${v.error || 'no reason given'}`);
+        else setStatus(`job ${r.id} ${v.state}: ${v.frames_done} frames`);
+        loadJobs();
+      }
+    }, 1000);
   }
 
   // ---- upload -----------------------------------------------------------

@@ -1,0 +1,193 @@
+package inpaint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"samtrack/export"
+	"samtrack/mask"
+	"samtrack/video"
+)
+
+// MaskSource gives the hole (1 = remove) of a frame, at any size (it is
+// scaled to the frame).
+type MaskSource func(f video.Frame) (*mask.Bitmap, error)
+
+// Spec is one removal job.
+type Spec struct {
+	// Input is the video file or image directory to remove objects from.
+	Input string
+	// Out is the MP4 to write. It is written to Out+".partial" and renamed
+	// only when every frame is done, so a file at Out is always complete.
+	Out   string
+	Masks MaskSource
+	Opts  Options
+	// CRF is the H.264 quality of the output (0: DefaultCRF).
+	CRF int
+	Log *slog.Logger
+	// OnFrame, when set, is called after each written frame.
+	OnFrame func(done, total int)
+}
+
+// DefaultCRF is the output's H.264 quality: finer than the overlay's 18,
+// since the output replaces the input.
+const DefaultCRF = 14
+
+// Result says what a removal did.
+type Result struct {
+	Stats
+	Frames       int
+	AudioPackets int
+	Codec        string
+}
+
+// Remove writes Spec.Out: Spec.Input with the masked objects filled in,
+// every frame at its source timestamp, with the input's audio copied
+// unchanged. It closes Spec.Opts.Synth.
+func Remove(ctx context.Context, spec Spec) (res Result, err error) {
+	if spec.CRF == 0 {
+		spec.CRF = DefaultCRF
+	}
+	if spec.Out == "" || spec.Masks == nil {
+		if spec.Opts.Synth != nil {
+			spec.Opts.Synth.Close()
+		}
+		return res, errors.New("remove: an output file and masks are required")
+	}
+	log := spec.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	fl, err := NewFiller(spec.Opts) // owns the synthesiser from here
+	if err != nil {
+		return res, err
+	}
+	defer fl.Close()
+	src, err := video.Open(ctx, spec.Input, video.Options{Logger: log})
+	if err != nil {
+		return res, fmt.Errorf("remove: %w", err)
+	}
+	defer src.Close()
+	info := src.Info()
+	wopts := video.WriterOptions{KeepPTS: true, CRF: spec.CRF}
+	if info.Kind == video.KindFile {
+		wopts.AudioFrom = spec.Input
+	}
+	partial := spec.Out + ".partial"
+	wr, err := video.NewWriterWith(partial, info.Width, info.Height, info.FPS, wopts)
+	if err != nil {
+		return res, fmt.Errorf("remove: %w", err)
+	}
+	defer func() {
+		if cerr := wr.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("remove: %w", cerr)
+		}
+		if err != nil {
+			_ = os.Remove(partial)
+			return
+		}
+		if rerr := os.Rename(partial, spec.Out); rerr != nil {
+			err = fmt.Errorf("remove: %w", rerr)
+		}
+	}()
+	write := func(frames []video.Frame) error {
+		for _, f := range frames {
+			if err := wr.WriteFrame(f); err != nil {
+				return fmt.Errorf("remove: %w", err)
+			}
+			res.Frames++
+			if spec.OnFrame != nil {
+				spec.OnFrame(res.Frames, info.Frames)
+			}
+		}
+		return nil
+	}
+	if err := feed(ctx, src, fl, spec.Masks, write); err != nil {
+		return res, err
+	}
+	done, ferr := fl.Flush(ctx)
+	if werr := write(done); werr != nil || ferr != nil {
+		return res, errors.Join(ferr, werr)
+	}
+	res.Stats, res.AudioPackets, res.Codec = fl.Stats(), wr.AudioPackets(), wr.Codec()
+	return res, nil
+}
+
+// feed pushes every frame of src with its hole through fl and writes what
+// comes out.
+func feed(ctx context.Context, src *video.Source, fl *Filler, masks MaskSource, write func([]video.Frame) error) error {
+	for {
+		f, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		hole, err := masks(f)
+		if err != nil {
+			return fmt.Errorf("remove: frame %d: %w", f.Index, err)
+		}
+		if hole.W != f.W || hole.H != f.H {
+			if hole, err = hole.ResizeNearest(f.W, f.H); err != nil {
+				return fmt.Errorf("remove: frame %d: %w", f.Index, err)
+			}
+		}
+		done, perr := fl.Push(ctx, f, hole)
+		if werr := write(done); werr != nil || perr != nil {
+			return errors.Join(perr, werr)
+		}
+	}
+}
+
+// DirMasks reads the holes from a finished tracking run: dir is the run's
+// output directory (or its masks/ folder); ids chooses the objects (none:
+// every object). A run whose manifest says it did not complete is refused,
+// so that a removal never silently leaves objects in the frames it lacks.
+func DirMasks(dir string, ids []uint16) (MaskSource, error) {
+	masks := filepath.Join(dir, export.MasksDir)
+	if st, err := os.Stat(masks); err != nil || !st.IsDir() {
+		masks, dir = dir, filepath.Dir(dir)
+	}
+	if st, err := os.Stat(masks); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("masks %s: not a directory of label PNGs; give a tracking run's output directory (samtrack track --out)", masks)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, export.ManifestFile)); err == nil {
+		var m export.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("masks %s: read %s: %w", dir, export.ManifestFile, err)
+		}
+		if !m.Complete {
+			return nil, fmt.Errorf("masks %s: the tracking run did not complete (%d frames done); finish it with samtrack track --resume first", dir, m.FramesDone)
+		}
+	}
+	want := map[uint16]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	return func(f video.Frame) (*mask.Bitmap, error) {
+		p := filepath.Join(masks, export.MaskName(f))
+		l, err := mask.ReadLabelPNGFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("masks for frame %d: %w; the masks must come from a complete run on this input", f.Index, err)
+		}
+		return Holes(l, want), nil
+	}, nil
+}
+
+// Holes is the union of the chosen objects of l (want empty: all objects).
+func Holes(l *mask.LabelMap, want map[uint16]bool) *mask.Bitmap {
+	b := mask.NewBitmap(l.W, l.H)
+	for i, id := range l.Pix {
+		if id != 0 && (len(want) == 0 || want[id]) {
+			b.Pix[i] = 1
+		}
+	}
+	return b
+}
