@@ -455,31 +455,45 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	out, _, err := p.propagate(ctx, f, false)
+	return out, err
+}
+
+// frameProbs are a frame's merged probabilities: channel c of chans is
+// p[c·W·H:(c+1)·W·H], row-major.
+type frameProbs struct {
+	chans []channel
+	p     []float32
+}
+
+// propagate is Propagate; withProbs also returns the merged probabilities
+// that the labels are the argmax of. The caller holds p.mu.
+func (p *Propagator) propagate(ctx context.Context, f video.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
 	if p.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if !validFrame(f) {
-		return nil, fmt.Errorf("propagate frame %d: bad frame %dx%d with %d bytes (want W*H*3 packed RGB)", f.Index, f.W, f.H, len(f.RGB))
+		return nil, nil, fmt.Errorf("propagate frame %d: bad frame %dx%d with %d bytes (want W*H*3 packed RGB)", f.Index, f.W, f.H, len(f.RGB))
 	}
 	if !p.st.referenced {
-		return nil, fmt.Errorf("propagate frame %d: no reference frame yet; call AddReference with the first frame's labels", f.Index)
+		return nil, nil, fmt.Errorf("propagate frame %d: no reference frame yet; call AddReference with the first frame's labels", f.Index)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, e := range p.st.engines {
 		if err := p.commit(e); err != nil {
-			return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+			return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 		}
 	}
 	out := mask.NewLabelMap(f.W, f.H)
 	if len(p.st.engines) == 0 {
 		p.st.step++
-		return out, nil
+		return out, nil, nil
 	}
 	enc, err := p.encode(f)
 	if err != nil {
-		return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+		return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 	}
 	// Run every engine before touching any state, so that an error or a
 	// cancellation leaves the memory as it was.
@@ -487,11 +501,11 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 	logits := make([][]float32, len(p.st.engines))
 	for ei, e := range p.st.engines {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res, err := p.runPropagate(enc, e)
 		if err != nil {
-			return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+			return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 		}
 		results[ei] = res
 		logits[ei] = res[nLogits].F32
@@ -504,7 +518,12 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 	}
 	// Resize to the frame, merge the engines and take the argmax.
 	chmap := make([]uint16, f.W*f.H)
-	chans := p.decide(logits, f.W, f.H, chmap, nil)
+	var probs *frameProbs
+	if withProbs {
+		chans, _, _ := p.channels()
+		probs = &frameProbs{chans: chans, p: make([]float32, len(chans)*f.W*f.H)}
+	}
+	chans := p.decide(logits, f.W, f.H, chmap, probsBuf(probs))
 	for i, c := range chmap {
 		out.Pix[i] = chans[c].id
 	}
@@ -519,7 +538,14 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 		}
 		e.pending.slots = slots
 	}
-	return out, nil
+	return out, probs, nil
+}
+
+func probsBuf(fp *frameProbs) []float32 {
+	if fp == nil {
+		return nil
+	}
+	return fp.p
 }
 
 // encode runs the encoder on a frame, or reuses the last run when it was
