@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"samtrack/video"
 )
@@ -301,5 +302,59 @@ func TestBuildLongLayout(t *testing.T) {
 	e.buildLong()
 	if !slices.Equal(e.ltK, []float32{5, 6}) {
 		t.Errorf("after eviction: %v", e.ltK)
+	}
+}
+
+// BenchmarkDecide measures turning one frame's logits into labels (resize
+// to the frame, softmax, aggregation, argmax) for an 854×480 frame from
+// 117×209 logits (R50-DeAOT-L exported at 465×833), against preprocess in
+// the same run (resizing and normalising that frame to the export size),
+// per-pixel work that every frame pays as well.
+//
+//	go test -run '^$' -bench Decide -benchtime 20x ./tracker/deaot
+func BenchmarkDecide(b *testing.B) {
+	const fw, fh = 854, 480
+	for _, tc := range []struct {
+		name    string
+		engines [][]uint16
+	}{
+		{"3 objects", [][]uint16{{0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0}}},
+		{"12 objects", [][]uint16{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 11, 12, 0, 0, 0, 0, 0, 0, 0, 0}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			p := &Propagator{man: &Manifest{}, S: 11}
+			p.man.Logits.Height, p.man.Logits.Width, p.man.Logits.AlignCorners = 117, 209, true
+			p.man.Image.Height, p.man.Image.Width, p.man.Image.Scale = 465, 833, 1.0/255
+			p.man.Image.Mean, p.man.Image.Std = [3]float32{0.485, 0.456, 0.406}, [3]float32{0.229, 0.224, 0.225}
+			var logits [][]float32
+			for _, ids := range tc.engines {
+				p.st.engines = append(p.st.engines, &engine{ids: ids})
+				lg := make([]float32, 11*117*209)
+				for i := range lg {
+					lg[i] = float32(rng.NormFloat64() * 4)
+				}
+				logits = append(logits, lg)
+			}
+			f := video.Frame{W: fw, H: fh, RGB: make([]byte, 3*fw*fh)}
+			for i := range f.RGB {
+				f.RGB[i] = byte(rng.IntN(256))
+			}
+			img := make([]float32, 3*465*833)
+			out := make([]uint16, fw*fh)
+			var decide, pre time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				p.decide(logits, fw, fh, out, nil)
+				t1 := time.Now()
+				p.preprocess(f, img)
+				decide, pre = decide+t1.Sub(t0), pre+time.Since(t1)
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(ms(decide), "ms/decide")
+			b.ReportMetric(ms(pre), "ms/preprocess")
+			b.ReportMetric(float64(decide)/float64(pre), "decide/preprocess")
+		})
 	}
 }

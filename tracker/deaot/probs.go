@@ -93,7 +93,7 @@ func (p *Propagator) decide(logits [][]float32, fw, fh int, out []uint16, probs 
 				out[y*fw+x] = d.argmaxOne(x) // softmax keeps the order
 				continue
 			}
-			out[y*fw+x] = d.pixel(x)
+			out[y*fw+x] = d.pixel(x, probs != nil)
 			if probs != nil {
 				for c, v := range d.prob {
 					probs[c*plane+y*fw+x] = v
@@ -134,8 +134,10 @@ func (d *decider) argmaxOne(x int) uint16 {
 
 // pixel computes the merged probabilities of column x of the current row
 // into d.prob and returns the argmax (the first channel on ties, as
-// torch.argmax).
-func (d *decider) pixel(x int) uint16 {
+// torch.argmax). Without needProbs, several engines' probabilities are
+// left clamped but not normalised: the final logit and softmax keep their
+// order, so the argmax is the same.
+func (d *decider) pixel(x int, needProbs bool) uint16 {
 	i0, i1, wx := int(d.xm.i0[x]), int(d.xm.i1[x]), d.xm.w[x]
 	multi := len(d.lives) > 1
 	bg := float32(1)
@@ -159,6 +161,13 @@ func (d *decider) pixel(x int) uint16 {
 	}
 	d.prob[0] = bg
 	if !multi {
+		return argmax(d.prob)
+	}
+	if !needProbs {
+		lo, hi := float32(aggClamp), float32(1-aggClamp)
+		for c, v := range d.prob {
+			d.prob[c] = min(max(v, lo), hi)
+		}
 		return argmax(d.prob)
 	}
 	// softmax(logit(clamp(p))) over every channel, free slots included.
