@@ -659,3 +659,67 @@ func TestDynamicAxesCheckedAtRun(t *testing.T) {
 		})
 	}
 }
+
+// TestSidecarLongTermGap: with Options.LongTermMemGap 0 the sidecar's
+// long_term_mem_gap (the model's own, as aot-benchmark's evaluator uses its
+// config's) decides which propagated frames enter long-term memory; an
+// explicit option wins; a negative value in the sidecar is refused.
+func TestSidecarLongTermGap(t *testing.T) {
+	rt := openRuntime(t)
+	s := laneScene(160, 120, 3, 14, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		sidecar string // the long_term_mem_gap line added to the sidecar, "" for none
+		opt     int
+		want    []int // frame indices in long-term memory after frame 7 (frame 7 itself is still pending)
+	}{
+		{"no gap in the sidecar: 5", "", 0, []int{0, 5}},
+		{"sidecar gap 2", `"long_term_mem_gap": 2,`, 0, []int{0, 2, 4, 6}},
+		{"sidecar gap 9999", `"long_term_mem_gap": 9999,`, 0, []int{0}},
+		{"option wins", `"long_term_mem_gap": 2,`, 3, []int{0, 3, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := genDir(t, testgen.PropagatorOptions{})
+			if tc.sidecar != "" {
+				addToSidecar(t, dir, tc.sidecar)
+			}
+			p := openProp(t, rt, dir, deaot.Options{LongTermMemGap: tc.opt})
+			f, gt := s.frame(0)
+			if err := p.AddReference(ctx, f, gt); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 7; i++ {
+				f, _ := s.frame(i)
+				if _, err := p.Propagate(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []int
+			for _, fi := range p.Memory()[0].LongTerm {
+				got = append(got, fi.Index)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("long-term frames %v, want %v", got, tc.want)
+			}
+		})
+	}
+	dir := genDir(t, testgen.PropagatorOptions{})
+	addToSidecar(t, dir, `"long_term_mem_gap": -1,`)
+	if _, err := deaot.Open(rt, dir, deaot.Options{}); err == nil || !strings.Contains(err.Error(), "long_term_mem_gap") {
+		t.Errorf("negative sidecar gap: %v, want an error naming long_term_mem_gap", err)
+	}
+}
+
+// addToSidecar inserts a JSON member at the start of a generated sidecar.
+func addToSidecar(t *testing.T, dir, member string) {
+	t.Helper()
+	m := filepath.Join(dir, deaot.ManifestFile)
+	b, err := os.ReadFile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m, []byte(strings.Replace(string(b), "{", "{"+member, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
