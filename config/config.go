@@ -153,7 +153,7 @@ func Default() Config {
 		},
 		Track: Track{
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
-			LostAfter: 5, LongTermMemGap: 5, MaxLongTerm: 16,
+			LostAfter: 5, LongTermMemGap: 0, MaxLongTerm: 16,
 			Discover: true, Refresh: true, MaxNewObjFrameRatio: 0.5, ReIDMinSimilarity: 0.7, Overlay: true,
 			MaxPrompts: 256, MaxFramePrompts: 64, Direction: "auto",
 		},
@@ -409,8 +409,8 @@ func (c Config) Validate() error {
 	if t.LostAfter < 1 {
 		bad("track.lost_after", t.LostAfter, "want 1 or more")
 	}
-	if t.LongTermMemGap < 1 {
-		bad("track.long_term_mem_gap", t.LongTermMemGap, "want 1 or more")
+	if t.LongTermMemGap < 0 {
+		bad("track.long_term_mem_gap", t.LongTermMemGap, "want 1 or more, or 0 for the propagator model's own")
 	}
 	if t.MaxLongTerm < 1 {
 		bad("track.max_long_term", t.MaxLongTerm, "want 1 or more")

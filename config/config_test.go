@@ -63,6 +63,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "video:\n  start: soon\n", nil, nil, "start"},
 		{"zero sam gap", "track:\n  sam_gap: 0\n", nil, nil, "track.sam_gap"},
 		{"negative sam gap env", "", []string{"SAMTRACK_TRACK_SAM_GAP=-2"}, nil, "track.sam_gap"},
+		{"negative long-term gap", "track:\n  long_term_mem_gap: -1\n", nil, nil, "track.long_term_mem_gap"},
 		{"unknown env", "", []string{"SAMTRACK_TRACK_SAMGAP=2"}, nil, "SAMTRACK_TRACK_SAMGAP"},
 		{"threshold range", "everything:\n  pred_iou_thresh: 1.5\n", nil, nil, "everything.pred_iou_thresh"},
 		{"mirror not a URL", "", []string{"SAMTRACK_MODELS_MIRROR=hf-mirror.com"}, nil, "models.mirror"},

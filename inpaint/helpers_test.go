@@ -1,8 +1,9 @@
 package inpaint
 
 import (
-	"os"
 	"testing"
+
+	"samtrack/internal/testenv"
 )
 
 // need skips a test whose data or tool is missing, and fails it under CI
@@ -12,8 +13,5 @@ func need(t testing.TB, why string, err error) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (required under CI=true): %v", why, err)
-	}
-	t.Skipf("%s: %v", why, err)
+	testenv.Missing(t, "%s: %v", why, err)
 }

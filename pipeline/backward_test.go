@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/video"
 )
@@ -134,7 +135,7 @@ func BenchmarkBothDirections(b *testing.B) {
 	const midMask = "../../shared/data/davis/Annotations/480p/blackswan/00025.png"
 	for _, p := range []string{blackswanMP4, blackswanMask, midMask} {
 		if _, err := os.Stat(p); err != nil {
-			b.Skipf("shared data missing: %v", err)
+			testenv.Missing(b, "shared data missing: %v", err)
 		}
 	}
 	c := config.Default()

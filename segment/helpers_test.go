@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"samtrack/internal/npy"
 	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
@@ -156,9 +157,9 @@ func meanAbsDiff(a, b []float32) float64 {
 	return s / float64(len(a))
 }
 
-func mustNpy(t testing.TB, path string) *npyArray {
+func mustNpy(t testing.TB, path string) *npy.Array {
 	t.Helper()
-	a, err := readNpy(path)
+	a, err := npy.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	onnx "github.com/yalue/onnxruntime_go"
 
+	"samtrack/internal/npy"
 	"samtrack/internal/testenv"
 	"samtrack/ort"
 )
@@ -25,7 +26,7 @@ import (
 //
 //	go test -run '^$' -bench DecoderOverhead -benchtime 30x ./segment
 func BenchmarkDecoderOverhead(b *testing.B) {
-	if _, err := readNpy(filepath.Join(samRefDir, "image_embeddings.npy")); err != nil {
+	if _, err := npy.Read(filepath.Join(samRefDir, "image_embeddings.npy")); err != nil {
 		testenv.Missing(b, "fixture %s not available: %v", samRefDir, err)
 	}
 	rt := openRuntime(b)

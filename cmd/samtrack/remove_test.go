@@ -15,7 +15,6 @@ import (
 	"samtrack/video"
 )
 
-
 // TestRemoveSynthetic is the synthetic acceptance check through the CLI:
 // the square is prompted by its frame-0 mask, tracked by the built-in
 // propagator and removed; the fill matches the true background to within

@@ -19,16 +19,18 @@ z-x-yang/Segment-and-Track-Anything), PyTorch and a DeAOT checkpoint, e.g.
       --ckpt R50_DeAOTL_PRE_YTB_DAV.pth --size 465x833 --out deaot-r50-l --check
 
 Local (short-term) attention: aot-benchmark computes it with the
-spatial_correlation_sampler CUDA extension, which ONNX cannot express. The
-exporter installs an import stub for that package when it is missing and
-replaces every LocalGatedPropagation.forward with the unfold formulation
-written as (2·max_dis+1)² shifted slices of the zero-padded keys and values
-(mathematically the F.unfold path; upstream's own unfold branch reshapes the
-keys with the value width and cannot run). Everything else is aot-benchmark's
-own code, called unchanged.
+spatial_correlation_sampler extension when installed, else (on CPU, as here)
+with F.unfold and a boolean-mask scatter (local2global) that ONNX cannot
+express. The exported copy of the model replaces every
+LocalGatedPropagation.forward with the same arithmetic written as
+(2·max_dis+1)² shifted slices of the zero-padded keys and values; the model
+itself stays unmodified, and --check compares the export with aot-benchmark's
+own DeAOTInferEngine running it. Everything else is aot-benchmark's own code,
+called unchanged.
 """
 
 import argparse
+import copy
 import importlib
 import inspect
 import json
@@ -50,8 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--check", action="store_true",
-                   help="run the exported graphs with onnxruntime and compare them with PyTorch and with "
-                        "aot-benchmark's DeAOTEngine on a random frame pair")
+                   help="drive aot-benchmark's unmodified DeAOTInferEngine over a few synthetic frames and "
+                        "compare the exported graphs' computation (PyTorch, and onnxruntime if installed) "
+                        "with it frame by frame")
     p.add_argument("--unsafe-load", action="store_true",
                    help="load the checkpoint with torch.load(weights_only=False); only for files you trust")
     return p.parse_args(argv)
@@ -65,33 +68,6 @@ def parse_size(s):
     if h < 64 or w < 64:
         raise SystemExit(f"--size {s}: too small")
     return h, w
-
-
-def install_correlation_stub():
-    """Lets aot-benchmark build its modules without spatial_correlation_sampler.
-
-    The stub has no parameters (like the real module), so checkpoints load
-    unchanged; calling it is an error, because every local attention is
-    replaced before the first forward pass.
-    """
-    try:
-        import spatial_correlation_sampler  # noqa: F401
-        return False
-    except ImportError:
-        pass
-    import torch
-
-    class SpatialCorrelationSampler(torch.nn.Module):
-        def __init__(self, *args, **kwargs):
-            super().__init__()
-
-        def forward(self, *args, **kwargs):
-            raise RuntimeError("spatial_correlation_sampler stub called: local attention was not replaced")
-
-    mod = types.ModuleType("spatial_correlation_sampler")
-    mod.SpatialCorrelationSampler = SpatialCorrelationSampler
-    sys.modules["spatial_correlation_sampler"] = mod
-    return True
 
 
 def local_gated_propagation_forward(self, q, k, v, u, size_2d):
@@ -174,7 +150,7 @@ def load_checkpoint(model, path, unsafe):
             k = k[7:]
         fixed[k] = v
     missing, unexpected = model.load_state_dict(fixed, strict=False)
-    # The stubbed correlation sampler has no parameters, so nothing may miss.
+    # Every parameter of the model must come from the checkpoint.
     if missing:
         raise SystemExit(f"checkpoint {path} lacks {len(missing)} parameters of --model, e.g. {missing[:5]}; "
                          "is it the checkpoint of that model?")
@@ -182,37 +158,52 @@ def load_checkpoint(model, path, unsafe):
         print(f"note: ignoring {len(unexpected)} checkpoint entries not in the model, e.g. {unexpected[:3]}")
 
 
-def build_model(args):
-    sys.path.insert(0, os.path.abspath(args.aot_root))
-    stubbed = install_correlation_stub()
-    import torch  # noqa: F401
+def import_aot(aot_root):
+    """Puts aot-benchmark on sys.path and returns its configs.default."""
+    sys.path.insert(0, os.path.abspath(aot_root))
     try:
-        default = importlib.import_module("configs.default")
+        return importlib.import_module("configs.default")
     except ImportError as e:
-        raise SystemExit(f"--aot-root {args.aot_root}: cannot import configs.default ({e}); "
+        raise SystemExit(f"--aot-root {aot_root}: cannot import configs.default ({e}); "
                          "point it at an aot-benchmark checkout with its requirements installed")
-    cfg = default.DefaultEngineConfig("samtrack_export", args.model)
+
+
+def model_config(aot_root, name):
+    """aot-benchmark's engine config for a DeAOT model, as its evaluator builds it."""
+    default = import_aot(aot_root)
+    cfg = default.DefaultEngineConfig("samtrack_export", name)
     if cfg.MODEL_VOS != "deaot":
-        raise SystemExit(f"--model {args.model} is {cfg.MODEL_VOS!r}; only DeAOT models (MODEL_VOS 'deaot') "
+        raise SystemExit(f"--model {name} is {cfg.MODEL_VOS!r}; only DeAOT models (MODEL_VOS 'deaot') "
                          "follow this contract")
     cfg.TEST_TOP_K = -1  # top-k would bake one memory length into the graph
+    return cfg
+
+
+def build_model(args):
+    """aot-benchmark's model with the checkpoint, unmodified."""
+    import torch  # noqa: F401
+    cfg = model_config(args.aot_root, args.model)
     from networks.models import build_vos_model
-    from networks.layers.attention import LocalGatedPropagation
 
     model = build_vos_model(cfg.MODEL_VOS, cfg)
     load_checkpoint(model, args.ckpt, args.unsafe_load)
     model.eval()
     for prm in model.parameters():
         prm.requires_grad_(False)
+    return cfg, model
+
+
+def exportable_copy(model):
+    """A copy of the model whose local attentions ONNX can express."""
+    from networks.layers.attention import LocalGatedPropagation
+
+    out = copy.deepcopy(model)
     n = 0
-    for m in model.modules():
+    for m in out.modules():
         if isinstance(m, LocalGatedPropagation):
             m.forward = types.MethodType(local_gated_propagation_forward, m)
             n += 1
-    print(f"{cfg.MODEL_NAME}: {cfg.MODEL_LSTT_NUM} layers, encoder {cfg.MODEL_ENCODER}, "
-          f"align_corners {cfg.MODEL_ALIGN_CORNERS}; {n} local attentions replaced"
-          f"{' (spatial_correlation_sampler stubbed)' if stubbed else ''}")
-    return cfg, model
+    return out, n
 
 
 def wrappers(model, h, w):
@@ -279,14 +270,20 @@ def wrappers(model, h, w):
                 out.append(idv[:, 0])
             return torch.stack(out)
 
-    return Encoder(model), Reference(model), Propagate(model), MemoryWrite(model), nl
+    # eval(): torch.onnx.export restores the wrapper's own mode afterwards,
+    # and a wrapper left in training mode would switch DeAOT's dropouts on.
+    return Encoder(model).eval(), Reference(model).eval(), Propagate(model).eval(), MemoryWrite(model).eval(), nl
 
 
 def export(args):
     import torch
 
     H, W = parse_size(args.size)
-    cfg, model = build_model(args)
+    cfg, upstream = build_model(args)
+    model, n = exportable_copy(upstream)
+    print(f"{cfg.MODEL_NAME}: {cfg.MODEL_LSTT_NUM} layers, encoder {cfg.MODEL_ENCODER}, "
+          f"align_corners {cfg.MODEL_ALIGN_CORNERS}, long-term gap {cfg.TEST_LONG_TERM_MEM_GAP}; "
+          f"{n} local attentions rewritten for the export")
     if cfg.MODEL_ALIGN_CORNERS and (H % 16 != 1 or W % 16 != 1):
         print(f"warning: {cfg.MODEL_NAME} was trained with align_corners and 16k+1 sizes; {H}x{W} is not")
     if not cfg.MODEL_ALIGN_CORNERS and (H % 16 or W % 16):
@@ -352,79 +349,165 @@ def export(args):
         "value_dim": int(cur_v.shape[-1]),
         "id_dim": int(cur_id.shape[-1]),
         "id_value_dim": int(idv.shape[-1]),
+        "long_term_mem_gap": int(cfg.TEST_LONG_TERM_MEM_GAP),
     }
     with open(os.path.join(args.out, "propagator.json"), "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")
     print(json.dumps(man, indent=2))
     if args.check:
-        check(args, cfg, model, man, enc, ref, prop, mw, nl)
+        check(args, cfg, upstream, man, (enc, ref, prop, mw), nl)
 
 
-def check(args, cfg, model, man, enc, ref, prop, mw, nl):
-    """Compare the ONNX graphs with PyTorch and with DeAOTEngine."""
+def normalise(rgb):
+    """An HxWx3 uint8 RGB frame as aot-benchmark's evaluator feeds it: [1,3,H,W], /255, ImageNet mean/std."""
     import numpy as np
     import torch
+    t = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    return ((t - mean) / std).unsqueeze(0)
+
+
+def run_upstream(cfg, model, frames, first_label, n_obj):
+    """aot-benchmark's DeAOTInferEngine, unmodified, driven as its evaluator drives it
+    (one scale, no flip): the reference frame, then per following frame
+    match_propogate_one_frame, decode_current_logits at the frame size, softmax,
+    argmax and update_memory with the labels resized (nearest) to the input size.
+
+    Returns, per following frame, (labels [H,W] int64, probs [n+1,H,W] float32,
+    the first engine's logits before resizing [1,S,lh,lw])."""
+    import torch
+    import torch.nn.functional as F
+    from networks.engines import build_engine
+
+    engine = build_engine(cfg.MODEL_ENGINE, phase="eval", aot_model=model, gpu_id=0,
+                          long_term_mem_gap=cfg.TEST_LONG_TERM_MEM_GAP,
+                          short_term_mem_skip=cfg.TEST_SHORT_TERM_MEM_SKIP)
+    engine.eval()
+    H, W = frames[0].shape[:2]
+    out = []
+    with torch.no_grad():
+        label = torch.from_numpy(first_label.astype("float32"))[None, None]
+        engine.add_reference_frame(normalise(frames[0]), label, frame_step=0, obj_nums=[n_obj])
+        for rgb in frames[1:]:
+            engine.match_propogate_one_frame(normalise(rgb))
+            logits = engine.decode_current_logits((H, W))
+            prob = torch.softmax(logits, dim=1)
+            lab = torch.argmax(prob, dim=1, keepdim=True).float()
+            engine.update_memory(F.interpolate(lab, size=engine.input_size_2d, mode="nearest"))
+            out.append((lab[0, 0].long().numpy(), prob[0, :n_obj + 1].numpy(),
+                        engine.aot_engines[0].pred_id_logits.clone()))
+    return out
+
+
+def synthetic_frames(h, w, n, seed=1):
+    """n frames of a smooth seeded random colour field drifting by a few pixels a frame,
+    and a first-frame label map with 3 objects (two boxes and a disc)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(seed)
+    field = torch.rand(1, 3, h // 8 + 4, w // 8 + 4, generator=g)
+    field = F.interpolate(field, size=(h + 32, w + 48), mode="bilinear", align_corners=False)
+    frames = [(field[0, :, 2 * i:2 * i + h, 3 * i:3 * i + w].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+              for i in range(n)]
+    label = np.zeros((h, w), np.int64)
+    label[h // 5:h // 2, w // 8:w // 3] = 1
+    label[h // 2:4 * h // 5, w // 2:4 * w // 5] = 2
+    yy, xx = np.mgrid[:h, :w]
+    label[(yy - h // 3) ** 2 + (xx - 5 * w // 6) ** 2 < (h // 6) ** 2] = 3
+    return frames, label
+
+
+def check(args, cfg, upstream, man, graphs, nl, frames_n=6):
+    """Drives aot-benchmark's unmodified engine and the exported computation over the same
+    frames, feeding both the engine's labels, and compares every frame's logits; the
+    exported computation runs as the PyTorch wrappers and, with onnxruntime installed,
+    as the ONNX graphs."""
+    import numpy as np
+    import torch
+    H, W = man["image"]["height"], man["image"]["width"]
+    S = man["slots"] + 1
+    frames, label = synthetic_frames(H, W, frames_n)
+    ref_out = run_upstream(cfg, upstream, frames, label, 3)
+    gap = man["long_term_mem_gap"]
+
+    def onehot(lab):
+        t = torch.from_numpy(lab)[None, None]
+        return torch.cat([(t == k).float() for k in range(S)], dim=1)
+
+    runners = {"PyTorch wrappers": torch_runner(graphs, nl)}
+    ort_runner = onnx_runner(args.out, man)
+    if ort_runner is None:
+        print("check: onnxruntime (Python) is not installed, so the ONNX graphs themselves are not run here; "
+              "models/export/verify_deaot.py runs them through samtrack")
+    else:
+        runners["ONNX graphs"] = ort_runner
+    worst = 0.0
+    for name, run in runners.items():
+        e = run("encoder", image=normalise(frames[0]))
+        k, v, cid = run("reference", onehot=onehot(label), **e)
+        idv = run("memory_write", cur_id=cid, onehot=onehot(label))[0]
+        lt, st, last = [(k, v, idv)], (k, v, idv), 0
+        for step, rgb in enumerate(frames[1:], 1):
+            e = run("encoder", image=normalise(rgb))
+            logits, k, v, cid = run("propagate", lt_k=torch.stack([m[0] for m in lt]),
+                                    lt_v=torch.stack([m[1] for m in lt]), lt_idv=torch.stack([m[2] for m in lt]),
+                                    st_k=st[0], st_v=st[1], st_idv=st[2], **e)
+            want = ref_out[step - 1][2]
+            d = ((logits[:, :4] - want[:, :4]).abs().max() / max(1.0, want[:, :4].abs().max().item())).item()
+            agree = (logits[:, :4].argmax(1) == want[:, :4].argmax(1)).float().mean().item()
+            print(f"check: {name}, frame {step}: max |logit diff| / max |logit| = {d:.2e} over the 4 live slots, "
+                  f"argmax agreement at logit resolution {100 * agree:.2f}%")
+            worst = max(worst, d if np.isfinite(d) else float("inf"))
+            lab = ref_out[step - 1][0]  # the engine's labels, for both
+            idv = run("memory_write", cur_id=cid, onehot=onehot(lab))[0]
+            st = (k, v, idv)
+            if step - last >= gap:
+                lt.append(st)
+                last = step
+    if worst > 1e-3:
+        raise SystemExit(f"check failed: the export differs from aot-benchmark's DeAOTInferEngine "
+                         f"(worst relative logit difference {worst:.2e} > 1e-3)")
+    print("check passed: the export reproduces aot-benchmark's DeAOTInferEngine")
+
+
+def torch_runner(graphs, nl):
+    import torch
+    enc, ref, prop, mw = graphs
+
+    def run(name, **t):
+        with torch.no_grad():
+            if name == "encoder":
+                return dict(zip(["emb", "s4", "s8", "s16"], enc(t["image"])))
+            if name == "reference":
+                return ref(t["emb"], t["onehot"])
+            if name == "memory_write":
+                return (mw(t["onehot"]) if nl == 1 else mw(t["cur_id"], t["onehot"])),
+            return prop(t["emb"], t["s4"], t["s8"], t["s16"], t["lt_k"], t["lt_v"], t["lt_idv"],
+                        t["st_k"], t["st_v"], t["st_idv"])
+    return run
+
+
+def onnx_runner(out, man):
+    """The exported graphs through onnxruntime, fed by declared input name, or None."""
     try:
         import onnxruntime as ort
     except ImportError:
-        raise SystemExit("--check needs onnxruntime (pip install onnxruntime)")
-    H, W = man["image"]["height"], man["image"]["width"]
-    S = man["slots"] + 1
-    sess = {k: ort.InferenceSession(os.path.join(args.out, v), providers=["CPUExecutionProvider"])
+        return None
+    import torch
+    sess = {k: ort.InferenceSession(os.path.join(out, v), providers=["CPUExecutionProvider"])
             for k, v in man["files"].items()}
 
-    def run(name, **feeds):
+    def run(name, **t):
         s = sess[name]
-        names = [i.name for i in s.get_inputs()]
-        return s.run(None, {k: feeds[k].numpy() for k in names})
-
-    g = torch.Generator().manual_seed(1)
-    img0 = torch.randn(1, 3, H, W, generator=g)
-    img1 = torch.roll(img0, shifts=(3, 5), dims=(2, 3))  # the next frame: a small shift
-    label = torch.zeros(1, 1, H, W)
-    label[:, :, H // 5:H // 2, W // 5:W // 2] = 1
-    label[:, :, H // 2:4 * H // 5, W // 2:4 * W // 5] = 2
-    onehot = torch.cat([(label == k).float() for k in range(S)], dim=1)
-
-    # ONNX pipeline, as samtrack runs it.
-    e0 = dict(zip(["emb", "s4", "s8", "s16"], map(torch.from_numpy, run("encoder", image=img0))))
-    k0, v0, id0 = map(torch.from_numpy, run("reference", emb=e0["emb"], onehot=onehot))
-    idv0 = torch.from_numpy(run("memory_write", cur_id=id0, onehot=onehot)[0])
-    e1 = dict(zip(["emb", "s4", "s8", "s16"], map(torch.from_numpy, run("encoder", image=img1))))
-    out = run("propagate", **e1, lt_k=k0.unsqueeze(0), lt_v=v0.unsqueeze(0), lt_idv=idv0.unsqueeze(0),
-              st_k=k0, st_v=v0, st_idv=idv0)
-    logits_onnx = torch.from_numpy(out[0])
-
-    # The same in PyTorch through the wrappers.
-    with torch.no_grad():
-        pe = enc(img1)
-        pk, pv, pid = ref(enc(img0)[0], onehot)
-        pidv = mw(onehot) if nl == 1 else mw(pid, onehot)
-        pl = prop(*pe, pk.unsqueeze(0), pv.unsqueeze(0), pidv.unsqueeze(0), pk, pv, pidv)[0]
-    scale = max(1.0, logits_onnx.abs().max().item())
-    dw = (pl - logits_onnx).abs().max().item() / scale
-    print(f"check: ONNX vs PyTorch wrappers, max |logit diff| / max |logit| = {dw:.2e}")
-
-    # Against aot-benchmark's own engine (reference + one propagation).
-    from networks.engines.deaot_engine import DeAOTEngine
-    try:
-        eng = DeAOTEngine(model, gpu_id=0)
-    except TypeError:  # SAM-Track's vendored copy takes device=
-        eng = DeAOTEngine(model, device="cpu")
-    eng.eval()
-    eng.restart_engine()
-    with torch.no_grad():
-        eng.add_reference_frame(img0, label, frame_step=0, obj_nums=[2])
-        eng.match_propogate_one_frame(img1)
-        le = eng.decode_current_logits()
-    d = (le[:, :3] - logits_onnx[:, :3]).abs().max().item() / scale
-    agree = (le[:, :3].argmax(1) == logits_onnx[:, :3].argmax(1)).float().mean()
-    print(f"check: ONNX vs DeAOTEngine, max |logit diff| / max |logit| over the 3 live slots = {d:.2e}, "
-          f"argmax agreement {100 * agree:.2f}%")
-    if not np.isfinite(d) or d > 1e-3 or dw > 1e-3:
-        raise SystemExit("check failed: the exported graphs do not reproduce PyTorch / DeAOTEngine")
-    print("check passed")
+        res = s.run(None, {i.name: t[i.name].numpy() for i in s.get_inputs()})
+        res = [torch.from_numpy(r) for r in res]
+        if name == "encoder":
+            return dict(zip([o.name for o in s.get_outputs()], res))
+        return res
+    return run
 
 
 if __name__ == "__main__":

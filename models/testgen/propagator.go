@@ -58,7 +58,20 @@ type PropagatorOptions struct {
 	// PositionSigma is the position tolerance in export pixels; 0 means a
 	// quarter of the larger side (a weak term).
 	PositionSigma float32
+	// ReferenceWithoutLabels builds a reference graph that does not read
+	// the labels (no onehot input; cur_id is zero), as DeAOT-T's
+	// single-layer export is: its memory_write ignores cur_id, so it tracks
+	// exactly as the default model does.
+	ReferenceWithoutLabels bool
+	// DynamicOutputs declares every output axis of the four graphs dynamic
+	// (unnamed sizes), as PyTorch 1.13's exporter leaves some of DeAOT's;
+	// the tensors computed are the same.
+	DynamicOutputs bool
 }
+
+// propLogitScale turns the generated propagator's read-out (0-1) into
+// logits.
+const propLogitScale = 16
 
 // Propagator file names written by Propagator and WritePropagator.
 const (
@@ -238,6 +251,28 @@ func (b pg) concat(axis int64, xs ...string) string {
 }
 func (b pg) unsqueeze0(x string) string { return b.g.Op("Unsqueeze", x, b.ints(0)) }
 
+// output declares a graph output of the given sizes, or with every axis
+// dynamic when o.DynamicOutputs is set.
+func (b pg) output(o PropagatorOptions, name, src string, dims ...int) {
+	ds := make([]any, len(dims))
+	for i, d := range dims {
+		ds[i] = d
+		if o.DynamicOutputs {
+			ds[i] = fmt.Sprintf("%s_dim%d", name, i)
+		}
+	}
+	if o.DynamicOutputs {
+		// A reshape to the tensor's own run-time shape, computed through
+		// Floor so that ONNX Runtime's shape inference cannot follow it:
+		// the sizes stay dynamic, as behind the Resize ops of a PyTorch
+		// export.
+		shape := b.g.OpA("Cast", []string{b.op("Floor", b.g.OpA("Cast", []string{b.op("Shape", src)},
+			onnxpb.AttrInt("to", int64(onnxpb.Float))))}, onnxpb.AttrInt("to", int64(onnxpb.Int64)))
+		src = b.op("Reshape", src, shape)
+	}
+	b.g.Output(name, src, onnxpb.Float, ds...)
+}
+
 // gather picks index i along axis, dropping the axis.
 func (b pg) gather(x string, axis, i int64) string {
 	return b.g.OpA("Gather", []string{x, b.g.Const(onnxpb.I64([]int64{i}))}, onnxpb.AttrInt("axis", axis))
@@ -316,7 +351,7 @@ func propEncoder(o PropagatorOptions) ([]byte, error) {
 	feat := b.concat(1, col, b.g.Const(onnxpb.F32(pos, 1, 2, int64(h), int64(w))),
 		b.g.Const(onnxpb.F32(make([]float32, (propKeyDim-5)*h*w), 1, propKeyDim-5, int64(h), int64(w)))) // [1,8,h,w]
 	emb := b.transpose(b.reshape(feat, propKeyDim, int64(L)), 1, 0)
-	b.g.Output("emb", emb, onnxpb.Float, L, propKeyDim)
+	b.output(o, "emb", emb, L, propKeyDim)
 	// s4: the same features for 4×4 cells, the decoder's skip input.
 	h4, w4 := o.Height/4, o.Width/4
 	pooled4 := b.g.OpA("AveragePool", []string{rgb},
@@ -331,7 +366,7 @@ func propEncoder(o PropagatorOptions) ([]byte, error) {
 	s4 := b.concat(1, b.op("Mul", pooled4, b.f(1/o.ColourSigma)),
 		b.g.Const(onnxpb.F32(pos4, 1, 2, int64(h4), int64(w4))),
 		b.g.Const(onnxpb.F32(make([]float32, (propKeyDim-5)*h4*w4), 1, propKeyDim-5, int64(h4), int64(w4))))
-	b.g.Output("s4", s4, onnxpb.Float, 1, propKeyDim, h4, w4)
+	b.output(o, "s4", s4, 1, propKeyDim, h4, w4)
 	return b.g.Model()
 }
 
@@ -339,11 +374,17 @@ func propReference(o PropagatorOptions) ([]byte, error) {
 	b := pg{onnxpb.NewGraph("samtrack_testgen_deaot_reference")}
 	_, _, L, S := propDims(o)
 	emb := b.g.Input("emb", onnxpb.Float, L, propKeyDim)
-	onehot := b.g.Input("onehot", onnxpb.Float, 1, S, o.Height, o.Width)
 	keys := perLayerKeys(b, emb, o)
-	b.g.Output("cur_k", keys, onnxpb.Float, o.Layers, L, propKeyDim)
-	b.g.Output("cur_v", stackLayers(b, emb, o), onnxpb.Float, o.Layers, L, propKeyDim)
-	b.g.Output("cur_id", stackLayers(b, coverage(b, onehot, o), o), onnxpb.Float, o.Layers, L, S)
+	b.output(o, "cur_k", keys, o.Layers, L, propKeyDim)
+	b.output(o, "cur_v", stackLayers(b, emb, o), o.Layers, L, propKeyDim)
+	var curID string
+	if o.ReferenceWithoutLabels {
+		curID = b.g.Const(onnxpb.F32(make([]float32, o.Layers*L*S), int64(o.Layers), int64(L), int64(S)))
+	} else {
+		onehot := b.g.Input("onehot", onnxpb.Float, 1, S, o.Height, o.Width)
+		curID = stackLayers(b, coverage(b, onehot, o), o)
+	}
+	b.output(o, "cur_id", curID, o.Layers, L, S)
 	return b.g.Model()
 }
 
@@ -352,7 +393,7 @@ func propMemoryWrite(o PropagatorOptions) ([]byte, error) {
 	_, _, L, S := propDims(o)
 	b.g.Input("cur_id", onnxpb.Float, o.Layers, L, S)
 	onehot := b.g.Input("onehot", onnxpb.Float, 1, S, o.Height, o.Width)
-	b.g.Output("idv", stackLayers(b, coverage(b, onehot, o), o), onnxpb.Float, o.Layers, L, S)
+	b.output(o, "idv", stackLayers(b, coverage(b, onehot, o), o), o.Layers, L, S)
 	return b.g.Model()
 }
 
@@ -409,7 +450,7 @@ func propPropagate(o PropagatorOptions) ([]byte, error) {
 		reads = append(reads, b.op("MatMul", att, ids)) // [L4,S]
 		curK = append(curK, b.unsqueeze0(b.op("Mul", emb, scale)))
 	}
-	// Logits: the log of the mean read-out at 1/4 resolution.
+	// Logits: the mean read-out at 1/4 resolution, scaled.
 	var grids, curID []string
 	for _, r := range reads {
 		g := b.reshape(b.transpose(r, 1, 0), 1, int64(S), int64(h4), int64(w4))
@@ -424,18 +465,21 @@ func propPropagate(o PropagatorOptions) ([]byte, error) {
 	if len(grids) > 1 {
 		grid = b.op("Mul", b.op("Sum", grids...), b.f(1/float32(len(grids))))
 	}
-	logits := b.op("Log", b.op("Add", grid, b.f(1e-6)))
-	b.g.Output("logits", logits, onnxpb.Float, 1, S, h4, w4)
+	// Logits linear in the read-out: samtrack (like aot-benchmark) resizes
+	// logits bilinearly before the softmax, so a linear logit keeps the
+	// interpolated read-out's argmax; the scale makes the softmax sharp.
+	logits := b.op("Mul", grid, b.f(propLogitScale))
+	b.output(o, "logits", logits, 1, S, h4, w4)
 	ck := curK[0]
 	if len(curK) > 1 {
 		ck = b.concat(0, curK...)
 	}
-	b.g.Output("cur_k", ck, onnxpb.Float, o.Layers, L, propKeyDim)
-	b.g.Output("cur_v", stackLayers(b, emb, o), onnxpb.Float, o.Layers, L, propKeyDim)
+	b.output(o, "cur_k", ck, o.Layers, L, propKeyDim)
+	b.output(o, "cur_v", stackLayers(b, emb, o), o.Layers, L, propKeyDim)
 	ci := curID[0]
 	if len(curID) > 1 {
 		ci = b.concat(0, curID...)
 	}
-	b.g.Output("cur_id", ci, onnxpb.Float, o.Layers, L, S)
+	b.output(o, "cur_id", ci, o.Layers, L, S)
 	return b.g.Model()
 }

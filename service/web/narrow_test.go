@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"samtrack/internal/testenv"
 )
 
 // TestBrowserNarrowWindowAndFailedJob (issue 9, items 4 and 7): in a
@@ -24,10 +26,10 @@ import (
 // folders the server allows.
 func TestBrowserNarrowWindowAndFailedJob(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
+		testenv.Missing(t, "the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
 	}
 	if _, err := os.Stat(catMP4); err != nil {
-		t.Skipf("shared data missing: %v", err)
+		testenv.Missing(t, "shared data missing: %v", err)
 	}
 	allow := filepath.Join(t.TempDir(), "videos")
 	if err := os.Mkdir(allow, 0o755); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"samtrack/internal/synthclip"
+	"samtrack/internal/testenv"
 )
 
 // TestBrowserRemove: on a finished tracking job, the job list's "remove"
@@ -21,7 +22,7 @@ import (
 // removed.mp4, which the server serves as a video of the input's length.
 func TestBrowserRemove(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("the browser test needs Debian's chromium at %s (./dev.sh setup installs it): %v", chromiumPath, err)
+		testenv.Missing(t, "the browser test needs Debian's chromium at %s (./dev.sh setup installs it): %v", chromiumPath, err)
 	}
 	ffmpeg := synthclip.Tool(t, "ffmpeg")
 	c := synthclip.Default()

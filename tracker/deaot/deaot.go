@@ -13,6 +13,7 @@
 package deaot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,10 @@ import (
 // Options tunes a Propagator. The zero value uses the defaults.
 type Options struct {
 	// LongTermMemGap is the number of propagated frames between two
-	// long-term memory entries; 0 means 5 (DeAOT-L's TEST_LONG_TERM_MEM_GAP).
+	// long-term memory entries; 0 means the model's own (the sidecar's
+	// long_term_mem_gap: aot-benchmark's TEST_LONG_TERM_MEM_GAP, 9999 for
+	// DeAOT-T/S/B, 5 for DeAOT-L and R50-DeAOT-L), or 5 when the sidecar
+	// has none.
 	LongTermMemGap int
 	// MaxLongTerm caps the long-term frames of each engine; 0 means 16.
 	// Every object's first reference frame is kept while the object lives
@@ -43,14 +47,11 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.LongTermMemGap == 0 {
-		o.LongTermMemGap = 5
-	}
 	if o.MaxLongTerm == 0 {
 		o.MaxLongTerm = 16
 	}
-	if o.LongTermMemGap < 1 {
-		return o, fmt.Errorf("long-term memory gap %d: want at least 1 frame", o.LongTermMemGap)
+	if o.LongTermMemGap < 0 {
+		return o, fmt.Errorf("long-term memory gap %d: want at least 1 frame, or 0 for the model's own", o.LongTermMemGap)
 	}
 	if o.MaxLongTerm < 1 {
 		return o, fmt.Errorf("max long-term %d: want at least 1 frame", o.MaxLongTerm)
@@ -105,6 +106,9 @@ type Propagator struct {
 	// onehotBuf is reused for every one-hot input (ONNX Runtime reads it
 	// only during Run).
 	onehotBuf []float32
+	// outShapes are the output shapes the sidecar fixes, per graph,
+	// checked after every run (graphs may declare dynamic axes).
+	outShapes struct{ enc, ref, prop, write map[string][]int64 }
 }
 
 // state is everything Snapshot saves.
@@ -151,6 +155,9 @@ func Open(rt *ort.Runtime, path string, opts Options) (*Propagator, error) {
 	man, err := LoadManifest(dir)
 	if err != nil {
 		return nil, err
+	}
+	if o.LongTermMemGap == 0 {
+		o.LongTermMemGap = cmp.Or(man.LongTermMemGap, 5)
 	}
 	p := &Propagator{man: man, dir: dir, opts: o, L: man.tokens(), NL: man.Layers, S: man.Slots + 1}
 	p.st.objects = map[uint16]*object{}
@@ -210,12 +217,13 @@ func (p *Propagator) checkGraphs() error {
 		}
 	}
 	errs = append(errs, checkIO("encoder", "output", p.enc.Outputs(), []spec{{nEmb, emb}}, encOut))
-	// reference
+	// reference: a graph that does not need the labels (DeAOT-T: its one
+	// layer's outputs do not depend on them) does not declare onehot.
 	refIn := map[string][]int64{nOneHot: onehot}
 	for k, v := range encOut {
 		refIn[k] = v
 	}
-	errs = append(errs, checkIO("reference", "input", p.ref.Inputs(), []spec{{nOneHot, onehot}}, refIn))
+	errs = append(errs, checkIO("reference", "input", p.ref.Inputs(), nil, refIn))
 	errs = append(errs, checkIO("reference", "output", p.ref.Outputs(), cur, curAllowed))
 	// propagate
 	propIn := map[string][]int64{
@@ -237,6 +245,10 @@ func (p *Propagator) checkGraphs() error {
 		map[string][]int64{nOneHot: onehot, nCurID: {NL, L, idd}}))
 	errs = append(errs, checkIO("memory_write", "output", p.write.Outputs(), []spec{{nIDV, []int64{NL, L, ivd}}},
 		map[string][]int64{nIDV: {NL, L, ivd}}))
+	p.outShapes.enc = map[string][]int64{nEmb: emb}
+	p.outShapes.ref = curAllowed
+	p.outShapes.prop = propOut
+	p.outShapes.write = map[string][]int64{nIDV: {NL, L, ivd}}
 	return errors.Join(errs...)
 }
 
@@ -443,31 +455,45 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	out, _, err := p.propagate(ctx, f, false)
+	return out, err
+}
+
+// frameProbs are a frame's merged probabilities: channel c of chans is
+// p[c·W·H:(c+1)·W·H], row-major.
+type frameProbs struct {
+	chans []channel
+	p     []float32
+}
+
+// propagate is Propagate; withProbs also returns the merged probabilities
+// that the labels are the argmax of. The caller holds p.mu.
+func (p *Propagator) propagate(ctx context.Context, f video.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
 	if p.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if !validFrame(f) {
-		return nil, fmt.Errorf("propagate frame %d: bad frame %dx%d with %d bytes (want W*H*3 packed RGB)", f.Index, f.W, f.H, len(f.RGB))
+		return nil, nil, fmt.Errorf("propagate frame %d: bad frame %dx%d with %d bytes (want W*H*3 packed RGB)", f.Index, f.W, f.H, len(f.RGB))
 	}
 	if !p.st.referenced {
-		return nil, fmt.Errorf("propagate frame %d: no reference frame yet; call AddReference with the first frame's labels", f.Index)
+		return nil, nil, fmt.Errorf("propagate frame %d: no reference frame yet; call AddReference with the first frame's labels", f.Index)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, e := range p.st.engines {
 		if err := p.commit(e); err != nil {
-			return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+			return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 		}
 	}
 	out := mask.NewLabelMap(f.W, f.H)
 	if len(p.st.engines) == 0 {
 		p.st.step++
-		return out, nil
+		return out, nil, nil
 	}
 	enc, err := p.encode(f)
 	if err != nil {
-		return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+		return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 	}
 	// Run every engine before touching any state, so that an error or a
 	// cancellation leaves the memory as it was.
@@ -475,11 +501,11 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 	logits := make([][]float32, len(p.st.engines))
 	for ei, e := range p.st.engines {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res, err := p.runPropagate(enc, e)
 		if err != nil {
-			return nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
+			return nil, nil, fmt.Errorf("propagate frame %d: %w", f.Index, err)
 		}
 		results[ei] = res
 		logits[ei] = res[nLogits].F32
@@ -490,10 +516,14 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 		e.pending = &memFrame{index: f.Index, step: p.st.step,
 			k: res[nCurK].F32, v: res[nCurV].F32, id: res[nCurID].F32}
 	}
-	// Merge the engines, resize to the frame and take the argmax.
-	tops, chans := p.merge(logits)
+	// Resize to the frame, merge the engines and take the argmax.
 	chmap := make([]uint16, f.W*f.H)
-	upsampleArgmax(tops, p.man.Logits.Width, p.man.Logits.Height, f.W, f.H, p.man.Logits.AlignCorners, chmap)
+	var probs *frameProbs
+	if withProbs {
+		chans, _, _ := p.channels()
+		probs = &frameProbs{chans: chans, p: make([]float32, len(chans)*f.W*f.H)}
+	}
+	chans := p.decide(logits, f.W, f.H, chmap, probsBuf(probs))
 	for i, c := range chmap {
 		out.Pix[i] = chans[c].id
 	}
@@ -508,68 +538,14 @@ func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelM
 		}
 		e.pending.slots = slots
 	}
-	return out, nil
+	return out, probs, nil
 }
 
-// channel is one merged output channel: background or an engine's slot.
-type channel struct {
-	id     uint16
-	engine int
-	slot   uint8
-}
-
-// merge turns every engine's logits into probabilities over its live slots
-// (free slots are masked, as DeAOT masks unused identities) and merges the
-// engines by soft aggregation (aot-benchmark's soft_logit_aggregation: the
-// background probability is the product of the engines' background
-// probabilities). It returns each logit cell's top channels.
-func (p *Propagator) merge(logits [][]float32) ([]cellTop, []channel) {
-	cells := p.man.Logits.Height * p.man.Logits.Width
-	chans := []channel{{id: 0, engine: -1}}
-	type live struct {
-		slots []int
-		chans []uint16
+func probsBuf(fp *frameProbs) []float32 {
+	if fp == nil {
+		return nil
 	}
-	lives := make([]live, len(p.st.engines))
-	for ei, e := range p.st.engines {
-		lv := live{slots: []int{0}, chans: []uint16{0}}
-		for k := 1; k < p.S; k++ {
-			if e.ids[k] != 0 {
-				lv.slots = append(lv.slots, k)
-				lv.chans = append(lv.chans, uint16(len(chans)))
-				chans = append(chans, channel{id: e.ids[k], engine: ei, slot: uint8(k)})
-			}
-		}
-		lives[ei] = lv
-	}
-	tops := make([]cellTop, cells)
-	probs := make([]float32, p.S)
-	for c := 0; c < cells; c++ {
-		t := &tops[c]
-		bg := float32(1)
-		for ei, lv := range lives {
-			lg := logits[ei]
-			mx := float32(-3.4e38)
-			for _, k := range lv.slots {
-				if v := lg[k*cells+c]; v > mx {
-					mx = v
-				}
-			}
-			sum := float32(0)
-			for i, k := range lv.slots {
-				v := exp32(lg[k*cells+c] - mx)
-				probs[i] = v
-				sum += v
-			}
-			bg *= probs[0] / sum
-			for i := 1; i < len(lv.slots); i++ {
-				t.add(lv.chans[i], probs[i]/sum)
-			}
-		}
-		t.add(0, bg)
-		t.prune()
-	}
-	return tops, chans
+	return fp.p
 }
 
 // encode runs the encoder on a frame, or reuses the last run when it was
@@ -582,6 +558,9 @@ func (p *Propagator) encode(f video.Frame) (*encoding, error) {
 	img := make([]float32, 3*p.man.Image.Height*p.man.Image.Width)
 	p.preprocess(f, img)
 	outs, err := p.enc.Run(map[string]ort.Tensor{nImage: ort.F32Tensor(img, 1, 3, int64(p.man.Image.Height), int64(p.man.Image.Width))})
+	if err == nil {
+		err = checkRun("encoder", outs, p.outShapes.enc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
@@ -642,6 +621,9 @@ func (p *Propagator) referenceFrame(enc *encoding, slots []uint8) (*memFrame, er
 		return nil, err
 	}
 	res, err := p.ref.Run(in)
+	if err == nil {
+		err = checkRun("reference", res, p.outShapes.ref)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reference graph: %w", err)
 	}
@@ -664,6 +646,9 @@ func (p *Propagator) writeIDV(curID []float32, slots []uint8) ([]float32, error)
 		return nil, err
 	}
 	res, err := p.write.Run(in)
+	if err == nil {
+		err = checkRun("memory_write", res, p.outShapes.write)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("memory_write graph: %w", err)
 	}
@@ -693,6 +678,9 @@ func (p *Propagator) runPropagate(enc *encoding, e *engine) (map[string]ort.Tens
 		return nil, err
 	}
 	res, err := p.prop.Run(in)
+	if err == nil {
+		err = checkRun("propagate", res, p.outShapes.prop)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("propagate graph: %w", err)
 	}

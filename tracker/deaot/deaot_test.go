@@ -569,3 +569,157 @@ func TestResetAndEmptyLabels(t *testing.T) {
 		t.Error("Propagate after Reset succeeded without a reference")
 	}
 }
+
+// TestExportVariants opens generated propagators shaped like real exports
+// that the contract allows: a reference graph that does not read the labels
+// (DeAOT-T, one layer) and graphs whose outputs declare dynamic axes
+// (PyTorch 1.13). Each must track exactly as the plain model, which
+// computes the same tensors.
+func TestExportVariants(t *testing.T) {
+	rt := openRuntime(t)
+	s := gridScene(160, 120, 4, 3, 12, 11, 6, nil) // two engines
+	const frames = 12
+	run := func(t *testing.T, o testgen.PropagatorOptions) []*mask.LabelMap {
+		p := openProp(t, rt, genDir(t, o), deaot.Options{LongTermMemGap: 3})
+		ctx := context.Background()
+		f, gt := s.frame(0)
+		if err := p.AddReference(ctx, f, gt); err != nil {
+			t.Fatal(err)
+		}
+		var out []*mask.LabelMap
+		for i := 1; i < frames; i++ {
+			f, _ := s.frame(i)
+			pred, err := p.Propagate(ctx, f)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			out = append(out, pred)
+		}
+		return out
+	}
+	plain := run(t, testgen.PropagatorOptions{})
+	for _, tc := range []struct {
+		name string
+		o    testgen.PropagatorOptions
+	}{
+		{"reference without labels", testgen.PropagatorOptions{ReferenceWithoutLabels: true}},
+		{"dynamic output axes", testgen.PropagatorOptions{DynamicOutputs: true}},
+		{"both, two layers", testgen.PropagatorOptions{ReferenceWithoutLabels: true, DynamicOutputs: true, Layers: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := plain
+			if tc.o.Layers == 2 {
+				want = run(t, testgen.PropagatorOptions{Layers: 2})
+			}
+			got := run(t, tc.o)
+			for i := range got {
+				if !slices.Equal(got[i].Pix, want[i].Pix) {
+					t.Fatalf("frame %d differs from the plain model's", i+1)
+				}
+			}
+		})
+	}
+}
+
+// TestDynamicAxesCheckedAtRun: a sidecar that disagrees with the sizes a
+// graph really outputs cannot be caught at Open when the graph declares its
+// axes dynamic; the first run must then fail with an error naming the
+// tensor, not index out of range or track with misread tensors.
+func TestDynamicAxesCheckedAtRun(t *testing.T) {
+	rt := openRuntime(t)
+	s := laneScene(160, 120, 3, 14, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, from, to string
+		want           string
+	}{
+		{"logits size", `"width": 40,`, `"width": 41,`, `propagate: output "logits" has shape [1 11 30 40] at run time, but the sidecar says [1 11 30 41]`},
+		{"logits height", `"height": 30,`, `"height": 29,`, `propagate: output "logits" has shape [1 11 30 40] at run time, but the sidecar says [1 11 29 40]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := genDir(t, testgen.PropagatorOptions{DynamicOutputs: true})
+			m := filepath.Join(dir, deaot.ManifestFile)
+			b, err := os.ReadFile(m)
+			if err != nil || !strings.Contains(string(b), tc.from) {
+				t.Fatalf("sidecar lacks %q (%v)", tc.from, err)
+			}
+			if err := os.WriteFile(m, []byte(strings.Replace(string(b), tc.from, tc.to, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := openProp(t, rt, dir, deaot.Options{})
+			f, gt := s.frame(0)
+			if err := p.AddReference(ctx, f, gt); err != nil {
+				t.Fatalf("AddReference: %v", err)
+			}
+			f, _ = s.frame(1)
+			_, err = p.Propagate(ctx, f)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSidecarLongTermGap: with Options.LongTermMemGap 0 the sidecar's
+// long_term_mem_gap (the model's own, as aot-benchmark's evaluator uses its
+// config's) decides which propagated frames enter long-term memory; an
+// explicit option wins; a negative value in the sidecar is refused.
+func TestSidecarLongTermGap(t *testing.T) {
+	rt := openRuntime(t)
+	s := laneScene(160, 120, 3, 14, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		sidecar string // the long_term_mem_gap line added to the sidecar, "" for none
+		opt     int
+		want    []int // frame indices in long-term memory after frame 7 (frame 7 itself is still pending)
+	}{
+		{"no gap in the sidecar: 5", "", 0, []int{0, 5}},
+		{"sidecar gap 2", `"long_term_mem_gap": 2,`, 0, []int{0, 2, 4, 6}},
+		{"sidecar gap 9999", `"long_term_mem_gap": 9999,`, 0, []int{0}},
+		{"option wins", `"long_term_mem_gap": 2,`, 3, []int{0, 3, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := genDir(t, testgen.PropagatorOptions{})
+			if tc.sidecar != "" {
+				addToSidecar(t, dir, tc.sidecar)
+			}
+			p := openProp(t, rt, dir, deaot.Options{LongTermMemGap: tc.opt})
+			f, gt := s.frame(0)
+			if err := p.AddReference(ctx, f, gt); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 7; i++ {
+				f, _ := s.frame(i)
+				if _, err := p.Propagate(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []int
+			for _, fi := range p.Memory()[0].LongTerm {
+				got = append(got, fi.Index)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("long-term frames %v, want %v", got, tc.want)
+			}
+		})
+	}
+	dir := genDir(t, testgen.PropagatorOptions{})
+	addToSidecar(t, dir, `"long_term_mem_gap": -1,`)
+	if _, err := deaot.Open(rt, dir, deaot.Options{}); err == nil || !strings.Contains(err.Error(), "long_term_mem_gap") {
+		t.Errorf("negative sidecar gap: %v, want an error naming long_term_mem_gap", err)
+	}
+}
+
+// addToSidecar inserts a JSON member at the start of a generated sidecar.
+func addToSidecar(t *testing.T, dir, member string) {
+	t.Helper()
+	m := filepath.Join(dir, deaot.ManifestFile)
+	b, err := os.ReadFile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m, []byte(strings.Replace(string(b), "{", "{"+member, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -90,128 +90,28 @@ func (p *Propagator) preprocess(f video.Frame, dst []float32) {
 }
 
 // sampleNearest returns, for each cell of an oh×ow grid, the index of the
-// frame pixel at its centre (PyTorch's nearest for integer ratios).
+// frame pixel it samples: PyTorch's F.interpolate(mode="nearest"), source
+// index floor(dst·in/out) in float32, as aot-benchmark's evaluator resizes
+// a frame's labels to the engine's input size.
 func sampleNearest(fw, fh, ow, oh int) []int32 {
 	idx := make([]int32, ow*oh)
+	sxs := make([]int, ow)
+	for x := range sxs {
+		sxs[x] = nearestSource(x, fw, ow)
+	}
 	for y := 0; y < oh; y++ {
-		sy := int((float64(y) + 0.5) * float64(fh) / float64(oh))
-		if sy >= fh {
-			sy = fh - 1
-		}
-		for x := 0; x < ow; x++ {
-			sx := int((float64(x) + 0.5) * float64(fw) / float64(ow))
-			if sx >= fw {
-				sx = fw - 1
-			}
-			idx[y*ow+x] = int32(sy*fw + sx)
+		row := nearestSource(y, fh, oh) * fw
+		for x, sx := range sxs {
+			idx[y*ow+x] = int32(row + sx)
 		}
 	}
 	return idx
 }
 
-// topK is how many channels a logit cell keeps for upsampling; channels
-// below minProb are dropped (their interpolated probability is at most
-// minProb, too little to win an argmax against the kept ones except on
-// exact ties).
-const (
-	topK    = 4
-	minProb = 1e-3
-)
-
-// cellTop is the most probable channels of one logit cell, descending.
-type cellTop struct {
-	n  uint8
-	ch [topK]uint16
-	p  [topK]float32
-}
-
-func (c *cellTop) add(ch uint16, p float32) {
-	if c.n == topK && p <= c.p[topK-1] {
-		return
-	}
-	i := int(c.n)
-	if c.n < topK {
-		c.n++
-	} else {
-		i = topK - 1
-	}
-	for i > 0 && c.p[i-1] < p {
-		c.ch[i], c.p[i] = c.ch[i-1], c.p[i-1]
-		i--
-	}
-	c.ch[i], c.p[i] = ch, p
-}
-
-// prune drops channels under minProb, keeping at least the best one.
-func (c *cellTop) prune() {
-	for c.n > 1 && c.p[c.n-1] < minProb {
-		c.n--
-	}
-}
-
-func (c *cellTop) prob(ch uint16) float32 {
-	for i := 0; i < int(c.n); i++ {
-		if c.ch[i] == ch {
-			return c.p[i]
-		}
-	}
-	return 0
-}
-
-// upsampleArgmax interpolates the per-cell probabilities bilinearly from the
-// lh×lw logit grid to fw×fh and writes each pixel's most probable channel.
-func upsampleArgmax(tops []cellTop, lw, lh, fw, fh int, alignCorners bool, out []uint16) {
-	var xm, ym axisMap
-	if alignCorners {
-		xm, ym = alignCornersMap(fw, lw), alignCornersMap(fh, lh)
-	} else {
-		xm, ym = halfPixelMap(fw, lw), halfPixelMap(fh, lh)
-	}
-	var cand [4 * topK]uint16
-	for y := 0; y < fh; y++ {
-		r0, r1 := int(ym.i0[y])*lw, int(ym.i1[y])*lw
-		wy := ym.w[y]
-		for x := 0; x < fw; x++ {
-			c00, c01 := &tops[r0+int(xm.i0[x])], &tops[r0+int(xm.i1[x])]
-			c10, c11 := &tops[r1+int(xm.i0[x])], &tops[r1+int(xm.i1[x])]
-			best := c00.ch[0]
-			// Fast path: one channel holds more than half the mass at every
-			// corner, so it holds more than half everywhere between them.
-			if c01.ch[0] == best && c10.ch[0] == best && c11.ch[0] == best &&
-				c00.p[0] > 0.5 && c01.p[0] > 0.5 && c10.p[0] > 0.5 && c11.p[0] > 0.5 {
-				out[y*fw+x] = best
-				continue
-			}
-			wx := xm.w[x]
-			w00, w01 := (1-wx)*(1-wy), wx*(1-wy)
-			w10, w11 := (1-wx)*wy, wx*wy
-			n := 0
-			for _, c := range [4]*cellTop{c00, c01, c10, c11} {
-				for i := 0; i < int(c.n); i++ {
-					ch := c.ch[i]
-					dup := false
-					for _, o := range cand[:n] {
-						if o == ch {
-							dup = true
-							break
-						}
-					}
-					if !dup {
-						cand[n] = ch
-						n++
-					}
-				}
-			}
-			bestP := float32(-1)
-			for _, ch := range cand[:n] {
-				v := w00*c00.prob(ch) + w01*c01.prob(ch) + w10*c10.prob(ch) + w11*c11.prob(ch)
-				if v > bestP || (v == bestP && ch < best) {
-					best, bestP = ch, v
-				}
-			}
-			out[y*fw+x] = best
-		}
-	}
+// nearestSource is PyTorch's nearest source index for output index d.
+func nearestSource(d, in, out int) int {
+	scale := float32(in) / float32(out)
+	return min(int(math.Floor(float64(float32(d)*scale))), in-1)
 }
 
 // validFrame checks a frame's geometry.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,10 @@ type Manifest struct {
 	ValueDim   int `json:"value_dim"`
 	IDDim      int `json:"id_dim"`
 	IDValueDim int `json:"id_value_dim"`
+	// LongTermMemGap, optional, is the model's own long-term memory gap
+	// (aot-benchmark's TEST_LONG_TERM_MEM_GAP), used when Options leave it
+	// 0; absent or 0 means 5.
+	LongTermMemGap int `json:"long_term_mem_gap,omitempty"`
 }
 
 // Tensor names of the contract.
@@ -153,6 +158,9 @@ func (m *Manifest) check() error {
 	pos("logits height/width", m.Logits.Height, m.Logits.Width)
 	pos("onehot height/width", m.OneHot.Height, m.OneHot.Width)
 	pos("layers and dims", m.Layers, m.EmbedDim, m.KeyDim, m.ValueDim, m.IDDim, m.IDValueDim)
+	if m.LongTermMemGap < 0 {
+		bad("long_term_mem_gap %d: want 1 or more (or leave it out)", m.LongTermMemGap)
+	}
 	if m.Image.Scale <= 0 {
 		bad("image.scale %v: want > 0 (1/255 for 0-1 inputs)", m.Image.Scale)
 	}
@@ -175,8 +183,11 @@ type spec struct {
 
 // checkIO compares a session's declared inputs or outputs with the
 // contract. Inputs may be a subset of allowed (a graph need not read every
-// tensor), but every name in required must be there; outputs must include
-// every required one.
+// tensor: DeAOT-T's reference graph, with one layer, never reads its
+// labels), but every name in required must be there; outputs must include
+// every required one. A declared axis left dynamic (exporters such as
+// PyTorch 1.13's leave some output axes unnamed) is accepted where the
+// sidecar fixes the size; checkRun checks the real size when the graph runs.
 func checkIO(graph, what string, have []ort.IOInfo, required []spec, allowed map[string][]int64) error {
 	byName := map[string]ort.IOInfo{}
 	for _, io := range have {
@@ -209,6 +220,9 @@ func checkIO(graph, what string, have []ort.IOInfo, required []spec, allowed map
 	return errors.Join(errs...)
 }
 
+// shapeMatches reports whether a declared shape fits the contract's: the
+// same rank; an axis the contract leaves dynamic (-1) must be dynamic; an
+// axis the contract fixes must have that size or be dynamic.
 func shapeMatches(have, want []int64) bool {
 	if len(have) != len(want) {
 		return false
@@ -220,11 +234,29 @@ func shapeMatches(have, want []int64) bool {
 			}
 			continue
 		}
-		if have[i] != want[i] {
+		if have[i] != want[i] && have[i] >= 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// checkRun checks a graph run's outputs against the shapes the sidecar
+// fixes: every named output is there with exactly that shape. Open accepts
+// dynamic axes, so this is where their real sizes are checked.
+func checkRun(graph string, res map[string]ort.Tensor, want map[string][]int64) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		t, ok := res[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: output %q is missing from the run", graph, name))
+		case !slices.Equal(t.Shape, want[name]) || len(t.F32) != t.Len():
+			errs = append(errs, fmt.Errorf("%s: output %q has shape %v at run time, but the sidecar says %v; "+
+				"re-export the model or correct %s", graph, name, t.Shape, want[name], ManifestFile))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func keys(m map[string][]int64) string {

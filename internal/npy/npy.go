@@ -1,8 +1,13 @@
-package segment
+// Package npy reads NumPy .npy arrays and .npz archives (float16 and
+// float32, C order) as float32, for tests that compare with reference
+// outputs saved by Python.
+package npy
 
 import (
+	"archive/zip"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -10,22 +15,56 @@ import (
 	"strings"
 )
 
-// npyArray is a C-order array read from a .npy file, converted to float32.
-type npyArray struct {
+// Array is a C-order array read from a .npy file, converted to float32.
+type Array struct {
 	Shape []int
 	Data  []float32
 }
 
-var npyShapeRE = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
-var npyDescrRE = regexp.MustCompile(`'descr':\s*'([^']*)'`)
+var shapeRE = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
+var descrRE = regexp.MustCompile(`'descr':\s*'([^']*)'`)
 
-// readNpy reads a little-endian float16 or float32 .npy file (versions 1-3,
+// Read reads a little-endian float16 or float32 .npy file (versions 1-3,
 // C order).
-func readNpy(path string) (*npyArray, error) {
+func Read(path string) (*Array, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return Decode(path, b)
+}
+
+// ReadNPZ reads every array of an .npz archive (numpy.savez or
+// savez_compressed), keyed by name without the .npy suffix.
+func ReadNPZ(path string) (map[string]*Array, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, fmt.Errorf("open npz: %w", err)
+	}
+	defer zr.Close()
+	out := map[string]*Array{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, f.Name, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, f.Name, err)
+		}
+		a, err := Decode(path+":"+f.Name, b)
+		if err != nil {
+			return nil, err
+		}
+		out[strings.TrimSuffix(f.Name, ".npy")] = a
+	}
+	return out, nil
+}
+
+// Decode parses the bytes of a .npy file; name labels errors.
+func Decode(name string, b []byte) (*Array, error) {
+	path := name
 	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" {
 		return nil, fmt.Errorf("%s: not a .npy file", path)
 	}
@@ -49,12 +88,12 @@ func readNpy(path string) (*npyArray, error) {
 	if strings.Contains(hdr, "'fortran_order': True") {
 		return nil, fmt.Errorf("%s: Fortran order not supported", path)
 	}
-	dm := npyDescrRE.FindStringSubmatch(hdr)
-	sm := npyShapeRE.FindStringSubmatch(hdr)
+	dm := descrRE.FindStringSubmatch(hdr)
+	sm := shapeRE.FindStringSubmatch(hdr)
 	if dm == nil || sm == nil {
 		return nil, fmt.Errorf("%s: cannot parse header %q", path, hdr)
 	}
-	a := &npyArray{}
+	a := &Array{}
 	n := 1
 	for _, f := range strings.Split(sm[1], ",") {
 		f = strings.TrimSpace(f)
