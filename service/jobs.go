@@ -322,7 +322,11 @@ func (s *Server) onFrame(j *job, p pipeline.Progress, f video.Frame, res *tracke
 		rec.Objects = objectInfos(res.Table)
 	}
 	for _, e := range res.Events {
-		j.events.publish(string(e.Kind), map[string]any{"id": e.ID, "frame": e.Frame})
+		ev := map[string]any{"id": e.ID, "frame": e.Frame}
+		if e.Detail != "" {
+			ev["detail"] = e.Detail
+		}
+		j.events.publish(string(e.Kind), ev)
 	}
 	j.events.publish("progress", progressEvent(rec))
 	if now.Sub(j.lastSave) >= saveEvery {

@@ -85,11 +85,15 @@ type Object struct {
 	Score float64 `json:"score"`
 	// RemovedAt is the frame of the removal, -1 if not removed.
 	RemovedAt int `json:"removed_at"`
+	// Warnings lists why the object's masks are doubtful, one line per
+	// warning with its frame (see EventWarning); absent when none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func (o Object) clone() Object {
 	o.Present = slices.Clone(o.Present)
 	o.Lost = slices.Clone(o.Lost)
+	o.Warnings = slices.Clone(o.Warnings)
 	return o
 }
 
@@ -111,6 +115,9 @@ const (
 	EventLost     EventKind = "lost"     // missing for LostAfter frames
 	EventReturned EventKind = "returned" // a lost object has pixels again
 	EventRemoved  EventKind = "removed"  // RemoveObject took effect
+	// EventWarning: the object's mask is doubtful (Detail says why), e.g.
+	// a prompt whose mask is smaller than Options.MinArea.
+	EventWarning EventKind = "warning"
 )
 
 // Event is one change of the object table.
@@ -118,6 +125,8 @@ type Event struct {
 	Kind  EventKind `json:"kind"`
 	ID    uint16    `json:"id"`
 	Frame int       `json:"frame"`
+	// Detail explains a warning; empty for the other kinds.
+	Detail string `json:"detail,omitempty"`
 }
 
 // ObjectStats describes one object present on a frame.
@@ -171,6 +180,9 @@ type ObjectSet struct {
 	ID     uint16  `json:"id"`
 	Source string  `json:"source"`
 	Score  float64 `json:"score"`
+	// Warning says why the mask is doubtful (see EventWarning); empty
+	// when it is not.
+	Warning string `json:"warning,omitempty"`
 }
 
 func (j *JournalEntry) empty() bool {
@@ -230,6 +242,10 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 			o.Source = s.Source
 		}
 		o.Score = s.Score
+		if s.Warning != "" {
+			o.Warnings = append(o.Warnings, fmt.Sprintf("frame %d: %s", f.Index, s.Warning))
+			res.Events = append(res.Events, Event{Kind: EventWarning, ID: s.ID, Frame: f.Index, Detail: s.Warning})
+		}
 	}
 	for _, id := range j.Removed {
 		o := t.objs[id]
@@ -243,7 +259,7 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 			o.Present[n-1].End = o.LastFrame + 1
 		}
 		o.State, o.RemovedAt, o.presentPrev = StateRemoved, f.Index, false
-		res.Events = append(res.Events, Event{EventRemoved, id, f.Index})
+		res.Events = append(res.Events, Event{Kind: EventRemoved, ID: id, Frame: f.Index})
 	}
 	// ids only the propagator knows (should not happen; kept honest)
 	for i := range acc {
@@ -267,11 +283,11 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 			a := &acc[k]
 			if o.FirstFrame < 0 {
 				o.FirstFrame = f.Index
-				res.Events = append(res.Events, Event{EventAppeared, id, f.Index})
+				res.Events = append(res.Events, Event{Kind: EventAppeared, ID: id, Frame: f.Index})
 			}
 			if o.State == StateLost {
 				o.Lost[len(o.Lost)-1].End = f.Index
-				res.Events = append(res.Events, Event{EventReturned, id, f.Index})
+				res.Events = append(res.Events, Event{Kind: EventReturned, ID: id, Frame: f.Index})
 			}
 			o.State = StateActive
 			o.LastFrame = f.Index
@@ -305,7 +321,7 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 		if o.missing >= t.opts.LostAfter {
 			o.State = StateLost
 			o.Lost = append(o.Lost, Interval{o.missingSince, -1})
-			res.Events = append(res.Events, Event{EventLost, id, f.Index})
+			res.Events = append(res.Events, Event{Kind: EventLost, ID: id, Frame: f.Index})
 		}
 	}
 	for i := range acc {

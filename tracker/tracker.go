@@ -469,7 +469,8 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 				labels.Pix[k] = id
 			}
 		}
-		j.Set = append(j.Set, ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score})
+		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
+		j.Set = append(j.Set, set)
 		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
 		changed = true
 	}
@@ -546,4 +547,23 @@ func hasPixels(l *mask.LabelMap) bool {
 		}
 	}
 	return false
+}
+
+// LowPromptScore is the segmenter score below which a prompt's mask is
+// reported as doubtful (SAM's predicted IoU; the classical segmenter's
+// share of the seeded foreground it kept).
+const LowPromptScore = 0.1
+
+// promptWarning says why a prompt's mask of area pixels and score is
+// doubtful, or "" when it is not: a mask below MinArea (at least one pixel)
+// is likely lost within a few frames, and a very low score means the
+// segmenter itself doubts it.
+func (t *Tracker) promptWarning(area int, score float64) string {
+	if minArea := max(1, t.opts.MinArea); area < minArea {
+		return fmt.Sprintf("the prompt's mask covers %d pixels, below track.min_area (%d): it is likely to be lost within a few frames; give a box around the whole object, more positive clicks, or a mask", area, minArea)
+	}
+	if score < LowPromptScore {
+		return fmt.Sprintf("the segmenter's score for the prompt's mask is %.3f, below %.1f: check the mask; give a box around the whole object, more clicks, or a mask", score, LowPromptScore)
+	}
+	return ""
 }

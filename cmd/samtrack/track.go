@@ -48,7 +48,10 @@ func (a *app) track(ctx context.Context, args []string) error {
 		Logger: a.log,
 		OnFrame: func(p pipeline.Progress, _ video.Frame, res *tracker.FrameResult) {
 			for _, e := range res.Events {
-				if e.Kind != tracker.EventAppeared || p.Frame > 0 {
+				switch {
+				case e.Kind == tracker.EventWarning:
+					pr.warn(fmt.Sprintf("warning: frame %d: object %d: %s", e.Frame, e.ID, e.Detail), a)
+				case e.Kind != tracker.EventAppeared || p.Frame > 0:
 					pr.event(fmt.Sprintf("frame %d: object %d %s", e.Frame, e.ID, e.Kind), a)
 				}
 			}
@@ -123,6 +126,14 @@ func (p *progressPrinter) event(msg string, a *app) {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 	a.log.Info(msg)
+}
+
+// warn is event at warning level.
+func (p *progressPrinter) warn(msg string, a *app) {
+	if p.tty && p.active {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	a.log.Warn(msg)
 }
 
 func (p *progressPrinter) done() {

@@ -278,3 +278,54 @@ func TestTrackONNXPropagatorByName(t *testing.T) {
 		t.Errorf("unknown propagator: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestTrackWarnsOnTinyPrompt: a prompt whose mask is smaller than
+// track.min_area (a 4x4 box) is reported, through the real binary, on the
+// command line and in tracks.json (object warnings) and in the journal;
+// the same video with ordinary prompts gives no warning.
+func TestTrackWarnsOnTinyPrompt(t *testing.T) {
+	tracks := func(out string) []map[string]any {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(out, "tracks.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Objects []map[string]any `json:"objects"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("tracks.json: %v\n%s", err, b)
+		}
+		return doc.Objects
+	}
+	tiny := filepath.Join(t.TempDir(), "tiny")
+	r := run(t, "track", "../../testdata/sample.mp4", "--box", "20,20,24,24", "--max-frames", "5", "--overlay=false", "--out", tiny)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning: frame 0: object 1:") || !strings.Contains(r.stderr, "below track.min_area (200)") {
+		t.Errorf("no min_area warning on the command line:\n%s", r.stderr)
+	}
+	objs := tracks(tiny)
+	if len(objs) != 1 {
+		t.Fatalf("tracks.json lists %d objects, want 1: %v", len(objs), objs)
+	}
+	w, _ := objs[0]["warnings"].([]any)
+	if len(w) != 1 || !strings.Contains(fmt.Sprint(w[0]), "frame 0: the prompt's mask covers 16 pixels") {
+		t.Errorf("tracks.json warnings = %v, want one for the 16-pixel mask on frame 0", objs[0]["warnings"])
+	}
+
+	ok := filepath.Join(t.TempDir(), "ok")
+	r = run(t, "track", "../../testdata/sample.mp4", "--prompts", "../../testdata/sample_prompts.json", "--max-frames", "5", "--overlay=false", "--out", ok)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "warning:") {
+		t.Errorf("ordinary prompts gave a warning:\n%s", r.stderr)
+	}
+	for _, o := range tracks(ok) {
+		if o["warnings"] != nil {
+			t.Errorf("object %v has warnings %v", o["id"], o["warnings"])
+		}
+	}
+}

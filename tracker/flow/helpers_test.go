@@ -18,6 +18,9 @@ import (
 // davisRoot is the shared DAVIS data, relative to this package's directory.
 const davisRoot = "../../../shared/data/davis"
 
+// davisDevRoot holds the six development sequences of DAVIS 2016.
+const davisDevRoot = "../../../shared/data/davis-dev"
+
 // sequence is a DAVIS sequence loaded into memory.
 type sequence struct {
 	name   string

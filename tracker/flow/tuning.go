@@ -20,7 +20,7 @@ func defaultTuning() tuning {
 		priorSigma:   3,
 		priorLo:      0.01,
 		priorHi:      0.99,
-		colourWeight: 0.5,
+		colourWeight: 1.5,
 		llrClamp:     4,
 		occPrior:     0.3,
 		fbAlpha:      0.01,

@@ -1,0 +1,212 @@
+//go:build !nogocv
+
+package segment
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"samtrack/mask"
+)
+
+// classicalSeq is one DAVIS sequence of the prompt-segmenter check: its data
+// root (relative to this package) and the IoU floors per prompt kind (box,
+// click, box+click) below which the regression test fails.
+type classicalSeq struct {
+	root, name string
+}
+
+// nineDAVIS are the first frames the classical segmenter is judged on: the
+// three sequences of davis/ and the six of davis-dev/.
+func nineDAVIS() []classicalSeq {
+	const d, dev = "../../shared/data/davis", "../../shared/data/davis-dev"
+	return []classicalSeq{
+		{d, "blackswan"}, {d, "car-shadow"}, {d, "dog"},
+		{dev, "breakdance"}, {dev, "camel"}, {dev, "dance-twirl"},
+		{dev, "goat"}, {dev, "paragliding-launch"}, {dev, "parkour"},
+	}
+}
+
+// farthestInterior is the pixel of b farthest from its boundary (the frame
+// edge counts as boundary), by a two-pass chamfer distance (weights 3 and 4).
+func farthestInterior(b *mask.Bitmap) (int, int) {
+	const inf = math.MaxInt32 / 2
+	w, h := b.W, b.H
+	d := make([]int32, w*h)
+	at := func(x, y int) int32 {
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 0
+		}
+		return d[y*w+x]
+	}
+	for i, v := range b.Pix {
+		if v != 0 {
+			d[i] = inf
+		}
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if i := y*w + x; d[i] > 0 {
+				d[i] = min(d[i], at(x-1, y)+3, at(x, y-1)+3, at(x-1, y-1)+4, at(x+1, y-1)+4)
+			}
+		}
+	}
+	bx, by, best := 0, 0, int32(-1)
+	for y := h - 1; y >= 0; y-- {
+		for x := w - 1; x >= 0; x-- {
+			if i := y*w + x; d[i] > 0 {
+				d[i] = min(d[i], at(x+1, y)+3, at(x, y+1)+3, at(x+1, y+1)+4, at(x-1, y+1)+4)
+				if d[i] >= best {
+					bx, by, best = x, y, d[i]
+				}
+			}
+		}
+	}
+	return bx, by
+}
+
+// davisPrompts are the prompts derived from a ground-truth mask: its tight
+// box, one positive click at its farthest interior point, and both.
+func davisPrompts(truth *mask.Bitmap) (map[string]Prompt, error) {
+	x0, y0, x1, y1, ok := truth.BBox()
+	if !ok {
+		return nil, fmt.Errorf("empty annotation")
+	}
+	cx, cy := farthestInterior(truth)
+	box := &Box{X0: float64(x0), Y0: float64(y0), X1: float64(x1), Y1: float64(y1)}
+	click := []Point{{X: float64(cx) + 0.5, Y: float64(cy) + 0.5, Label: 1}}
+	return map[string]Prompt{"box": {Box: box}, "click": {Points: click}, "box+click": {Box: box, Points: click}}, nil
+}
+
+// classicalFloors are the per-sequence IoU floors of TestClassicalDAVISNine
+// (box, click, box+click): about 0.05 under the figures in
+// docs/BENCHMARKS.md, so that a change that trades one sequence for the
+// mean fails.
+var classicalFloors = map[string][3]float64{
+	"blackswan":          {0.40, 0.85, 0.40},
+	"car-shadow":         {0.71, 0.57, 0.71},
+	"dog":                {0.79, 0.64, 0.79},
+	"breakdance":         {0.59, 0.38, 0.59},
+	"camel":              {0.57, 0.60, 0.57},
+	"dance-twirl":        {0.41, 0.14, 0.41},
+	"goat":               {0.67, 0.43, 0.67},
+	"paragliding-launch": {0.75, 0.73, 0.75},
+	"parkour":            {0.83, 0.28, 0.83},
+}
+
+// TestClassicalDAVISNine measures the classical segmenter on frame 0 of the
+// nine DAVIS sequences, with prompts derived from the ground truth (the
+// tight box, one click at the farthest interior point, both), and logs the
+// per-sequence table of docs/BENCHMARKS.md. It fails when a sequence falls
+// under its floor (classicalFloors) or a mean under today's level. Issue 8's
+// targets (mean 0.80 box, 0.60 click, 0.82 box+click) are not met yet; the
+// test logs the gap instead of failing on it.
+func TestClassicalDAVISNine(t *testing.T) {
+	kinds := []string{"box", "click", "box+click"}
+	targets := map[string]float64{"box": 0.80, "click": 0.60, "box+click": 0.82}
+	meanFloors := map[string]float64{"box": 0.66, "click": 0.54, "box+click": 0.66}
+	c := newClassical(t)
+	if spec := os.Getenv("SEG_OPTS"); spec != "" {
+		c = tunedClassical(t, spec)
+	}
+	sum := map[string]float64{}
+	seqs := nineDAVIS()
+	t.Logf("| sequence | box | click | box+click |")
+	for _, s := range seqs {
+		img := readRGB(t, filepath.Join(s.root, "JPEGImages/480p", s.name, "00000.jpg"))
+		truth := readAnnotation(t, filepath.Join(s.root, "Annotations/480p", s.name, "00000.png"))
+		prompts, err := davisPrompts(truth)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		row := "| " + s.name + " |"
+		for ki, k := range kinds {
+			res, err := c.Segment(context.Background(), img, prompts[k])
+			if err != nil {
+				t.Fatalf("%s %s: %v", s.name, k, err)
+			}
+			iou := mask.IoU(res.Mask, truth)
+			if d := os.Getenv("SEG_DUMP"); d != "" {
+				dumpMask(t, filepath.Join(d, s.name+"-"+k+".png"), res.Mask)
+				tp := 0
+				for i, v := range res.Mask.Pix {
+					if v != 0 && truth.Pix[i] != 0 {
+						tp++
+					}
+				}
+				t.Logf("%s %s: precision %.3f recall %.3f score %.3f", s.name, k, float64(tp)/float64(max(1, res.Mask.Area())), float64(tp)/float64(truth.Area()), res.Score)
+			}
+			sum[k] += iou
+			row += fmt.Sprintf(" %.3f |", iou)
+			if fl := classicalFloors[s.name][ki]; iou < fl {
+				t.Errorf("%s from %s: IoU %.3f is below its floor %.2f", s.name, k, iou, fl)
+			}
+		}
+		t.Log(row)
+	}
+	row := "| **mean** |"
+	for _, k := range kinds {
+		m := sum[k] / float64(len(seqs))
+		row += fmt.Sprintf(" **%.3f** |", m)
+		if m < meanFloors[k] {
+			t.Errorf("mean IoU from %s is %.3f, below its floor %.2f", k, m, meanFloors[k])
+		}
+		if m < targets[k] {
+			t.Logf("mean IoU from %s is %.3f: issue 8's target %.2f is not met", k, m, targets[k])
+		}
+	}
+	t.Log(row)
+}
+
+// dumpMask writes m as a binary PNG (development aid behind SEG_DUMP).
+func dumpMask(t *testing.T, path string, m *mask.Bitmap) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := mask.WriteBinaryPNG(f, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tunedClassical is the classical segmenter with options changed by a
+// development spec such as "ell=1 it=8 margin=0.5" (SEG_OPTS).
+func tunedClassical(t *testing.T, spec string) *Classical {
+	o := DefaultClassicalOptions()
+	for _, kv := range strings.Fields(spec) {
+		k, v, _ := strings.Cut(kv, "=")
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("SEG_OPTS %s: %v", kv, err)
+		}
+		switch k {
+		case "side":
+			o.MaxSide = int(x)
+		case "it":
+			o.Iterations = int(x)
+		case "ell":
+			o.BoxEllipse = x
+		case "margin":
+			o.BoxMargin = x
+		case "seed":
+			o.SeedRadius = x
+		case "island":
+			o.IslandShare = x
+		default:
+			t.Fatalf("SEG_OPTS: unknown knob %s", k)
+		}
+	}
+	c, err := NewClassical(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("options %+v", o)
+	return c
+}
