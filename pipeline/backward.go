@@ -74,7 +74,7 @@ func planDirection(spec Spec, info video.Info, live bool, log *slog.Logger) (*bi
 		return nil, fmt.Errorf("track.direction %s needs prompts (--mask, --prompts, --point or --box) to track backwards from; --everything alone tracks forwards: use --direction forward", dir)
 	}
 	if info.Frames > 0 && last >= info.Frames {
-		return nil, fmt.Errorf("a prompt is on frame %d but %s has %d frames (indices 0..%d); prompt a frame of the video", last, spec.Input, info.Frames, info.Frames-1)
+		return nil, p.pastEnd(info.Frames-1, false)
 	}
 	if c := spec.Config.Video; c.Start == 0 && c.MaxFrames > 0 && last > (c.MaxFrames-1)*max(c.Stride, 1) {
 		return nil, fmt.Errorf("a prompt is on frame %d, after the last frame video.max_frames %d lets the run reach; raise --max-frames or prompt an earlier frame", last, c.MaxFrames)
