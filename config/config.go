@@ -83,7 +83,7 @@ type Everything struct {
 	PointsPerBatch int `mapstructure:"points_per_batch" json:"points_per_batch"`
 	// PredIoUThresh unset (nil) means the model family's default: 0.88
 	// for SAM and MobileSAM, 0.8 for SAM 2.
-	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh" json:"pred_iou_thresh,omitempty"`
+	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh" json:"pred_iou_thresh"`
 	StabilityScoreThresh       float64  `mapstructure:"stability_score_thresh" json:"stability_score_thresh"`
 	StabilityScoreOffset       float64  `mapstructure:"stability_score_offset" json:"stability_score_offset"`
 	BoxNMSThresh               float64  `mapstructure:"box_nms_thresh" json:"box_nms_thresh"`

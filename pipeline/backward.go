@@ -77,7 +77,7 @@ func planDirection(spec Spec, info video.Info, live bool, log *slog.Logger) (*bi
 		return nil, p.pastEnd(info.Frames-1, false)
 	}
 	if c := spec.Config.Video; c.Start == 0 && c.MaxFrames > 0 && last > (c.MaxFrames-1)*max(c.Stride, 1) {
-		return nil, fmt.Errorf("a prompt is on frame %d, after the last frame video.max_frames %d lets the run reach; raise --max-frames or prompt an earlier frame", last, c.MaxFrames)
+		return nil, p.pastEnd((c.MaxFrames-1)*max(c.Stride, 1), true)
 	}
 	if dir == DirectionAuto {
 		dir = DirectionBoth

