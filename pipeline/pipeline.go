@@ -20,6 +20,7 @@ import (
 	"samtrack/config"
 	"samtrack/export"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/segment"
 	"samtrack/tracker"
 	"samtrack/video"
@@ -77,7 +78,7 @@ type Progress struct {
 type Hooks struct {
 	Logger *slog.Logger
 	// OnFrame is called after each frame is written.
-	OnFrame func(p Progress, f video.Frame, res *tracker.FrameResult)
+	OnFrame func(p Progress, f media.Frame, res *tracker.FrameResult)
 	// Pending is polled before each frame for prompts to add while the job
 	// runs (the service's live prompts); a prompt for an earlier frame is
 	// applied to the next frame.
@@ -200,6 +201,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
 		ExpectedFrames: cmp.Or(info.Planned, info.Frames),
 		Overlay:        c.Track.Overlay,
+		Encoder:        overlayEncoder,
 		Width:          info.SrcWidth,
 		Height:         info.SrcHeight,
 		Rotation:       info.Rotation,
@@ -434,4 +436,13 @@ func EverythingOptions(c config.Config, format string) segment.EverythingOptions
 		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
 		MinMaskRegionArea: e.MinMaskRegionArea, UseM2M: e.UseM2M,
 	}
+}
+
+// overlayEncoder is export's overlay encoder: video's H.264 writer.
+func overlayEncoder(path string, w, h, outW, outH int, fps float64) (export.FrameEncoder, error) {
+	wr, err := video.NewScaledWriter(path, w, h, outW, outH, fps)
+	if err != nil {
+		return nil, err
+	}
+	return wr, nil
 }

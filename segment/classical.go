@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // ClassicalName names the classical segmenter in output metadata.
@@ -105,22 +106,22 @@ const (
 // frame border is background. Result.Score is the share of the box (or of
 // the seeded foreground) that GrabCut kept, a rough confidence; LowRes is
 // nil (there are no logits).
-func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, error) {
+func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
-		return Result{}, fmt.Errorf("classical segmenter: %w", err)
+		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
 	if err := validatePrompt(p, img.W, img.H); err != nil {
-		return Result{}, fmt.Errorf("classical segmenter: %w", err)
+		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
 	pos := 0
 	for _, pt := range p.Points {
 		pos += pt.Label
 	}
 	if p.Box == nil && pos == 0 {
-		return Result{}, errors.New("classical segmenter: prompt has only negative clicks; add a positive click or a box")
+		return media.Result{}, errors.New("classical segmenter: prompt has only negative clicks; add a positive click or a box")
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	win := c.window(img.W, img.H, p)
 	if win == image.Rect(0, 0, img.W, img.H) {
@@ -128,7 +129,7 @@ func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, e
 	}
 	res, err := c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
 	if err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	res.Mask = pasteMask(res.Mask, win, img.W, img.H)
 	return res, nil
@@ -138,7 +139,7 @@ func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, e
 // grown by BoxMargin of its long side (and covering every click), so that
 // the background colour model describes the object's surroundings rather
 // than the whole frame; without a box, the whole frame.
-func (c *Classical) window(w, h int, p Prompt) image.Rectangle {
+func (c *Classical) window(w, h int, p media.Prompt) image.Rectangle {
 	frame := image.Rect(0, 0, w, h)
 	if p.Box == nil || c.opts.BoxMargin <= 0 {
 		return frame
@@ -153,14 +154,14 @@ func (c *Classical) window(w, h int, p Prompt) image.Rectangle {
 }
 
 // shiftPrompt moves p's box and clicks into a window starting at o.
-func shiftPrompt(p Prompt, o image.Point) Prompt {
+func shiftPrompt(p media.Prompt, o image.Point) media.Prompt {
 	dx, dy := float64(o.X), float64(o.Y)
-	q := Prompt{Points: make([]Point, len(p.Points))}
+	q := media.Prompt{Points: make([]media.Point, len(p.Points))}
 	for i, pt := range p.Points {
-		q.Points[i] = Point{X: pt.X - dx, Y: pt.Y - dy, Label: pt.Label}
+		q.Points[i] = media.Point{X: pt.X - dx, Y: pt.Y - dy, Label: pt.Label}
 	}
 	if b := p.Box; b != nil {
-		q.Box = &Box{X0: b.X0 - dx, Y0: b.Y0 - dy, X1: b.X1 - dx, Y1: b.Y1 - dy}
+		q.Box = &media.Box{X0: b.X0 - dx, Y0: b.Y0 - dy, X1: b.X1 - dx, Y1: b.Y1 - dy}
 	}
 	return q
 }
@@ -175,7 +176,7 @@ func pasteMask(m *mask.Bitmap, r image.Rectangle, w, h int) *mask.Bitmap {
 }
 
 // segmentWindow runs the prompt on img (already cropped to its window).
-func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Result, error) {
+func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 
 	long := max(img.W, img.H)
 	s := math.Min(1, float64(c.opts.MaxSide)/float64(long))
@@ -268,7 +269,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Res
 	fg := make([]byte, ww*wh)
 	if fgSeeds >= gcMinSamples && len(seeds)-fgSeeds >= gcMinSamples {
 		if err := c.grabCut(img, ww, wh, seeds, fg); err != nil {
-			return Result{}, err
+			return media.Result{}, err
 		}
 	} else {
 		// Too small a frame for GrabCut: the seeds are the answer.
@@ -279,14 +280,14 @@ func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Res
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	b, err := upsampleMask(fg, ww, wh, img.W, img.H)
 	if err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	if b, err = cleanIslands(b, c.opts.IslandShare); err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 
 	// Score: the share of the seeded foreground GrabCut kept.
@@ -300,12 +301,12 @@ func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Res
 	if fgSeeds > 0 {
 		score = float64(kept) / float64(fgSeeds)
 	}
-	return Result{Mask: b, Score: score}, nil
+	return media.Result{Mask: b, Score: score}, nil
 }
 
 // grabCut runs OpenCV's GrabCut on the frame shrunk to ww×wh, writing 255
 // into fg where the result is (probable) foreground.
-func (c *Classical) grabCut(img Image, ww, wh int, seeds, fg []byte) error {
+func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error {
 	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
 	if err != nil {
 		return fmt.Errorf("classical segmenter: wrap frame: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // Everything mode is segment-anything's SamAutomaticMaskGenerator
@@ -143,27 +144,6 @@ func layerPoints(o EverythingOptions, layer int) int {
 	return int(float64(o.PointsPerSide) / math.Pow(float64(o.CropNPointsDownscaleFactor), float64(layer)))
 }
 
-// Segment is one automatically generated mask, with the fields of
-// segment-anything's records.
-type Segment struct {
-	// Mask is the binary mask at frame size.
-	Mask *mask.Bitmap
-	// Area counts the mask's pixels.
-	Area int
-	// BBox is the box in XYWH as segment-anything writes it: x0, y0 and
-	// the inclusive max corner minus the min corner (so a one-pixel mask
-	// has width 0).
-	BBox [4]int
-	// PredictedIoU is the decoder's IoU estimate for the mask.
-	PredictedIoU float64
-	// StabilityScore is IoU(logits > offset, logits > -offset).
-	StabilityScore float64
-	// PointCoords holds the grid click that produced the mask, frame pixels.
-	PointCoords [][2]float64
-	// CropBox is the crop the mask came from, XYWH.
-	CropBox [4]int
-}
-
 // EverythingStats counts the work of one everything pass.
 type EverythingStats struct {
 	Crops, Encodes, Points int
@@ -185,8 +165,8 @@ type EverythingStats struct {
 // mode. first returns each prompt's token IoUs and, when it could not skip
 // them, the full outputs (then masks is never called for those points).
 type pointScorer interface {
-	first(ctx context.Context, emb *Embedding, prompts []Prompt) (ious [][]float32, outs []Output, err error)
-	masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error)
+	first(ctx context.Context, emb *Embedding, prompts []media.Prompt) (ious [][]float32, outs []Output, err error)
+	masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error)
 	// workers is how many batches may be decoded at once.
 	workers() int
 	close() error
@@ -198,14 +178,14 @@ type pointScorer interface {
 // mode uses it for a cheap first pass and decodes masks only for points
 // that pass pred_iou_thresh.
 type IoUDecoder interface {
-	DecodeIoU(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, error)
+	DecodeIoU(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, error)
 }
 
 // modelScorer is the portable scorer: Model.Decode for low-res masks, with
 // an IoU-only first pass when the Model implements IoUDecoder.
 type modelScorer struct{ m Model }
 
-func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, []Output, error) {
+func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, []Output, error) {
 	if d, ok := s.m.(IoUDecoder); ok {
 		ious, err := d.DecodeIoU(ctx, emb, prompts)
 		return ious, nil, err
@@ -221,7 +201,7 @@ func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt
 	return ious, outs, nil
 }
 
-func (s modelScorer) masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error) {
+func (s modelScorer) masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error) {
 	return s.m.Decode(ctx, emb, prompts, DecodeOptions{})
 }
 
@@ -231,7 +211,7 @@ func (modelScorer) close() error { return nil }
 // Everything runs automatic mask generation on img: it encodes the frame
 // (once when crop_n_layers is 0) and every crop, decodes the point grids
 // and returns the surviving masks in segment-anything's order.
-func Everything(ctx context.Context, m Model, img Image, opts EverythingOptions) ([]Segment, error) {
+func Everything(ctx context.Context, m Model, img media.Image, opts EverythingOptions) ([]media.Segment, error) {
 	return EverythingWithEmbedding(ctx, m, img, nil, opts)
 }
 
@@ -239,7 +219,7 @@ func Everything(ctx context.Context, m Model, img Image, opts EverythingOptions)
 // already computed (emb = m.Encode(img)), so that a caller that also
 // decodes other prompts on this frame pays for one encoder run. emb may be
 // nil.
-func EverythingWithEmbedding(ctx context.Context, m Model, img Image, emb *Embedding, opts EverythingOptions) ([]Segment, error) {
+func EverythingWithEmbedding(ctx context.Context, m Model, img media.Image, emb *Embedding, opts EverythingOptions) ([]media.Segment, error) {
 	segs, _, err := runEverything(ctx, m, modelScorer{m}, img, emb, opts)
 	return segs, err
 }
@@ -298,11 +278,11 @@ func pointGrid(n, w, h int) [][2]float64 {
 }
 
 // cropImage copies the crop out of img.
-func cropImage(img Image, c cropBox) Image {
+func cropImage(img media.Image, c cropBox) media.Image {
 	if c == (cropBox{0, 0, img.W, img.H}) {
 		return img
 	}
-	out := Image{W: c.w(), H: c.h(), RGB: make([]byte, c.w()*c.h()*3)}
+	out := media.Image{W: c.w(), H: c.h(), RGB: make([]byte, c.w()*c.h()*3)}
 	for y := 0; y < out.H; y++ {
 		src := img.RGB[((c[1]+y)*img.W+c[0])*3:][:out.W*3]
 		copy(out.RGB[y*out.W*3:], src)
@@ -464,7 +444,7 @@ func nms(boxes [][4]int, scores []float64, thresh float64) []int {
 }
 
 // runEverything is the pipeline shared by every entry point.
-func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb *Embedding, opts EverythingOptions) ([]Segment, EverythingStats, error) {
+func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image, emb *Embedding, opts EverythingOptions) ([]media.Segment, EverythingStats, error) {
 	var st EverythingStats
 	if m == nil {
 		return nil, st, errors.New("everything: no model; open one with segment.Open")
@@ -522,13 +502,13 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb 
 			return nil, st, err
 		}
 	}
-	segs := make([]Segment, len(all))
+	segs := make([]media.Segment, len(all))
 	for i, c := range all {
 		b := c.bitmap(img.W, img.H)
 		if bitmaps != nil && bitmaps[i] != nil {
 			b = bitmaps[i]
 		}
-		segs[i] = Segment{
+		segs[i] = media.Segment{
 			Mask:           b,
 			Area:           c.area,
 			BBox:           [4]int{c.box[0], c.box[1], c.box[2] - c.box[0], c.box[3] - c.box[1]},
@@ -661,9 +641,9 @@ func (a *adaptive) record(iouN int, iouT time.Duration, maskN int, maskT time.Du
 
 func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts EverythingOptions, ad *adaptive) (batchResult, error) {
 	var r batchResult
-	prompts := make([]Prompt, len(pts))
+	prompts := make([]media.Prompt, len(pts))
 	for i, p := range pts {
-		prompts[i] = Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}}
+		prompts[i] = media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}}
 	}
 	var ious [][]float32
 	var outs []Output
@@ -707,7 +687,7 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 		}
 		outs = make([]Output, len(prompts))
 		if len(need) > 0 {
-			sub := make([]Prompt, len(need))
+			sub := make([]media.Prompt, len(need))
 			for j, i := range need {
 				sub[j] = prompts[i]
 			}

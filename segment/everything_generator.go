@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -77,7 +78,7 @@ func NewGenerator(rt *ort.Runtime, m Model, opts EverythingOptions, g GeneratorO
 
 // Run is EverythingWithEmbedding with the generator's sessions; emb may be
 // nil.
-func (g *Generator) Run(ctx context.Context, img Image, emb *Embedding) ([]Segment, EverythingStats, error) {
+func (g *Generator) Run(ctx context.Context, img media.Image, emb *Embedding) ([]media.Segment, EverythingStats, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.sc == nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"samtrack/media"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -46,9 +47,9 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 		t.Fatal("the generator does not screen the reference decoder with the reordered IoU graph")
 	}
 	// The median of the points' best multimask IoU, exact.
-	var prompts []Prompt
+	var prompts []media.Prompt
 	for _, p := range pointGrid(o.PointsPerSide, img.W, img.H) {
-		prompts = append(prompts, Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}})
+		prompts = append(prompts, media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}})
 	}
 	outs, err := sc.masks(ctx, emb, prompts)
 	if err != nil {

@@ -9,12 +9,12 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/segment"
 	"samtrack/tracker/deaot"
 	"samtrack/tracker/flow"
-	"samtrack/video"
 )
 
 // samModels generates the test SAM models into a temporary directory and
@@ -251,8 +251,8 @@ func (e gtEval) String() string {
 }
 
 // frameOf renders a plain frame of one colour with a square of another.
-func squareFrame(index, w, h, x0, y0, side int) video.Frame {
-	f := video.Frame{Index: index, W: w, H: h, RGB: make([]byte, w*h*3)}
+func squareFrame(index, w, h, x0, y0, side int) media.Frame {
+	f := media.Frame{Index: index, Image: media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			c := [3]byte{120, 120, 125}

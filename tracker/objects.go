@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // State is an object's state in the object table.
@@ -227,7 +227,7 @@ type accum struct {
 // commit updates the object table from a frame's final labels and journal
 // entry. The live path and the replay of a resumed run both go through it,
 // so the table of a resumed run equals the uninterrupted one's.
-func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) *FrameResult {
+func (t *Tracker) commit(f media.Frame, labels *mask.LabelMap, j *JournalEntry) *FrameResult {
 	t.steps++
 	t.lastIndex = f.Index
 	t.nextID = max(t.nextID, j.NextID)
@@ -349,7 +349,7 @@ func (t *Tracker) newObject(id uint16, source string) *object {
 // gather scans the labels once, accumulating each present id's area, box,
 // centroid and colours. t.slot maps an id to its index in the result until
 // commit resets it.
-func (t *Tracker) gather(f video.Frame, labels *mask.LabelMap) []accum {
+func (t *Tracker) gather(f media.Frame, labels *mask.LabelMap) []accum {
 	acc := t.acc[:0]
 	w := labels.W
 	for i, id := range labels.Pix {

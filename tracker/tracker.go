@@ -9,8 +9,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/segment"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // MaxID is the largest object id; ids are uint16 end to end.
@@ -146,7 +145,7 @@ type pendingItem struct {
 	seq    int
 	kind   pendingKind
 	id     uint16
-	prompt segment.Prompt
+	prompt media.Prompt
 	labels *mask.LabelMap
 }
 
@@ -196,7 +195,7 @@ func (t *Tracker) NextID() int { return t.nextID }
 // reference. id 0 asks for a new id (max id ever used + 1), reported by an
 // EventAppeared. Several prompts for the same frame and id are merged (their
 // points joined; the last box wins).
-func (t *Tracker) AddPrompt(frameIndex int, id uint16, p segment.Prompt) error {
+func (t *Tracker) AddPrompt(frameIndex int, id uint16, p media.Prompt) error {
 	if t.seg == nil {
 		return fmt.Errorf("tracker: a prompt for object %d at frame %d needs a SAM model, but none is configured; give a mask instead", id, frameIndex)
 	}
@@ -317,7 +316,7 @@ func (t *Tracker) takePending(index int) []pendingItem {
 	return items
 }
 
-func (t *Tracker) checkFrame(f video.Frame) error {
+func (t *Tracker) checkFrame(f media.Frame) error {
 	if f.W <= 0 || f.H <= 0 {
 		return fmt.Errorf("tracker: frame %d has size %dx%d; pass a decoded frame", f.Index, f.W, f.H)
 	}
@@ -338,7 +337,7 @@ func (t *Tracker) checkFrame(f video.Frame) error {
 // present and the events of the frame. On a resumed tracker (see Resume),
 // frames up to the interrupted run's last frame are replayed from its
 // stored labels and come back with Replayed set.
-func (t *Tracker) Step(ctx context.Context, f video.Frame) (*FrameResult, error) {
+func (t *Tracker) Step(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -359,7 +358,7 @@ func (t *Tracker) Step(ctx context.Context, f video.Frame) (*FrameResult, error)
 	return t.liveStep(ctx, f)
 }
 
-func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, error) {
+func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	items := t.takePending(f.Index)
 	var labels *mask.LabelMap
 	if t.hasRef {
@@ -428,13 +427,13 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 	}
 	discover := t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
 	var refreshIDs []uint16
-	var refreshPr []segment.Prompt
+	var refreshPr []media.Prompt
 	if discover && t.opts.Refresh {
 		refreshIDs, refreshPr = refreshPrompts(labels, prompted)
 	}
-	var resp SegmentResponse
+	var resp media.SegmentResponse
 	if len(prompts) > 0 || discover {
-		req := SegmentRequest{Everything: discover}
+		req := media.SegmentRequest{Everything: discover}
 		for _, p := range prompts {
 			req.Prompts = append(req.Prompts, p.prompt)
 		}
@@ -510,7 +509,7 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 
 // reference gives the frame to the propagator as a reference, or resets it
 // when no object is left.
-func (t *Tracker) reference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error {
+func (t *Tracker) reference(ctx context.Context, f media.Frame, labels *mask.LabelMap) error {
 	if !hasPixels(labels) {
 		t.prop.Reset()
 		t.hasRef = false

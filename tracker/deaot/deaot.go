@@ -23,8 +23,8 @@ import (
 	"sync"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/ort"
-	"samtrack/video"
 )
 
 // Options tunes a Propagator. The zero value uses the defaults.
@@ -318,7 +318,7 @@ func (p *Propagator) rebuildIDTab() {
 // their short-term memory. If the previous call was Propagate on the same
 // frame index, that prediction is discarded instead of being written to
 // memory (SAM-Track's "propagate without memory update" on reference frames).
-func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error {
+func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *mask.LabelMap) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -452,7 +452,7 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 // memory. The prediction becomes short-term memory (and, every
 // LongTermMemGap frames, long-term memory) when the next frame arrives,
 // unless that next call is AddReference on this same frame.
-func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error) {
+func (p *Propagator) Propagate(ctx context.Context, f media.Frame) (*mask.LabelMap, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out, _, err := p.propagate(ctx, f, false)
@@ -468,7 +468,7 @@ type frameProbs struct {
 
 // propagate is Propagate; withProbs also returns the merged probabilities
 // that the labels are the argmax of. The caller holds p.mu.
-func (p *Propagator) propagate(ctx context.Context, f video.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
+func (p *Propagator) propagate(ctx context.Context, f media.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
 	if p.closed {
 		return nil, nil, ErrClosed
 	}
@@ -550,7 +550,7 @@ func probsBuf(fp *frameProbs) []float32 {
 
 // encode runs the encoder on a frame, or reuses the last run when it was
 // the same frame (AddReference right after Propagate on one frame).
-func (p *Propagator) encode(f video.Frame) (*encoding, error) {
+func (p *Propagator) encode(f media.Frame) (*encoding, error) {
 	sum := crc32.Checksum(f.RGB, castagnoli)
 	if c := p.cache; c != nil && c.index == f.Index && c.w == f.W && c.h == f.H && c.sum == sum {
 		return c, nil
@@ -583,7 +583,7 @@ func feed(s *ort.Session, avail map[string]ort.Tensor) (map[string]ort.Tensor, e
 }
 
 // sampleFor returns the one-hot cells' source pixels for a frame's size.
-func (p *Propagator) sampleFor(f video.Frame) []int32 {
+func (p *Propagator) sampleFor(f media.Frame) []int32 {
 	if p.sample.fw != f.W || p.sample.fh != f.H {
 		p.sample.fw, p.sample.fh = f.W, f.H
 		p.sample.idx = sampleNearest(f.W, f.H, p.man.OneHot.Width, p.man.OneHot.Height)

@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/tracker"
 	"samtrack/tracker/deaot"
-	"samtrack/video"
 )
 
 var _ tracker.Propagator = (*deaot.Propagator)(nil)
@@ -484,7 +484,7 @@ func TestBadInput(t *testing.T) {
 		"short frame":      func() error { return p.AddReference(ctx, short, gt) },
 		"nil labels":       func() error { return p.AddReference(ctx, f, nil) },
 		"labels too small": func() error { return p.AddReference(ctx, f, mask.NewLabelMap(10, 10)) },
-		"zero frame":       func() error { _, err := p.Propagate(ctx, video.Frame{}); return err },
+		"zero frame":       func() error { _, err := p.Propagate(ctx, media.Frame{}); return err },
 	} {
 		if err := call(); err == nil {
 			t.Errorf("%s: no error", name)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"samtrack/video"
+	"samtrack/media"
 )
 
 func TestAxisMaps(t *testing.T) {
@@ -216,7 +216,7 @@ func TestPreprocess(t *testing.T) {
 	p.man.Image.Mean = [3]float32{0.485, 0.456, 0.406}
 	p.man.Image.Std = [3]float32{0.229, 0.224, 0.225}
 	// A 3×2 frame with a horizontal ramp in red and constant green/blue.
-	f := video.Frame{W: 3, H: 2, RGB: []byte{0, 10, 20, 100, 10, 20, 200, 10, 20, 0, 10, 20, 100, 10, 20, 200, 10, 20}}
+	f := media.Frame{Image: media.Image{W: 3, H: 2, RGB: []byte{0, 10, 20, 100, 10, 20, 200, 10, 20, 0, 10, 20, 100, 10, 20, 200, 10, 20}}}
 	dst := make([]float32, 3*4*6)
 	p.preprocess(f, dst)
 	norm := func(v float32, c int) float32 { return (v/255 - p.man.Image.Mean[c]) / p.man.Image.Std[c] }
@@ -336,7 +336,7 @@ func BenchmarkDecide(b *testing.B) {
 				}
 				logits = append(logits, lg)
 			}
-			f := video.Frame{W: fw, H: fh, RGB: make([]byte, 3*fw*fh)}
+			f := media.Frame{Image: media.Image{W: fw, H: fh, RGB: make([]byte, 3*fw*fh)}}
 			for i := range f.RGB {
 				f.RGB[i] = byte(rng.IntN(256))
 			}
