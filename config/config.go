@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"samtrack/tracker"
+
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -368,9 +370,6 @@ func (c Config) Validate() error {
 		{"everything.box_nms_thresh", e.BoxNMSThresh},
 		{"everything.crop_nms_thresh", e.CropNMSThresh},
 		{"everything.crop_overlap_ratio", e.CropOverlapRatio},
-		{"track.min_new_obj_ratio", c.Track.MinNewObjRatio},
-		{"track.max_new_obj_frame_ratio", c.Track.MaxNewObjFrameRatio},
-		{"track.reid_min_similarity", c.Track.ReIDMinSimilarity},
 	} {
 		if f.v < 0 || f.v > 1 {
 			bad(f.key, f.v, "want a value in [0, 1]")
@@ -400,14 +399,9 @@ func (c Config) Validate() error {
 	default:
 		bad("track.direction", t.Direction, "want auto, forward, backward or both")
 	}
-	if t.SAMGap < 1 {
-		bad("track.sam_gap", t.SAMGap, "want 1 or more (frames between everything-mode passes)")
-	}
-	if t.MinArea < 0 {
-		bad("track.min_area", t.MinArea, "want 0 or more")
-	}
-	if t.LostAfter < 1 {
-		bad("track.lost_after", t.LostAfter, "want 1 or more")
+	// The tracking loop's own settings are checked where their rules live.
+	if err := c.TrackerOptions().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if t.LongTermMemGap < 0 {
 		bad("track.long_term_mem_gap", t.LongTermMemGap, "want 1 or more, or 0 for the propagator model's own")
@@ -442,4 +436,13 @@ func (r Remove) validate() []error {
 		bad("remove.crf", r.CRF, "want 1-51 (lower is better quality)")
 	}
 	return errs
+}
+
+// TrackerOptions are the tracking loop's options of c (without a logger).
+func (c Config) TrackerOptions() tracker.Options {
+	o := tracker.DefaultOptions()
+	t := c.Track
+	o.SAMGap, o.MinNewObjRatio, o.MinArea, o.LostAfter = t.SAMGap, t.MinNewObjRatio, t.MinArea, t.LostAfter
+	o.Discover, o.Refresh, o.MaxNewObjFrameRatio, o.ReIDMinSimilarity = t.Discover, t.Refresh, t.MaxNewObjFrameRatio, t.ReIDMinSimilarity
+	return o
 }

@@ -412,10 +412,7 @@ func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 }
 
 func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
-	o := tracker.DefaultOptions()
-	t := c.Track
-	o.SAMGap, o.MinNewObjRatio, o.MinArea, o.LostAfter = t.SAMGap, t.MinNewObjRatio, t.MinArea, t.LostAfter
-	o.Discover, o.Refresh, o.MaxNewObjFrameRatio, o.ReIDMinSimilarity = t.Discover, t.Refresh, t.MaxNewObjFrameRatio, t.ReIDMinSimilarity
+	o := c.TrackerOptions()
 	o.Logger = log
 	return o
 }

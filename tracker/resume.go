@@ -103,9 +103,10 @@ func (t *Tracker) replayStep(ctx context.Context, f media.Frame) (*FrameResult, 
 	if j.NextID == 0 {
 		j.NextID = t.nextID
 	}
+	discovery := t.discovers()
 	res := t.commit(f, labels, j)
 	res.Replayed = true
-	res.Discovery = t.seg != nil && (t.opts.Discover && (t.steps-1)%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 1)
+	res.Discovery = discovery
 	rs.seen = f.Index
 	return res, nil
 }

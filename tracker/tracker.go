@@ -87,17 +87,17 @@ func (o Options) Validate() error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	switch {
 	case o.SAMGap < 1:
-		return fmt.Errorf("tracker: sam_gap is %d; use 1 or more (frames between everything-mode passes); to turn discovery off, disable it instead of setting sam_gap to 0", o.SAMGap)
+		return fmt.Errorf("track.sam_gap is %d; use 1 or more (frames between everything-mode passes); to turn discovery off, disable it instead of setting sam_gap to 0", o.SAMGap)
 	case bad(o.MinNewObjRatio) || o.MinNewObjRatio <= 0 || o.MinNewObjRatio > 1:
-		return fmt.Errorf("tracker: min_new_obj_ratio is %v; use a share in (0, 1] (SAM-Track uses 0.8)", o.MinNewObjRatio)
+		return fmt.Errorf("track.min_new_obj_ratio is %v; use a share in (0, 1] (SAM-Track uses 0.8)", o.MinNewObjRatio)
 	case o.MinArea < 0:
-		return fmt.Errorf("tracker: min_area is %d; use 0 or more pixels (SAM-Track uses 200)", o.MinArea)
+		return fmt.Errorf("track.min_area is %d; use 0 or more pixels (SAM-Track uses 200)", o.MinArea)
 	case bad(o.MaxNewObjFrameRatio) || o.MaxNewObjFrameRatio <= 0 || o.MaxNewObjFrameRatio > 1:
-		return fmt.Errorf("tracker: max_new_obj_frame_ratio is %v; use a share in (0, 1] (1 disables the check)", o.MaxNewObjFrameRatio)
+		return fmt.Errorf("track.max_new_obj_frame_ratio is %v; use a share in (0, 1] (1 disables the check)", o.MaxNewObjFrameRatio)
 	case o.LostAfter < 1:
-		return fmt.Errorf("tracker: lost_after is %d; use 1 or more frames", o.LostAfter)
+		return fmt.Errorf("track.lost_after is %d; use 1 or more frames", o.LostAfter)
 	case bad(o.ReIDMinSimilarity) || o.ReIDMinSimilarity < 0 || o.ReIDMinSimilarity > 1:
-		return fmt.Errorf("tracker: reid_min_similarity is %v; use 0 (off) to 1", o.ReIDMinSimilarity)
+		return fmt.Errorf("track.reid_min_similarity is %v; use 0 (off) to 1", o.ReIDMinSimilarity)
 	}
 	return nil
 }
@@ -358,6 +358,15 @@ func (t *Tracker) Step(ctx context.Context, f media.Frame) (*FrameResult, error)
 	return t.liveStep(ctx, f)
 }
 
+// discovers reports whether the frame about to be committed runs
+// everything mode: every SAMGap-th frame the tracker steps through (from its
+// first) with Discover, and the first frame with EverythingFirst. Live
+// tracking and the replay of a resumed run both ask here, so a replayed
+// frame reports the discovery its original run made.
+func (t *Tracker) discovers() bool {
+	return t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
+}
+
 func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	items := t.takePending(f.Index)
 	var labels *mask.LabelMap
@@ -425,7 +434,7 @@ func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, er
 			}
 		}
 	}
-	discover := t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
+	discover := t.discovers()
 	var refreshIDs []uint16
 	var refreshPr []media.Prompt
 	if discover && t.opts.Refresh {
