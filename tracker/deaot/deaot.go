@@ -25,6 +25,7 @@ import (
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/ort"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 // Options tunes a Propagator. The zero value uses the defaults.
@@ -76,7 +77,7 @@ var ErrClosed = errors.New("deaot propagator is closed")
 // Its methods are safe for concurrent use but run one at a time.
 type Propagator struct {
 	mu     sync.Mutex
-	man    *Manifest
+	man    *sidecar.Manifest
 	dir    string
 	opts   Options
 	enc    *ort.Session
@@ -152,14 +153,14 @@ func Open(rt *ort.Runtime, path string, opts Options) (*Propagator, error) {
 	if err != nil {
 		return nil, err
 	}
-	man, err := LoadManifest(dir)
+	man, err := sidecar.Load(dir)
 	if err != nil {
 		return nil, err
 	}
 	if o.LongTermMemGap == 0 {
 		o.LongTermMemGap = cmp.Or(man.LongTermMemGap, 5)
 	}
-	p := &Propagator{man: man, dir: dir, opts: o, L: man.tokens(), NL: man.Layers, S: man.Slots + 1}
+	p := &Propagator{man: man, dir: dir, opts: o, L: man.TokenCount(), NL: man.Layers, S: man.Slots + 1}
 	p.st.objects = map[uint16]*object{}
 	p.idTab = make([]int32, 1<<16)
 	for i := range p.idTab {
@@ -253,7 +254,7 @@ func (p *Propagator) checkGraphs() error {
 }
 
 // Manifest returns a copy of the propagator's sidecar.
-func (p *Propagator) Manifest() Manifest { return *p.man }
+func (p *Propagator) Manifest() sidecar.Manifest { return *p.man }
 
 func (p *Propagator) closeSessions() error {
 	var errs []error
