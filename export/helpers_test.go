@@ -125,7 +125,7 @@ func samSegmenter(t testing.TB, pointsPerSide int) *segment.SAMSegmenter {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	eo := segment.DefaultEverythingOptions()
+	eo := segment.DefaultEverythingOptionsFor(segment.FormatSAM1)
 	eo.PointsPerSide = pointsPerSide
 	seg, err := segment.NewSAMSegmenter(rt, m, eo, segment.DefaultPredictOptions())
 	if err != nil {

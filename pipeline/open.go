@@ -168,7 +168,7 @@ func OpenSegmenter(c config.Config) (*Segmenter, error) {
 	}
 	po := segment.DefaultPredictOptions()
 	po.Refine = c.SAM.Refine
-	ss, err := segment.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c, sam.Model.Format()), po)
+	ss, err := segment.NewSAMSegmenter(sam.RT, sam.Model, c.Everything, po)
 	if err != nil {
 		sam.Close()
 		return nil, err

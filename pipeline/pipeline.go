@@ -21,7 +21,6 @@ import (
 	"samtrack/export"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/segment"
 	"samtrack/tracker"
 	"samtrack/video"
 )
@@ -415,24 +414,6 @@ func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
 	o := c.TrackerOptions()
 	o.Logger = log
 	return o
-}
-
-// EverythingOptions converts the configuration's everything section for a
-// model of the given format (segment.Model.Format): an unset
-// pred_iou_thresh takes that family's default.
-func EverythingOptions(c config.Config, format string) segment.EverythingOptions {
-	e := c.Everything
-	pred := segment.DefaultEverythingOptionsFor(format).PredIoUThresh
-	if e.PredIoUThresh != nil {
-		pred = *e.PredIoUThresh
-	}
-	return segment.EverythingOptions{
-		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: pred,
-		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
-		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
-		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
-		MinMaskRegionArea: e.MinMaskRegionArea, UseM2M: e.UseM2M,
-	}
 }
 
 // overlayEncoder is export's overlay encoder: video's H.264 writer.

@@ -240,7 +240,7 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 			}
 		}
 
-		opts := DefaultEverythingOptions()
+		opts := DefaultEverythingOptionsFor(FormatSAM1)
 		if !skipNaive {
 			// Portable everything mode, emb already computed: decode only.
 			t = time.Now()
@@ -255,11 +255,11 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 		// The generator variants: the acceptance configuration first, then
 		// one change at a time.
 		worst := opts
-		worst.PredIoUThresh = 0           // every point through the mask pass
+		worst.PredIoUThresh = new(0.0)    // every point through the mask pass
 		worst.StabilityScoreThresh = 1.01 // and no mask kept, so NMS is free
 		for _, v := range []struct {
 			name string
-			opts EverythingOptions
+			opts media.EverythingOptions
 			g    GeneratorOptions
 			emb  *Embedding // nil: the pass encodes the frame itself
 		}{

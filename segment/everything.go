@@ -21,127 +21,25 @@ import (
 // and optional small-region clean-up. The order of operations and every
 // default follow the reference; see docs/reference.md §2.
 
-// EverythingOptions configures everything mode. Field names match the
-// config keys (points_per_side → PointsPerSide); the zero value is not
-// useful, start from DefaultEverythingOptions.
-type EverythingOptions struct {
-	// PointsPerSide is the grid size of the full-frame layer.
-	PointsPerSide int `mapstructure:"points_per_side"`
-	// PointsPerBatch is how many grid points are decoded per batch.
-	PointsPerBatch int `mapstructure:"points_per_batch"`
-	// PredIoUThresh keeps masks whose predicted IoU is strictly above it
-	// (no filter when ≤ 0).
-	PredIoUThresh float64 `mapstructure:"pred_iou_thresh"`
-	// StabilityScoreThresh keeps masks whose stability score is at least
-	// it (no filter when ≤ 0).
-	StabilityScoreThresh float64 `mapstructure:"stability_score_thresh"`
-	// StabilityScoreOffset is the logit offset of the stability score.
-	StabilityScoreOffset float64 `mapstructure:"stability_score_offset"`
-	// BoxNMSThresh is the box IoU above which a lower-scored mask of the
-	// same crop is suppressed.
-	BoxNMSThresh float64 `mapstructure:"box_nms_thresh"`
-	// CropNLayers adds layers of 2^k × 2^k overlapping crops.
-	CropNLayers int `mapstructure:"crop_n_layers"`
-	// CropNMSThresh is the box NMS threshold across crops.
-	CropNMSThresh float64 `mapstructure:"crop_nms_thresh"`
-	// CropOverlapRatio sets the crop overlap as a share of the short side.
-	CropOverlapRatio float64 `mapstructure:"crop_overlap_ratio"`
-	// CropNPointsDownscaleFactor divides the points per side in each layer.
-	CropNPointsDownscaleFactor int `mapstructure:"crop_n_points_downscale_factor"`
-	// MinMaskRegionArea, when > 0, fills holes and removes islands smaller
-	// than this many pixels, then runs box NMS again.
-	MinMaskRegionArea int `mapstructure:"min_mask_region_area"`
-	// UseM2M is SAM2AutomaticMaskGenerator's use_m2m: every multimask
-	// candidate is decoded once more with its own low-res logits as the
-	// mask prompt, and the IoU and stability filters apply to the refined
-	// mask (refineM2M).
-	UseM2M bool `mapstructure:"use_m2m"`
-}
-
-// DefaultEverythingOptions returns SamAutomaticMaskGenerator's defaults.
-func DefaultEverythingOptions() EverythingOptions {
-	return EverythingOptions{
-		PointsPerSide:              32,
-		PointsPerBatch:             64,
-		PredIoUThresh:              0.88,
-		StabilityScoreThresh:       0.95,
-		StabilityScoreOffset:       1.0,
-		BoxNMSThresh:               0.7,
-		CropNLayers:                0,
-		CropNMSThresh:              0.7,
-		CropOverlapRatio:           512.0 / 1500.0,
-		CropNPointsDownscaleFactor: 1,
-		MinMaskRegionArea:          0,
-	}
-}
-
 // DefaultEverythingOptionsFor returns the defaults of the automatic mask
-// generator of a model format's family: SAM2AutomaticMaskGenerator's for
-// SAM 2 (pred_iou_thresh 0.8, use_m2m off), SamAutomaticMaskGenerator's
-// otherwise.
-func DefaultEverythingOptionsFor(format string) EverythingOptions {
-	o := DefaultEverythingOptions()
-	if format == FormatSAM2 {
-		o.PredIoUThresh = 0.8
+// generator of a model format's family, with pred_iou_thresh set:
+// SAM2AutomaticMaskGenerator's for SAM 2 (pred_iou_thresh 0.8, use_m2m off),
+// SamAutomaticMaskGenerator's otherwise (0.88).
+func DefaultEverythingOptionsFor(format string) media.EverythingOptions {
+	return withFamilyDefaults(media.DefaultEverythingOptions(), format)
+}
+
+// withFamilyDefaults sets what o leaves to the model family
+// (pred_iou_thresh unset) for a model of the given format.
+func withFamilyDefaults(o media.EverythingOptions, format string) media.EverythingOptions {
+	if o.PredIoUThresh == nil {
+		pred := 0.88
+		if format == FormatSAM2 {
+			pred = 0.8
+		}
+		o.PredIoUThresh = &pred
 	}
 	return o
-}
-
-// maxCropLayers bounds CropNLayers: layer k has 4^k crops, each a full
-// encoder run.
-const maxCropLayers = 4
-
-// Validate reports the first unusable option.
-func (o EverythingOptions) Validate() error {
-	finite := func(name string, v float64) error {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("everything.%s is %v; give a finite number", name, v)
-		}
-		return nil
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{
-		{"pred_iou_thresh", o.PredIoUThresh}, {"stability_score_thresh", o.StabilityScoreThresh},
-		{"stability_score_offset", o.StabilityScoreOffset}, {"box_nms_thresh", o.BoxNMSThresh},
-		{"crop_nms_thresh", o.CropNMSThresh}, {"crop_overlap_ratio", o.CropOverlapRatio},
-	} {
-		if err := finite(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	switch {
-	case o.PointsPerSide < 1 || o.PointsPerSide > 1000:
-		return fmt.Errorf("everything.points_per_side is %d; use 1 to 1000 (SAM uses 32)", o.PointsPerSide)
-	case o.PointsPerBatch < 1:
-		return fmt.Errorf("everything.points_per_batch is %d; use at least 1 (SAM uses 64)", o.PointsPerBatch)
-	case o.StabilityScoreOffset < 0:
-		return fmt.Errorf("everything.stability_score_offset is %v; use a value ≥ 0 (SAM uses 1.0)", o.StabilityScoreOffset)
-	case o.BoxNMSThresh < 0 || o.BoxNMSThresh > 1:
-		return fmt.Errorf("everything.box_nms_thresh is %v; use 0 to 1 (SAM uses 0.7)", o.BoxNMSThresh)
-	case o.CropNMSThresh < 0 || o.CropNMSThresh > 1:
-		return fmt.Errorf("everything.crop_nms_thresh is %v; use 0 to 1 (SAM uses 0.7)", o.CropNMSThresh)
-	case o.CropNLayers < 0 || o.CropNLayers > maxCropLayers:
-		return fmt.Errorf("everything.crop_n_layers is %d; use 0 to %d", o.CropNLayers, maxCropLayers)
-	case o.CropOverlapRatio < 0 || o.CropOverlapRatio >= 1:
-		return fmt.Errorf("everything.crop_overlap_ratio is %v; use 0 to below 1 (SAM uses 512/1500)", o.CropOverlapRatio)
-	case o.CropNPointsDownscaleFactor < 1:
-		return fmt.Errorf("everything.crop_n_points_downscale_factor is %d; use at least 1", o.CropNPointsDownscaleFactor)
-	case o.MinMaskRegionArea < 0:
-		return fmt.Errorf("everything.min_mask_region_area is %d; use 0 (off) or a pixel count", o.MinMaskRegionArea)
-	}
-	for k := 0; k <= o.CropNLayers; k++ {
-		if layerPoints(o, k) < 1 {
-			return fmt.Errorf("everything: crop layer %d has no points (points_per_side %d / crop_n_points_downscale_factor %d^%d); lower crop_n_layers or the factor",
-				k, o.PointsPerSide, o.CropNPointsDownscaleFactor, k)
-		}
-	}
-	return nil
-}
-
-func layerPoints(o EverythingOptions, layer int) int {
-	return int(float64(o.PointsPerSide) / math.Pow(float64(o.CropNPointsDownscaleFactor), float64(layer)))
 }
 
 // EverythingStats counts the work of one everything pass.
@@ -211,7 +109,7 @@ func (modelScorer) close() error { return nil }
 // Everything runs automatic mask generation on img: it encodes the frame
 // (once when crop_n_layers is 0) and every crop, decodes the point grids
 // and returns the surviving masks in segment-anything's order.
-func Everything(ctx context.Context, m Model, img media.Image, opts EverythingOptions) ([]media.Segment, error) {
+func Everything(ctx context.Context, m Model, img media.Image, opts media.EverythingOptions) ([]media.Segment, error) {
 	return EverythingWithEmbedding(ctx, m, img, nil, opts)
 }
 
@@ -219,7 +117,7 @@ func Everything(ctx context.Context, m Model, img media.Image, opts EverythingOp
 // already computed (emb = m.Encode(img)), so that a caller that also
 // decodes other prompts on this frame pays for one encoder run. emb may be
 // nil.
-func EverythingWithEmbedding(ctx context.Context, m Model, img media.Image, emb *Embedding, opts EverythingOptions) ([]media.Segment, error) {
+func EverythingWithEmbedding(ctx context.Context, m Model, img media.Image, emb *Embedding, opts media.EverythingOptions) ([]media.Segment, error) {
 	segs, _, err := runEverything(ctx, m, modelScorer{m}, img, emb, opts)
 	return segs, err
 }
@@ -444,7 +342,7 @@ func nms(boxes [][4]int, scores []float64, thresh float64) []int {
 }
 
 // runEverything is the pipeline shared by every entry point.
-func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image, emb *Embedding, opts EverythingOptions) ([]media.Segment, EverythingStats, error) {
+func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image, emb *Embedding, opts media.EverythingOptions) ([]media.Segment, EverythingStats, error) {
 	var st EverythingStats
 	if m == nil {
 		return nil, st, errors.New("everything: no model; open one with segment.Open")
@@ -452,6 +350,7 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image
 	if err := opts.Validate(); err != nil {
 		return nil, st, err
 	}
+	opts = withFamilyDefaults(opts, m.Format())
 	if err := checkImage(img); err != nil {
 		return nil, st, fmt.Errorf("everything: %w", err)
 	}
@@ -477,7 +376,7 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image
 			st.Encode += time.Since(t)
 		}
 		t := time.Now()
-		cands, err := processCrop(ctx, m, sc, e, c, img.W, img.H, pointGrid(layerPoints(opts, layers[ci]), c.w(), c.h()), opts, &st)
+		cands, err := processCrop(ctx, m, sc, e, c, img.W, img.H, pointGrid(opts.LayerPoints(layers[ci]), c.w(), c.h()), opts, &st)
 		st.Decode += time.Since(t)
 		if err != nil {
 			return nil, st, err
@@ -541,7 +440,7 @@ type batchResult struct {
 // processCrop decodes one crop's grid in batches (on sc.workers()
 // goroutines; results are assembled in point order, so the output does not
 // depend on scheduling) and applies the in-crop box NMS.
-func processCrop(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts EverythingOptions, st *EverythingStats) ([]*candidate, error) {
+func processCrop(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts media.EverythingOptions, st *EverythingStats) ([]*candidate, error) {
 	st.Points += len(pts)
 	nb := (len(pts) + opts.PointsPerBatch - 1) / opts.PointsPerBatch
 	results := make([]batchResult, nb)
@@ -639,7 +538,7 @@ func (a *adaptive) record(iouN int, iouT time.Duration, maskN int, maskT time.Du
 	a.survivors += survivors
 }
 
-func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts EverythingOptions, ad *adaptive) (batchResult, error) {
+func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts media.EverythingOptions, ad *adaptive) (batchResult, error) {
 	var r batchResult
 	prompts := make([]media.Prompt, len(pts))
 	for i, p := range pts {
@@ -647,7 +546,8 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 	}
 	var ious [][]float32
 	var outs []Output
-	filterIoU := opts.PredIoUThresh > 0
+	predIoU := *opts.PredIoUThresh // set by runEverything
+	filterIoU := predIoU > 0
 	// use_m2m filters the refined masks, so no click may be screened out
 	// on its first answer.
 	if !filterIoU || opts.UseM2M || ad.skipIoU() {
@@ -679,7 +579,7 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 		for i, iou := range ious {
 			lo, hi := multimaskTokens(len(iou))
 			for k := lo; k < hi; k++ {
-				if float64(iou[k]) > opts.PredIoUThresh {
+				if float64(iou[k]) > predIoU {
 					need = append(need, i)
 					break
 				}
@@ -732,7 +632,7 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 			continue
 		}
 		for k := lo; k < hi; k++ {
-			if filterIoU && !(float64(iou[k]) > opts.PredIoUThresh) {
+			if filterIoU && !(float64(iou[k]) > predIoU) {
 				continue
 			}
 			r.iouPassed++

@@ -40,13 +40,13 @@ type GeneratorOptions struct {
 type Generator struct {
 	m    Model
 	sc   pointScorer
-	opts EverythingOptions
+	opts media.EverythingOptions
 	mu   sync.Mutex
 }
 
 // NewGenerator validates opts and prepares the decoder sessions. rt may be
 // nil, which gives the portable path.
-func NewGenerator(rt *ort.Runtime, m Model, opts EverythingOptions, g GeneratorOptions) (*Generator, error) {
+func NewGenerator(rt *ort.Runtime, m Model, opts media.EverythingOptions, g GeneratorOptions) (*Generator, error) {
 	if m == nil {
 		return nil, errors.New("everything generator: no model; open one with segment.Open")
 	}

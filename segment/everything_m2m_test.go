@@ -77,7 +77,7 @@ func TestEverythingDefaultsPerFamily(t *testing.T) {
 		pred   float64
 	}{{FormatSAM1, 0.88}, {FormatSAM2, 0.8}} {
 		o := DefaultEverythingOptionsFor(tc.format)
-		if o.PredIoUThresh != tc.pred || o.UseM2M || o.StabilityScoreThresh != 0.95 || o.PointsPerSide != 32 {
+		if o.PredIoUThresh == nil || *o.PredIoUThresh != tc.pred || o.UseM2M || o.StabilityScoreThresh != 0.95 || o.PointsPerSide != 32 {
 			t.Errorf("%s: %+v, want pred_iou_thresh %g and the rest of SAM's defaults", tc.format, o, tc.pred)
 		}
 	}

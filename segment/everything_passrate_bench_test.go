@@ -46,8 +46,8 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 				stabs = append(stabs, 0)
 			}
 			for _, stab := range stabs {
-				opts := DefaultEverythingOptions()
-				opts.PredIoUThresh = thresh
+				opts := DefaultEverythingOptionsFor(FormatSAM1)
+				opts.PredIoUThresh = new(thresh)
 				opts.StabilityScoreThresh = stab
 				gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
 				if err != nil {
@@ -78,7 +78,7 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 // clickIoUs is each grid click's best multimask IoU from the exact IoU-only
 // graph (not the reordered screen).
 func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, img media.Image) ([]float64, error) {
-	gen, err := NewGenerator(rt, m, DefaultEverythingOptions(), GeneratorOptions{})
+	gen, err := NewGenerator(rt, m, DefaultEverythingOptionsFor(FormatSAM1), GeneratorOptions{})
 	if err != nil {
 		return nil, err
 	}

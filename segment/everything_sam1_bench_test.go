@@ -58,7 +58,7 @@ func BenchmarkSAMViTBCostReordered(b *testing.B) {
 	}
 	ctx := context.Background()
 	img := costFrame()
-	opts := DefaultEverythingOptions()
+	opts := DefaultEverythingOptionsFor(FormatSAM1)
 
 	for range b.N {
 		encode := func() (*Embedding, float64) {

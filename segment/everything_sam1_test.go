@@ -32,7 +32,7 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 	stored := mustNpy(t, filepath.Join(samRefDir, "image_embeddings.npy"))
 	emb := &Embedding{W: img.W, H: img.H, Tensors: map[string]ort.Tensor{"image_embeddings": ort.F32Tensor(stored.Data, 1, 256, 64, 64)}}
 
-	o := DefaultEverythingOptions()
+	o := DefaultEverythingOptionsFor(FormatSAM1)
 	o.PointsPerSide = 6
 	o.StabilityScoreThresh = 0 // random weights: no stable masks
 	o.BoxNMSThresh = 1         // and overlapping ones; keep them all
@@ -68,7 +68,7 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 	}{{"median", median}} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := o
-			opts.PredIoUThresh = tc.thresh
+			opts.PredIoUThresh = new(tc.thresh)
 			want, err := EverythingWithEmbedding(ctx, m, img, emb, opts)
 			if err != nil {
 				t.Fatal(err)

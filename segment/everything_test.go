@@ -132,8 +132,8 @@ func (c *countingModel) Encode(ctx context.Context, img media.Image) (*Embedding
 
 // evOpts are SAM's defaults with a 12-point grid to keep the tests quick
 // (the grid spacing, 53×40 px, still puts several points in every shape).
-func evOpts() EverythingOptions {
-	o := DefaultEverythingOptions()
+func evOpts() media.EverythingOptions {
+	o := DefaultEverythingOptionsFor(FormatSAM1)
 	o.PointsPerSide = 12
 	return o
 }
@@ -228,7 +228,7 @@ func TestEverythingSmallRegions(t *testing.T) {
 	}
 	// The generator is the quick path; TestEverythingGeneratorMatchesPortable
 	// shows it gives the portable path's segments.
-	run := func(o EverythingOptions) []media.Segment {
+	run := func(o media.EverythingOptions) []media.Segment {
 		g, err := NewGenerator(rt, m, o, GeneratorOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -291,14 +291,14 @@ func TestEverythingGeneratorMatchesPortable(t *testing.T) {
 	// A higher IoU threshold makes the IoU-only pass reject points, so both
 	// passes of the specialised decoder run.
 	strict := o
-	strict.PredIoUThresh = 0.993
+	strict.PredIoUThresh = new(0.993)
 	wantStrict, err := EverythingWithEmbedding(ctx, m, sc.img, emb, strict)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name    string
-		opts    EverythingOptions
+		opts    media.EverythingOptions
 		want    []media.Segment
 		noSplit bool
 	}{{"default", o, want, false}, {"strict", strict, wantStrict, false}, {"strict-nosplit", strict, wantStrict, true}} {
@@ -403,31 +403,10 @@ func TestCropBoxesAndGrid(t *testing.T) {
 	}
 }
 
-func TestEverythingOptionsValidate(t *testing.T) {
-	if err := DefaultEverythingOptions().Validate(); err != nil {
-		t.Fatalf("defaults invalid: %v", err)
-	}
-	for _, tc := range []struct {
-		name string
-		edit func(*EverythingOptions)
-	}{
-		{"points_per_side", func(o *EverythingOptions) { o.PointsPerSide = 0 }},
-		{"points_per_batch", func(o *EverythingOptions) { o.PointsPerBatch = 0 }},
-		{"pred_iou_thresh", func(o *EverythingOptions) { o.PredIoUThresh = math.NaN() }},
-		{"box_nms_thresh", func(o *EverythingOptions) { o.BoxNMSThresh = 1.5 }},
-		{"crop_n_layers", func(o *EverythingOptions) { o.CropNLayers = -1 }},
-		{"crop_overlap_ratio", func(o *EverythingOptions) { o.CropOverlapRatio = 1 }},
-		{"crop_n_points_downscale_factor", func(o *EverythingOptions) { o.CropNPointsDownscaleFactor = 0 }},
-		{"min_mask_region_area", func(o *EverythingOptions) { o.MinMaskRegionArea = -5 }},
-		{"crop layer has no points", func(o *EverythingOptions) { o.PointsPerSide, o.CropNLayers, o.CropNPointsDownscaleFactor = 2, 2, 4 }},
-	} {
-		o := DefaultEverythingOptions()
-		tc.edit(&o)
-		if err := o.Validate(); err == nil {
-			t.Errorf("%s: bad value accepted", tc.name)
-		}
-	}
-	if _, err := Everything(context.Background(), nil, media.Image{W: 1, H: 1, RGB: make([]byte, 3)}, DefaultEverythingOptions()); err == nil {
+// TestEverythingArguments: a nil model is refused, and crops stay inside
+// the frame. (The options' own checks are media's TestEverythingOptionsValidate.)
+func TestEverythingArguments(t *testing.T) {
+	if _, err := Everything(context.Background(), nil, media.Image{W: 1, H: 1, RGB: make([]byte, 3)}, DefaultEverythingOptionsFor(FormatSAM1)); err == nil {
 		t.Error("nil model accepted")
 	}
 	for _, c := range func() []cropBox { b, _ := cropBoxes(3, 2, 2, 512.0/1500); return b }() {

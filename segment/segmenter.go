@@ -22,11 +22,12 @@ type SAMSegmenter struct {
 }
 
 // NewSAMSegmenter prepares m for the tracker. eo configures everything mode
-// (start from DefaultEverythingOptions), po the prompt decoding
+// (start from media.DefaultEverythingOptions; an unset pred_iou_thresh
+// takes the model family's), po the prompt decoding
 // (DefaultPredictOptions, with Refine for SAM-Track's two-pass
 // refinement). rt may be nil, which decodes everything mode through
 // Model.Decode instead of specialised sessions.
-func NewSAMSegmenter(rt *ort.Runtime, m Model, eo EverythingOptions, po PredictOptions) (*SAMSegmenter, error) {
+func NewSAMSegmenter(rt *ort.Runtime, m Model, eo media.EverythingOptions, po PredictOptions) (*SAMSegmenter, error) {
 	if m == nil {
 		return nil, errors.New("segment: SAM segmenter needs a model; open one with segment.Open")
 	}

@@ -41,8 +41,8 @@ func samModels(t testing.TB) (*ort.Runtime, segment.Model) {
 // testEverything are SAM's everything-mode defaults with a 12-point grid
 // (27x20 px spacing on 320x240, a point in every whole shape) to keep the
 // tests quick: the generated decoder costs about 12 ms a click.
-func testEverything() segment.EverythingOptions {
-	o := segment.DefaultEverythingOptions()
+func testEverything() media.EverythingOptions {
+	o := segment.DefaultEverythingOptionsFor(segment.FormatSAM1)
 	o.PointsPerSide = 12
 	return o
 }
