@@ -369,125 +369,35 @@ func (t *Tracker) discovers() bool {
 
 func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	items := t.takePending(f.Index)
-	var labels *mask.LabelMap
-	if t.hasRef {
-		l, err := t.prop.Propagate(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
-		}
-		if err := l.Validate(); err != nil || l.W != f.W || l.H != f.H {
-			return nil, fmt.Errorf("tracker: frame %d: the propagator returned labels of %dx%d for a %dx%d frame (%v)", f.Index, l.W, l.H, f.W, f.H, err)
-		}
-		labels = l
-	} else {
-		labels = mask.NewLabelMap(f.W, f.H)
+	labels, err := t.propagate(ctx, f)
+	if err != nil {
+		return nil, err
 	}
 	j := &JournalEntry{Frame: f.Index}
-	changed := false
-
 	// Removals first, so that a mask or prompt on the same frame can bring
 	// an id back deliberately.
-	for _, it := range items {
-		if it.kind != pendingRemove {
-			continue
-		}
-		o := t.objs[it.id]
-		if o == nil || o.State == StateRemoved {
-			t.log.Warn("tracker: cannot remove an object that does not exist or is already removed", "frame", f.Index, "id", it.id)
-			continue
-		}
-		clearID(labels, it.id)
-		j.Removed = append(j.Removed, it.id)
-		changed = true
+	changed := t.applyRemovals(f, items, labels, j)
+	ok, err := t.applyMasks(f, items, labels, j)
+	if err != nil {
+		return nil, err
 	}
-	for _, it := range items {
-		if it.kind != pendingMask {
-			continue
-		}
-		m := it.labels
-		if m.W != f.W || m.H != f.H {
-			return nil, sizeError(it.frame, m.W, m.H, f.W, f.H)
-		}
-		ids := m.IDs()
-		for _, id := range ids {
-			clearID(labels, id)
-		}
-		for i, v := range m.Pix {
-			if v != 0 {
-				labels.Pix[i] = v
-			}
-		}
-		for _, id := range ids {
-			t.nextID = max(t.nextID, int(id)+1)
-			j.Set = append(j.Set, ObjectSet{ID: id, Source: SourceMask, Score: 1})
-			j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
-		}
-		changed = true
-	}
-	var prompts []pendingItem
-	prompted := map[uint16]bool{}
-	for _, it := range items {
-		if it.kind == pendingPrompt {
-			prompts = append(prompts, it)
-			if it.id != 0 {
-				prompted[it.id] = true
-			}
-		}
-	}
+	changed = changed || ok
 	discover := t.discovers()
-	var refreshIDs []uint16
-	var refreshPr []media.Prompt
-	if discover && t.opts.Refresh {
-		refreshIDs, refreshPr = refreshPrompts(labels, prompted)
+	ask, err := t.segmentFrame(ctx, f, items, labels, discover)
+	if err != nil {
+		return nil, err
 	}
-	var resp media.SegmentResponse
-	if len(prompts) > 0 || discover {
-		req := media.SegmentRequest{Everything: discover}
-		for _, p := range prompts {
-			req.Prompts = append(req.Prompts, p.prompt)
-		}
-		req.Prompts = append(req.Prompts, refreshPr...)
-		var err error
-		resp, err = t.seg.Segment(ctx, f, req)
-		if err != nil {
-			return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
-		}
-		if len(resp.Masks) != len(req.Prompts) {
-			return nil, fmt.Errorf("tracker: frame %d: the segmenter answered %d of %d prompts", f.Index, len(resp.Masks), len(req.Prompts))
-		}
+	ok, err = t.applyPrompts(f, ask, labels, j)
+	if err != nil {
+		return nil, err
 	}
-	for i, p := range prompts {
-		r := resp.Masks[i]
-		if r.Mask == nil || r.Mask.W != f.W || r.Mask.H != f.H {
-			return nil, fmt.Errorf("tracker: frame %d: the segmenter's mask for object %d does not have the frame's size", f.Index, p.id)
-		}
-		id := p.id
-		if id == 0 {
-			nid, err := t.newID()
-			if err != nil {
-				return nil, err
-			}
-			id = nid
-		} else {
-			t.nextID = max(t.nextID, int(id)+1)
-			clearID(labels, id)
-		}
-		for k, v := range r.Mask.Pix {
-			if v != 0 {
-				labels.Pix[k] = id
-			}
-		}
-		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
-		j.Set = append(j.Set, set)
-		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
-		changed = true
-	}
+	changed = changed || ok
 	if discover {
 		e := t.newFrameEdit(f, labels, j)
-		if e.refresh(refreshIDs, resp.Masks[len(prompts):]) > 0 {
+		if e.refresh(ask.refreshIDs, ask.resp.Masks[len(ask.prompts):]) > 0 {
 			changed = true
 		}
-		n, err := e.discover(resp.Segments)
+		n, err := e.discover(ask.resp.Segments)
 		if err != nil {
 			return nil, err
 		}
@@ -514,6 +424,150 @@ func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, er
 	res := t.commit(f, labels, j)
 	res.Discovery = discover
 	return res, nil
+}
+
+// propagate carries the objects to frame f, or starts an empty label map
+// when the propagator has no reference yet.
+func (t *Tracker) propagate(ctx context.Context, f media.Frame) (*mask.LabelMap, error) {
+	if !t.hasRef {
+		return mask.NewLabelMap(f.W, f.H), nil
+	}
+	l, err := t.prop.Propagate(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
+	}
+	if err := l.Validate(); err != nil || l.W != f.W || l.H != f.H {
+		return nil, fmt.Errorf("tracker: frame %d: the propagator returned labels of %dx%d for a %dx%d frame (%v)", f.Index, l.W, l.H, f.W, f.H, err)
+	}
+	return l, nil
+}
+
+// applyRemovals clears the objects removed on this frame from labels and
+// journals them; it reports whether any was removed.
+func (t *Tracker) applyRemovals(f media.Frame, items []pendingItem, labels *mask.LabelMap, j *JournalEntry) bool {
+	changed := false
+	for _, it := range items {
+		if it.kind != pendingRemove {
+			continue
+		}
+		o := t.objs[it.id]
+		if o == nil || o.State == StateRemoved {
+			t.log.Warn("tracker: cannot remove an object that does not exist or is already removed", "frame", f.Index, "id", it.id)
+			continue
+		}
+		clearID(labels, it.id)
+		j.Removed = append(j.Removed, it.id)
+		changed = true
+	}
+	return changed
+}
+
+// applyMasks paints the masks given for this frame over labels, each id
+// replacing what it had; it reports whether any was given.
+func (t *Tracker) applyMasks(f media.Frame, items []pendingItem, labels *mask.LabelMap, j *JournalEntry) (bool, error) {
+	changed := false
+	for _, it := range items {
+		if it.kind != pendingMask {
+			continue
+		}
+		m := it.labels
+		if m.W != f.W || m.H != f.H {
+			return false, sizeError(it.frame, m.W, m.H, f.W, f.H)
+		}
+		ids := m.IDs()
+		for _, id := range ids {
+			clearID(labels, id)
+		}
+		for i, v := range m.Pix {
+			if v != 0 {
+				labels.Pix[i] = v
+			}
+		}
+		for _, id := range ids {
+			t.nextID = max(t.nextID, int(id)+1)
+			j.Set = append(j.Set, ObjectSet{ID: id, Source: SourceMask, Score: 1})
+			j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// frameAsk is one frame's segmenter work and its answer: the pending
+// prompts, then the refresh prompts of the objects in refreshIDs, answered
+// in that order in resp.Masks.
+type frameAsk struct {
+	prompts    []pendingItem
+	refreshIDs []uint16
+	resp       media.SegmentResponse
+}
+
+// segmentFrame asks the segmenter, at most once, for everything this frame
+// needs: the pending prompts and, on a discovery frame, everything mode
+// and the refresh of the tracked objects not prompted here.
+func (t *Tracker) segmentFrame(ctx context.Context, f media.Frame, items []pendingItem, labels *mask.LabelMap, discover bool) (frameAsk, error) {
+	var ask frameAsk
+	prompted := map[uint16]bool{}
+	for _, it := range items {
+		if it.kind == pendingPrompt {
+			ask.prompts = append(ask.prompts, it)
+			if it.id != 0 {
+				prompted[it.id] = true
+			}
+		}
+	}
+	var refreshPr []media.Prompt
+	if discover && t.opts.Refresh {
+		ask.refreshIDs, refreshPr = refreshPrompts(labels, prompted)
+	}
+	if len(ask.prompts) == 0 && !discover {
+		return ask, nil
+	}
+	req := media.SegmentRequest{Everything: discover}
+	for _, p := range ask.prompts {
+		req.Prompts = append(req.Prompts, p.prompt)
+	}
+	req.Prompts = append(req.Prompts, refreshPr...)
+	resp, err := t.seg.Segment(ctx, f, req)
+	if err != nil {
+		return ask, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
+	}
+	if len(resp.Masks) != len(req.Prompts) {
+		return ask, fmt.Errorf("tracker: frame %d: the segmenter answered %d of %d prompts", f.Index, len(resp.Masks), len(req.Prompts))
+	}
+	ask.resp = resp
+	return ask, nil
+}
+
+// applyPrompts paints the segmenter's mask of each pending prompt over
+// labels, under its own id or a new one; it reports whether any was.
+func (t *Tracker) applyPrompts(f media.Frame, ask frameAsk, labels *mask.LabelMap, j *JournalEntry) (bool, error) {
+	for i, p := range ask.prompts {
+		r := ask.resp.Masks[i]
+		if r.Mask == nil || r.Mask.W != f.W || r.Mask.H != f.H {
+			return false, fmt.Errorf("tracker: frame %d: the segmenter's mask for object %d does not have the frame's size", f.Index, p.id)
+		}
+		id := p.id
+		if id == 0 {
+			nid, err := t.newID()
+			if err != nil {
+				return false, err
+			}
+			id = nid
+		} else {
+			t.nextID = max(t.nextID, int(id)+1)
+			clearID(labels, id)
+		}
+		for k, v := range r.Mask.Pix {
+			if v != 0 {
+				labels.Pix[k] = id
+			}
+		}
+		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
+		j.Set = append(j.Set, set)
+		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
+	}
+	return len(ask.prompts) > 0, nil
 }
 
 // reference gives the frame to the propagator as a reference, or resets it
