@@ -347,7 +347,22 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 	for _, v := range labels.Pix {
 		present[v] = true
 	}
-	// Remove objects the labels no longer hold.
+	if err := p.removeAbsent(present); err != nil {
+		return fmt.Errorf("add reference frame %d: erase removed objects: %w", f.Index, err)
+	}
+	added := p.assignNew(present)
+	p.dropEmptyEngines()
+	p.rebuildIDTab()
+	p.st.referenced = true
+	if len(p.st.engines) == 0 {
+		return nil
+	}
+	return p.writeReference(ctx, f, labels, added)
+}
+
+// removeAbsent frees the slots of the tracked objects that present (by id)
+// no longer holds and erases them from the memory of their engines.
+func (p *Propagator) removeAbsent(present []bool) error {
 	removed := map[*engine][]int{}
 	for id, o := range p.st.objects {
 		if !present[id] {
@@ -360,10 +375,16 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 	}
 	for e, slots := range removed {
 		if err := p.scrub(e, slots); err != nil {
-			return fmt.Errorf("add reference frame %d: erase removed objects: %w", f.Index, err)
+			return err
 		}
 	}
-	// Assign new objects.
+	return nil
+}
+
+// assignNew gives each id present but not yet tracked the first free slot
+// of an engine, or a new engine when every slot is taken, and returns those
+// ids in increasing order.
+func (p *Propagator) assignNew(present []bool) []uint16 {
 	var added []uint16
 	for id := 1; id < len(present); id++ {
 		if !present[id] {
@@ -389,7 +410,12 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 		p.st.objects[uint16(id)] = &object{eng: eng, slot: slot}
 		added = append(added, uint16(id))
 	}
-	// Engines left without objects go, with their memory.
+	return added
+}
+
+// dropEmptyEngines removes the engines left without objects, with their
+// memory.
+func (p *Propagator) dropEmptyEngines() {
 	kept := p.st.engines[:0]
 	for _, e := range p.st.engines {
 		if e.objectCount() > 0 {
@@ -398,11 +424,12 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 	}
 	clear(p.st.engines[len(kept):])
 	p.st.engines = kept
-	p.rebuildIDTab()
-	p.st.referenced = true
-	if len(p.st.engines) == 0 {
-		return nil
-	}
+}
+
+// writeReference encodes frame f once and writes it, with each engine's
+// share of labels, as that engine's newest long-term and short-term
+// memory; the objects in added are introduced on it.
+func (p *Propagator) writeReference(ctx context.Context, f media.Frame, labels *mask.LabelMap, added []uint16) error {
 	enc, err := p.encode(f)
 	if err != nil {
 		return fmt.Errorf("add reference frame %d: %w", f.Index, err)
@@ -423,19 +450,7 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 			return fmt.Errorf("add reference frame %d: %w", f.Index, err)
 		}
 		fr.index, fr.step, fr.ref = f.Index, p.st.step, true
-		// A second reference for the same frame replaces the first.
-		for i := 0; i < len(e.long); i++ {
-			if e.long[i].index == f.Index {
-				old := e.long[i]
-				e.removeLong(i)
-				i--
-				for _, o := range p.st.objects {
-					if o.intro == old {
-						o.intro = fr
-					}
-				}
-			}
-		}
+		p.replaceReference(e, fr)
 		e.appendLong(fr)
 		e.short = fr
 		e.lastMemStep = p.st.step
@@ -447,6 +462,24 @@ func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *ma
 		p.evict(e)
 	}
 	return nil
+}
+
+// replaceReference removes e's long-term entries for fr's frame: a second
+// reference for the same frame replaces the first, also as the frame that
+// introduced its objects.
+func (p *Propagator) replaceReference(e *engine, fr *memFrame) {
+	for i := 0; i < len(e.long); i++ {
+		if e.long[i].index == fr.index {
+			old := e.long[i]
+			e.removeLong(i)
+			i--
+			for _, o := range p.st.objects {
+				if o.intro == old {
+					o.intro = fr
+				}
+			}
+		}
+	}
 }
 
 // Propagate predicts the labels of the next frame from every engine's
