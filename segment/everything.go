@@ -538,86 +538,112 @@ func (a *adaptive) record(iouN int, iouT time.Duration, maskN int, maskT time.Du
 	a.survivors += survivors
 }
 
+// processBatch decodes one batch of grid points of crop c and keeps the
+// candidate masks that pass the IoU, stability and crop-edge filters.
 func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts media.EverythingOptions, ad *adaptive) (batchResult, error) {
 	var r batchResult
 	prompts := make([]media.Prompt, len(pts))
 	for i, p := range pts {
 		prompts[i] = media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}}
 	}
-	var ious [][]float32
-	var outs []Output
-	predIoU := *opts.PredIoUThresh // set by runEverything
-	filterIoU := predIoU > 0
-	// use_m2m filters the refined masks, so no click may be screened out
-	// on its first answer.
-	if !filterIoU || opts.UseM2M || ad.skipIoU() {
-		t := time.Now()
-		var err error
-		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
-			return r, fmt.Errorf("everything: decode: %w", err)
-		}
-		r.maskCalls += len(prompts)
-		ad.record(0, 0, len(prompts), time.Since(t), 0, 0)
-	} else {
-		t := time.Now()
-		var err error
-		if ious, outs, err = sc.first(ctx, emb, prompts); err != nil {
-			return r, fmt.Errorf("everything: decode: %w", err)
-		}
-		if outs == nil {
-			r.iouCalls += len(prompts)
-		} else {
-			r.maskCalls += len(prompts)
-		}
-		if outs == nil {
-			ad.record(len(prompts), time.Since(t), 0, 0, 0, 0)
-		}
-	}
-	if outs == nil {
-		// IoU pass done: decode masks only for points with a passing token.
-		var need []int
-		for i, iou := range ious {
-			lo, hi := multimaskTokens(len(iou))
-			for k := lo; k < hi; k++ {
-				if float64(iou[k]) > predIoU {
-					need = append(need, i)
-					break
-				}
-			}
-		}
-		outs = make([]Output, len(prompts))
-		if len(need) > 0 {
-			sub := make([]media.Prompt, len(need))
-			for j, i := range need {
-				sub[j] = prompts[i]
-			}
-			t := time.Now()
-			mo, err := sc.masks(ctx, emb, sub)
-			if err != nil {
-				return r, fmt.Errorf("everything: decode masks: %w", err)
-			}
-			if len(mo) != len(sub) {
-				return r, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(mo), len(sub))
-			}
-			r.maskCalls += len(sub)
-			ad.record(0, 0, len(sub), time.Since(t), len(prompts), len(need))
-			for j, i := range need {
-				outs[i] = mo[j]
-			}
-		} else {
-			ad.record(0, 0, 0, 0, len(prompts), 0)
-		}
-	}
-	if len(outs) != len(prompts) {
-		return r, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(outs), len(prompts))
+	ious, outs, err := r.decode(ctx, sc, emb, prompts, opts, ad)
+	if err != nil {
+		return r, err
 	}
 	if opts.UseM2M {
-		var err error
 		if outs, err = refineM2M(ctx, m, emb, prompts, outs); err != nil {
 			return r, err
 		}
 		r.maskCalls += len(prompts)
 	}
+	err = r.keep(m, emb, c, fw, fh, pts, ious, outs, opts)
+	return r, err
+}
+
+// decode answers the batch's prompts: with the IoU filter on (and neither
+// use_m2m nor the adaptive rule against it), a first pass that may give
+// IoUs only (ious), then masks for the points with a passing token; else
+// masks for every point. outs has one Output per prompt, with nil IoU for
+// a point no token of which passed.
+func (r *batchResult) decode(ctx context.Context, sc pointScorer, emb *Embedding, prompts []media.Prompt, opts media.EverythingOptions, ad *adaptive) (ious [][]float32, outs []Output, err error) {
+	predIoU := *opts.PredIoUThresh // set by runEverything
+	filterIoU := predIoU > 0
+	// use_m2m filters the refined masks, so no click may be screened out
+	// on its first answer.
+	t := time.Now()
+	if !filterIoU || opts.UseM2M || ad.skipIoU() {
+		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
+			return nil, nil, fmt.Errorf("everything: decode: %w", err)
+		}
+		r.maskCalls += len(prompts)
+		ad.record(0, 0, len(prompts), time.Since(t), 0, 0)
+	} else {
+		if ious, outs, err = sc.first(ctx, emb, prompts); err != nil {
+			return nil, nil, fmt.Errorf("everything: decode: %w", err)
+		}
+		if outs == nil {
+			r.iouCalls += len(prompts)
+			ad.record(len(prompts), time.Since(t), 0, 0, 0, 0)
+		} else {
+			r.maskCalls += len(prompts)
+		}
+	}
+	if outs == nil {
+		if outs, err = r.passingMasks(ctx, sc, emb, prompts, ious, predIoU, ad); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(outs) != len(prompts) {
+		return nil, nil, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(outs), len(prompts))
+	}
+	return ious, outs, nil
+}
+
+// passingMasks follows an IoU-only pass: it decodes masks only for the
+// points with a token whose IoU passes predIoU, leaving the others' Output
+// empty.
+func (r *batchResult) passingMasks(ctx context.Context, sc pointScorer, emb *Embedding, prompts []media.Prompt, ious [][]float32, predIoU float64, ad *adaptive) ([]Output, error) {
+	var need []int
+	for i, iou := range ious {
+		lo, hi := multimaskTokens(len(iou))
+		for k := lo; k < hi; k++ {
+			if float64(iou[k]) > predIoU {
+				need = append(need, i)
+				break
+			}
+		}
+	}
+	outs := make([]Output, len(prompts))
+	if len(need) == 0 {
+		ad.record(0, 0, 0, 0, len(prompts), 0)
+		return outs, nil
+	}
+	sub := make([]media.Prompt, len(need))
+	for j, i := range need {
+		sub[j] = prompts[i]
+	}
+	t := time.Now()
+	mo, err := sc.masks(ctx, emb, sub)
+	if err != nil {
+		return nil, fmt.Errorf("everything: decode masks: %w", err)
+	}
+	if len(mo) != len(sub) {
+		return nil, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(mo), len(sub))
+	}
+	r.maskCalls += len(sub)
+	ad.record(0, 0, len(sub), time.Since(t), len(prompts), len(need))
+	for j, i := range need {
+		outs[i] = mo[j]
+	}
+	return outs, nil
+}
+
+// keep adds to r.cands every token of outs that passes the IoU and
+// stability filters and does not touch an inner crop edge, counting the
+// survivors of each filter.
+func (r *batchResult) keep(m Model, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, ious [][]float32, outs []Output, opts media.EverythingOptions) error {
+	predIoU := *opts.PredIoUThresh
+	filterIoU := predIoU > 0
 	cw, ch := c.w(), c.h()
 	for i, o := range outs {
 		// The mask pass's IoUs are exact; the first pass's may only screen
@@ -637,11 +663,11 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 			}
 			r.iouPassed++
 			if k >= len(o.LowRes) {
-				return r, fmt.Errorf("everything: decoder gave %d low-res masks for %d IoUs", len(o.LowRes), len(iou))
+				return fmt.Errorf("everything: decoder gave %d low-res masks for %d IoUs", len(o.LowRes), len(iou))
 			}
 			logits := m.Upscale(emb, o.LowRes[k])
 			if len(logits) != cw*ch {
-				return r, fmt.Errorf("everything: upscaled mask has %d values for a %dx%d crop", len(logits), cw, ch)
+				return fmt.Errorf("everything: upscaled mask has %d values for a %dx%d crop", len(logits), cw, ch)
 			}
 			s := stability(logits, opts.StabilityScoreOffset)
 			if opts.StabilityScoreThresh > 0 && !(s >= opts.StabilityScoreThresh) {
@@ -661,7 +687,7 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 			})
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // removeSmallRegions is amg's postprocess_small_regions: fill small holes,
