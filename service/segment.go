@@ -317,35 +317,9 @@ func (s *Server) frameSourceOf(jobID, input string, frame int, opts map[string]a
 }
 
 func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
-	var req segmentRequest
-	var img media.Image
-	var key frameKey
-	var uploaded bool
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "multipart/form-data" {
-		var err error
-		req, img, key, err = s.readSegmentMultipart(w, r)
-		if err != nil {
-			return err
-		}
-		uploaded = true
-	} else {
-		body, err := readBody(w, r, s.opts.MaxRequestBytes)
-		if err != nil {
-			return err
-		}
-		if e := decodeJSON(body, &req, "segment"); e != nil {
-			return e
-		}
-	}
-	if f := r.URL.Query().Get("format"); f != "" {
-		req.Format = f
-	}
-	if req.Format == "" {
-		req.Format = "json"
-	}
-	if req.Format != "json" && req.Format != "png" {
-		return errorf(http.StatusBadRequest, "format %q: want json or png", req.Format)
+	req, img, key, uploaded, err := s.readSegmentRequest(w, r)
+	if err != nil {
+		return err
 	}
 	objs, e := req.objects()
 	if e != nil {
@@ -387,18 +361,68 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			doc.Image.Frame = &req.Frame
 		}
 	}
-	labels := mask.NewLabelMap(img.W, img.H)
-	for _, o := range objs {
-		res, embCached, err := g.predict(r.Context(), key, img, o.Prompt())
+	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, &doc)
+	if err != nil {
+		return err
+	}
+	if g.sam != nil && len(objs) > 0 {
+		cached = embCached
+	}
+	doc.Cached, doc.ElapsedMS = cached, time.Since(start).Milliseconds()
+	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
+	if req.Format == "png" {
+		return writeSegmentPNG(w, labels, objs)
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+// readSegmentRequest reads a /segment request: a JSON body, or a multipart
+// upload (uploaded, with the picture in img and its cache key), and the
+// answer's format (json, the default, or png; ?format= wins).
+func (s *Server) readSegmentRequest(w http.ResponseWriter, r *http.Request) (req segmentRequest, img media.Image, key frameKey, uploaded bool, err error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "multipart/form-data" {
+		if req, img, key, err = s.readSegmentMultipart(w, r); err != nil {
+			return req, img, key, false, err
+		}
+		uploaded = true
+	} else {
+		body, err := readBody(w, r, s.opts.MaxRequestBytes)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+			return req, img, key, false, err
 		}
-		if g.sam != nil {
-			cached = embCached
+		if e := decodeJSON(body, &req, "segment"); e != nil {
+			return req, img, key, false, e
 		}
+	}
+	if f := r.URL.Query().Get("format"); f != "" {
+		req.Format = f
+	}
+	if req.Format == "" {
+		req.Format = "json"
+	}
+	if req.Format != "json" && req.Format != "png" {
+		return req, img, key, uploaded, errorf(http.StatusBadRequest, "format %q: want json or png", req.Format)
+	}
+	return req, img, key, uploaded, nil
+}
+
+// segmentObjects answers each object's prompt on img, adds its annotation
+// to doc and paints it into the returned label map (later objects over
+// earlier ones). embCached says whether the last prompt's SAM embedding
+// came from the cache.
+func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, objs []pipeline.ObjectPrompt, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
+	labels = mask.NewLabelMap(img.W, img.H)
+	for _, o := range objs {
+		res, hit, err := g.predict(ctx, key, img, o.Prompt())
+		if err != nil {
+			return nil, false, errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+		}
+		embCached = hit
 		rle, err := mask.EncodeRLE(res.Mask)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		doc.Annotations = append(doc.Annotations, segmentAnnotation{ID: o.ID, Segmentation: rle.Compress(),
 			Area: rle.Area(), BBox: rle.BBox(), Score: res.Score})
@@ -408,25 +432,25 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	doc.Cached, doc.ElapsedMS = cached, time.Since(start).Milliseconds()
-	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
-	if req.Format == "png" {
-		var buf bytes.Buffer
-		var err error
-		if len(objs) == 1 {
-			err = mask.WriteBinaryPNG(&buf, labels.Object(uint16(objs[0].ID)))
-		} else {
-			err = mask.WritePalettePNG(&buf, labels)
-		}
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Content-Type", "image/png")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write(buf.Bytes())
-		return nil
+	return labels, embCached, nil
+}
+
+// writeSegmentPNG answers /segment?format=png: one object's binary mask, or
+// the palette label map of several.
+func writeSegmentPNG(w http.ResponseWriter, labels *mask.LabelMap, objs []pipeline.ObjectPrompt) error {
+	var buf bytes.Buffer
+	var err error
+	if len(objs) == 1 {
+		err = mask.WriteBinaryPNG(&buf, labels.Object(uint16(objs[0].ID)))
+	} else {
+		err = mask.WritePalettePNG(&buf, labels)
 	}
-	writeJSON(w, http.StatusOK, doc)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
 	return nil
 }
 
