@@ -17,6 +17,24 @@ need_go() {
   fi
 }
 
+# The packages that must build without cgo (docs/ARCHITECTURE.md): the
+# shared value types, the tracker loop, the writers, the evaluator, masks and
+# configuration. Fails when one of them pulls in FFmpeg, OpenCV or ONNX
+# Runtime.
+nativefree() {
+  local pkgs="./media ./tracker ./export ./eval ./mask ./config"
+  if ! CGO_ENABLED=0 go build $pkgs; then
+    echo "dev.sh: $pkgs must build with CGO_ENABLED=0" >&2
+    exit 1
+  fi
+  local native
+  native=$(CGO_ENABLED=0 go list -deps $pkgs | grep -E 'gocv|go-astiav|onnxruntime_go' || true)
+  if [ -n "$native" ]; then
+    echo "dev.sh: $pkgs must build without native code, but depend on: $native" >&2
+    exit 1
+  fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -31,6 +49,7 @@ case "$cmd" in
   test)
     need_go
     go vet ./...
+    nativefree
     # Plain go test output, then the skipped tests and why (scripts/skipreport);
     # under CI=true a missing prerequisite fails its test, and any skip that is
     # not for aot-benchmark's source fails the run.

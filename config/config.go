@@ -9,12 +9,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
+
+	"samtrack/media"
+	"samtrack/tracker"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
@@ -24,14 +26,16 @@ import (
 // Config is every setting. Field tags are the keys used in the file, in
 // SAMTRACK_<SECTION>_<KEY> variables and in `options` objects of the API.
 type Config struct {
-	Log        Log        `mapstructure:"log" json:"log"`
-	Runtime    Runtime    `mapstructure:"runtime" json:"runtime"`
-	Models     Models     `mapstructure:"models" json:"models"`
-	SAM        SAM        `mapstructure:"sam" json:"sam"`
-	Video      Video      `mapstructure:"video" json:"video"`
-	Everything Everything `mapstructure:"everything" json:"everything"`
-	Track      Track      `mapstructure:"track" json:"track"`
-	Remove     Remove     `mapstructure:"remove" json:"remove"`
+	Log     Log     `mapstructure:"log" json:"log"`
+	Runtime Runtime `mapstructure:"runtime" json:"runtime"`
+	Models  Models  `mapstructure:"models" json:"models"`
+	SAM     SAM     `mapstructure:"sam" json:"sam"`
+	Video   Video   `mapstructure:"video" json:"video"`
+	// Everything configures automatic mask generation (media owns its
+	// fields, defaults and checks, which segment uses as they are).
+	Everything media.EverythingOptions `mapstructure:"everything" json:"everything"`
+	Track      Track                   `mapstructure:"track" json:"track"`
+	Remove     Remove                  `mapstructure:"remove" json:"remove"`
 }
 
 // Log configures log/slog.
@@ -74,27 +78,6 @@ type Video struct {
 	// MaxPixels bounds every image and frame input (width x height),
 	// checked from the header before anything is decoded.
 	MaxPixels int `mapstructure:"max_pixels" json:"max_pixels"`
-}
-
-// Everything configures automatic mask generation; defaults are those of
-// the model family's own automatic mask generator (SAM's, or SAM 2's).
-type Everything struct {
-	PointsPerSide  int `mapstructure:"points_per_side" json:"points_per_side"`
-	PointsPerBatch int `mapstructure:"points_per_batch" json:"points_per_batch"`
-	// PredIoUThresh unset (nil) means the model family's default: 0.88
-	// for SAM and MobileSAM, 0.8 for SAM 2.
-	PredIoUThresh              *float64 `mapstructure:"pred_iou_thresh" json:"pred_iou_thresh"`
-	StabilityScoreThresh       float64  `mapstructure:"stability_score_thresh" json:"stability_score_thresh"`
-	StabilityScoreOffset       float64  `mapstructure:"stability_score_offset" json:"stability_score_offset"`
-	BoxNMSThresh               float64  `mapstructure:"box_nms_thresh" json:"box_nms_thresh"`
-	CropNLayers                int      `mapstructure:"crop_n_layers" json:"crop_n_layers"`
-	CropNMSThresh              float64  `mapstructure:"crop_nms_thresh" json:"crop_nms_thresh"`
-	CropOverlapRatio           float64  `mapstructure:"crop_overlap_ratio" json:"crop_overlap_ratio"`
-	CropNPointsDownscaleFactor int      `mapstructure:"crop_n_points_downscale_factor" json:"crop_n_points_downscale_factor"`
-	MinMaskRegionArea          int      `mapstructure:"min_mask_region_area" json:"min_mask_region_area"`
-	// UseM2M is SAM 2's one-step refinement of every mask with its own
-	// low-res logits as the mask prompt.
-	UseM2M bool `mapstructure:"use_m2m" json:"use_m2m"`
 }
 
 // Track configures the tracking loop.
@@ -144,13 +127,8 @@ func Default() Config {
 		// A working-size cap of 1920 leaves 1080p and smaller inputs alone
 		// and tracks larger ones (4K phone video) at 1920 on the long side:
 		// outputs stay at the source size, see docs/BENCHMARKS.md.
-		Video: Video{Stride: 1, Timeout: 10 * time.Second, MaxSide: DefaultMaxSide, MaxPixels: DefaultMaxPixels},
-		Everything: Everything{
-			PointsPerSide: 32, PointsPerBatch: 64,
-			StabilityScoreThresh: 0.95, StabilityScoreOffset: 1.0, BoxNMSThresh: 0.7,
-			CropNLayers: 0, CropNMSThresh: 0.7, CropOverlapRatio: 512.0 / 1500.0,
-			CropNPointsDownscaleFactor: 1, MinMaskRegionArea: 0,
-		},
+		Video:      Video{Stride: 1, Timeout: 10 * time.Second, MaxSide: DefaultMaxSide, MaxPixels: DefaultMaxPixels},
+		Everything: media.DefaultEverythingOptions(),
 		Track: Track{
 			Propagator: "builtin", SAMGap: 10, MinNewObjRatio: 0.8, MinArea: 200,
 			LostAfter: 5, LongTermMemGap: 0, MaxLongTerm: 16,
@@ -350,43 +328,8 @@ func (c Config) Validate() error {
 		bad("video.timeout", c.Video.Timeout, "want a positive duration such as 10s")
 	}
 	errs = append(errs, c.Remove.validate()...)
-	e := c.Everything
-	if e.PointsPerSide < 1 {
-		bad("everything.points_per_side", e.PointsPerSide, "want 1 or more")
-	}
-	if e.PointsPerBatch < 1 {
-		bad("everything.points_per_batch", e.PointsPerBatch, "want 1 or more")
-	}
-	if p := e.PredIoUThresh; p != nil && (math.IsNaN(*p) || *p < 0 || *p > 1) {
-		bad("everything.pred_iou_thresh", *p, "want a number from 0 to 1, or leave it unset for the model's default")
-	}
-	for _, f := range []struct {
-		key string
-		v   float64
-	}{
-		{"everything.stability_score_thresh", e.StabilityScoreThresh},
-		{"everything.box_nms_thresh", e.BoxNMSThresh},
-		{"everything.crop_nms_thresh", e.CropNMSThresh},
-		{"everything.crop_overlap_ratio", e.CropOverlapRatio},
-		{"track.min_new_obj_ratio", c.Track.MinNewObjRatio},
-		{"track.max_new_obj_frame_ratio", c.Track.MaxNewObjFrameRatio},
-		{"track.reid_min_similarity", c.Track.ReIDMinSimilarity},
-	} {
-		if f.v < 0 || f.v > 1 {
-			bad(f.key, f.v, "want a value in [0, 1]")
-		}
-	}
-	if e.StabilityScoreOffset < 0 {
-		bad("everything.stability_score_offset", e.StabilityScoreOffset, "want 0 or more")
-	}
-	if e.CropNLayers < 0 {
-		bad("everything.crop_n_layers", e.CropNLayers, "want 0 or more")
-	}
-	if e.CropNPointsDownscaleFactor < 1 {
-		bad("everything.crop_n_points_downscale_factor", e.CropNPointsDownscaleFactor, "want 1 or more")
-	}
-	if e.MinMaskRegionArea < 0 {
-		bad("everything.min_mask_region_area", e.MinMaskRegionArea, "want 0 or more")
+	if err := c.Everything.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if m := c.Models.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 		bad("models.mirror", m, "want an http:// or https:// URL with Hugging Face's paths")
@@ -400,14 +343,9 @@ func (c Config) Validate() error {
 	default:
 		bad("track.direction", t.Direction, "want auto, forward, backward or both")
 	}
-	if t.SAMGap < 1 {
-		bad("track.sam_gap", t.SAMGap, "want 1 or more (frames between everything-mode passes)")
-	}
-	if t.MinArea < 0 {
-		bad("track.min_area", t.MinArea, "want 0 or more")
-	}
-	if t.LostAfter < 1 {
-		bad("track.lost_after", t.LostAfter, "want 1 or more")
+	// The tracking loop's own settings are checked where their rules live.
+	if err := c.TrackerOptions().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if t.LongTermMemGap < 0 {
 		bad("track.long_term_mem_gap", t.LongTermMemGap, "want 1 or more, or 0 for the propagator model's own")
@@ -442,4 +380,13 @@ func (r Remove) validate() []error {
 		bad("remove.crf", r.CRF, "want 1-51 (lower is better quality)")
 	}
 	return errs
+}
+
+// TrackerOptions are the tracking loop's options of c (without a logger).
+func (c Config) TrackerOptions() tracker.Options {
+	o := tracker.DefaultOptions()
+	t := c.Track
+	o.SAMGap, o.MinNewObjRatio, o.MinArea, o.LostAfter = t.SAMGap, t.MinNewObjRatio, t.MinArea, t.LostAfter
+	o.Discover, o.Refresh, o.MaxNewObjFrameRatio, o.ReIDMinSimilarity = t.Discover, t.Refresh, t.MaxNewObjFrameRatio, t.ReIDMinSimilarity
+	return o
 }

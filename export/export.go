@@ -6,7 +6,8 @@
 // the offsets needed to undo a half-written frame. A crash or Ctrl-C leaves
 // every finished frame valid on disk; OpenRun with resume repairs the
 // directory and hands the tracker what it needs to continue with results
-// identical to an uninterrupted run.
+// identical to an uninterrupted run. The overlay is encoded by the writer the
+// caller gives (Meta.Encoder), so the package uses no native code.
 package export
 
 import (
@@ -27,8 +28,8 @@ import (
 	"time"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker"
-	"samtrack/video"
 )
 
 // File names inside the output directory.
@@ -47,6 +48,17 @@ const (
 // manifestVersion is the version of the manifest layout.
 const manifestVersion = 1
 
+// FrameEncoder encodes the overlay video; video.Writer is the one samtrack
+// uses, kept out of this package so that it builds without cgo.
+type FrameEncoder interface {
+	WriteFrame(f media.Frame) error
+	Close() error
+}
+
+// OpenEncoder creates a FrameEncoder writing frames of w x h pixels to path,
+// scaled to outW x outH, at fps frames a second (video.NewScaledWriter).
+type OpenEncoder func(path string, w, h, outW, outH int, fps float64) (FrameEncoder, error)
+
 // Meta describes a run.
 type Meta struct {
 	// Input is the source as given (path or URL).
@@ -57,9 +69,11 @@ type Meta struct {
 	// ExpectedFrames sizes annotations.json's reserve for image entries
 	// (0: unknown; the reserve grows as needed).
 	ExpectedFrames int
-	// Overlay writes overlay.mp4 at FPS frames a second (0: 30).
+	// Overlay writes overlay.mp4 at FPS frames a second (0: 30) through
+	// Encoder, which it needs.
 	Overlay bool
 	FPS     float64
+	Encoder OpenEncoder
 	// TracksEvery is the number of frames between rewrites of tracks.json
 	// (0: 10); it is always written at the end.
 	TracksEvery int
@@ -151,7 +165,7 @@ type Run struct {
 	resumed bool
 	last    int // the interrupted run's last frame (resume), else -1
 
-	overlay    *video.Writer
+	overlay    FrameEncoder
 	overlayBuf []byte
 	pal        color.Palette
 
@@ -172,6 +186,9 @@ type Run struct {
 func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 	if dir == "" {
 		return nil, errors.New("output directory is empty; give a directory for the results")
+	}
+	if meta.Overlay && meta.Encoder == nil {
+		return nil, errors.New("export: an overlay needs Meta.Encoder (a video writer such as video.NewScaledWriter's); set one or turn the overlay off")
 	}
 	if err := os.MkdirAll(filepath.Join(dir, MasksDir), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory %s cannot be created: %w; choose a writable output directory", dir, err)
@@ -419,7 +436,7 @@ func (r *Run) SetCounts(c Counts) { r.man.Counts = c }
 // MaskName is the file name of a frame's label PNG under masks/: the input
 // image's name with .png for image directories, else the 5-digit frame
 // index.
-func MaskName(f video.Frame) string {
+func MaskName(f media.Frame) string {
 	if f.Name != "" {
 		base := filepath.Base(f.Name)
 		return strings.TrimSuffix(base, filepath.Ext(base)) + ".png"
@@ -429,7 +446,7 @@ func MaskName(f video.Frame) string {
 
 // ReadMask reads the labels written for a frame (a tracker.LabelLoader), at
 // the frame's size.
-func (r *Run) ReadMask(f video.Frame) (*mask.LabelMap, error) {
+func (r *Run) ReadMask(f media.Frame) (*mask.LabelMap, error) {
 	l, err := mask.ReadLabelPNGFile(filepath.Join(r.dir, MasksDir, MaskName(f)))
 	if err != nil || (l.W == f.W && l.H == f.H) {
 		return l, err
@@ -438,7 +455,7 @@ func (r *Run) ReadMask(f video.Frame) (*mask.LabelMap, error) {
 }
 
 // outSize is the size of the outputs for frame f.
-func (r *Run) outSize(f video.Frame) (int, int) {
+func (r *Run) outSize(f media.Frame) (int, int) {
 	if r.meta.Width > 0 && r.meta.Height > 0 {
 		return r.meta.Width, r.meta.Height
 	}
@@ -447,7 +464,7 @@ func (r *Run) outSize(f video.Frame) (int, int) {
 
 // atOutSize returns res with its labels and object statistics at the
 // output size (res itself when the frame is already at that size).
-func (r *Run) atOutSize(f video.Frame, res *tracker.FrameResult) (*tracker.FrameResult, error) {
+func (r *Run) atOutSize(f media.Frame, res *tracker.FrameResult) (*tracker.FrameResult, error) {
 	w, h := r.outSize(f)
 	if w == f.W && h == f.H {
 		return res, nil
@@ -503,7 +520,7 @@ func labelStats(l *mask.LabelMap) map[uint16]*idStats {
 // annotations, the tracker's journal entry, tracks.json when due, the
 // manifest (which commits the frame) and, when enabled, its overlay frame.
 // A frame replayed by a resumed tracker only gets its overlay frame.
-func (r *Run) WriteFrame(f video.Frame, res *tracker.FrameResult) error {
+func (r *Run) WriteFrame(f media.Frame, res *tracker.FrameResult) error {
 	if r.closed || r.finished {
 		return errors.New("export: write after Finish or Close")
 	}
@@ -570,7 +587,7 @@ func (r *Run) WriteFrame(f video.Frame, res *tracker.FrameResult) error {
 }
 
 // noteSizes records the output, working and overlay sizes in the manifest.
-func (r *Run) noteSizes(f video.Frame) {
+func (r *Run) noteSizes(f media.Frame) {
 	w, h := r.outSize(f)
 	r.man.Width, r.man.Height = w, h
 	r.man.WorkWidth, r.man.WorkHeight = 0, 0
@@ -585,7 +602,7 @@ func (r *Run) noteSizes(f video.Frame) {
 
 // cocoEntries builds the frame's image entry (id frame index + 1) and its
 // annotations (ids prevAnns+1 on), objects in ascending id.
-func cocoEntries(f video.Frame, name string, res *tracker.FrameResult, prevAnns int) ([]byte, [][]byte) {
+func cocoEntries(f media.Frame, name string, res *tracker.FrameResult, prevAnns int) ([]byte, [][]byte) {
 	fileName := name
 	if f.Name != "" {
 		fileName = f.Name
@@ -656,13 +673,13 @@ func (r *Run) writeTracks() error {
 // writeOverlay encodes the frame's overlay into overlay.partial.mp4 (renamed
 // to overlay.mp4 when the run ends: an MP4 is only playable once its index
 // is written at Close, so the partial name marks a file a crash cut short).
-func (r *Run) writeOverlay(f video.Frame, res *tracker.FrameResult) error {
+func (r *Run) writeOverlay(f media.Frame, res *tracker.FrameResult) error {
 	if !r.meta.Overlay {
 		return nil
 	}
 	if r.overlay == nil {
 		ow, oh := r.outSize(f)
-		w, err := video.NewScaledWriter(r.path(overlayPartial), f.W, f.H, ow, oh, r.meta.FPS)
+		w, err := r.meta.Encoder(r.path(overlayPartial), f.W, f.H, ow, oh, r.meta.FPS)
 		if err != nil {
 			return fmt.Errorf("export: overlay: %w", err)
 		}

@@ -368,7 +368,7 @@ func TestResumeIdentical(t *testing.T) {
 		}
 		return tr
 	}
-	meta := Meta{Input: "synthetic-160x120", Options: map[string]any{"sam_gap": 6}, Overlay: true, FPS: 10, TracksEvery: 4}
+	meta := Meta{Input: "synthetic-160x120", Options: map[string]any{"sam_gap": 6}, Overlay: true, Encoder: videoEncoder, FPS: 10, TracksEvery: 4}
 
 	full := t.TempDir()
 	run, err := OpenRun(full, meta, false)
@@ -568,6 +568,9 @@ func TestUnwritableOutput(t *testing.T) {
 	}
 	if _, err := OpenRun("", Meta{}, false); err == nil {
 		t.Error("no error for an empty directory name")
+	}
+	if _, err := OpenRun(t.TempDir(), Meta{Input: "x", Overlay: true}, false); err == nil || !strings.Contains(err.Error(), "Encoder") {
+		t.Errorf("overlay without an encoder: error %v, want one naming Meta.Encoder", err)
 	}
 }
 

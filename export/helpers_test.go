@@ -7,6 +7,7 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/segment"
@@ -44,7 +45,7 @@ func hash(x, y, c int) float64 {
 }
 
 // frame renders frame t and its ground truth (id k+1 for shapes[k]).
-func (s *scene) frame(t int) (video.Frame, *mask.LabelMap) {
+func (s *scene) frame(t int) (media.Frame, *mask.LabelMap) {
 	rgb := make([]byte, s.w*s.h*3)
 	gt := mask.NewLabelMap(s.w, s.h)
 	for y := 0; y < s.h; y++ {
@@ -69,7 +70,7 @@ func (s *scene) frame(t int) (video.Frame, *mask.LabelMap) {
 			}
 		}
 	}
-	return video.Frame{Index: t, W: s.w, H: s.h, RGB: rgb}, gt
+	return media.Frame{Index: t, Image: media.Image{W: s.w, H: s.h, RGB: rgb}}, gt
 }
 
 // smallScene is a 48x36 scene of two squares for the quick export tests.
@@ -108,7 +109,7 @@ func maskTracker(t testing.TB, s *scene, ids ...uint16) *tracker.Tracker {
 }
 
 // samSegmenter opens the generated SAM test models.
-func samSegmenter(t testing.TB, pointsPerSide int) *tracker.SAMSegmenter {
+func samSegmenter(t testing.TB, pointsPerSide int) *segment.SAMSegmenter {
 	t.Helper()
 	rt, err := ort.Open("")
 	if err != nil {
@@ -124,9 +125,9 @@ func samSegmenter(t testing.TB, pointsPerSide int) *tracker.SAMSegmenter {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	eo := segment.DefaultEverythingOptions()
+	eo := segment.DefaultEverythingOptionsFor(segment.FormatSAM1)
 	eo.PointsPerSide = pointsPerSide
-	seg, err := tracker.NewSAMSegmenter(rt, m, eo, segment.DefaultPredictOptions())
+	seg, err := segment.NewSAMSegmenter(rt, m, eo, segment.DefaultPredictOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +158,14 @@ func newFlowT(t testing.TB) *flow.Propagator {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// videoEncoder is the overlay encoder pipeline gives a run: video's H.264
+// writer.
+func videoEncoder(path string, w, h, outW, outH int, fps float64) (FrameEncoder, error) {
+	wr, err := video.NewScaledWriter(path, w, h, outW, outH, fps)
+	if err != nil {
+		return nil, err
+	}
+	return wr, nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"samtrack/internal/synthclip"
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // BenchmarkRemove times the removal of the synthetic square (48 frames,
@@ -28,8 +28,8 @@ func BenchmarkRemove(b *testing.B) {
 		name  string
 		masks MaskSource
 	}{
-		{"transcode", func(video.Frame) (*mask.Bitmap, error) { return empty, nil }},
-		{"remove", func(f video.Frame) (*mask.Bitmap, error) { return c.Truth(f.Index), nil }},
+		{"transcode", func(media.Frame) (*mask.Bitmap, error) { return empty, nil }},
+		{"remove", func(f media.Frame) (*mask.Bitmap, error) { return c.Truth(f.Index), nil }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

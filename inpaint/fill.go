@@ -5,15 +5,15 @@ import (
 	"math"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // fill produces the output for win[ti]: hole pixels from the nearest frames
 // of the window that show them, then from the previous output, then
 // synthesised.
-func (f *Filler) fill(ti int) (video.Frame, error) {
+func (f *Filler) fill(ti int) (media.Frame, error) {
 	s := f.win[ti]
-	out := video.Frame{Index: s.f.Index, PTS: s.f.PTS, Name: s.f.Name, W: f.w, H: f.h, RGB: append([]byte(nil), s.f.RGB...)}
+	out := media.Frame{Index: s.f.Index, PTS: s.f.PTS, Name: s.f.Name, Image: media.Image{W: f.w, H: f.h, RGB: append([]byte(nil), s.f.RGB...)}}
 	need := s.hole.Clone()
 	n := int64(need.Area())
 	f.stats.Frames++

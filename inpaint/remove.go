@@ -12,12 +12,13 @@ import (
 
 	"samtrack/export"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/video"
 )
 
 // MaskSource gives the hole (1 = remove) of a frame, at any size (it is
 // scaled to the frame).
-type MaskSource func(f video.Frame) (*mask.Bitmap, error)
+type MaskSource func(f media.Frame) (*mask.Bitmap, error)
 
 // Spec is one removal job.
 type Spec struct {
@@ -96,7 +97,7 @@ func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 			err = fmt.Errorf("remove: %w", rerr)
 		}
 	}()
-	write := func(frames []video.Frame) error {
+	write := func(frames []media.Frame) error {
 		for _, f := range frames {
 			if err := wr.WriteFrame(f); err != nil {
 				return fmt.Errorf("remove: %w", err)
@@ -121,7 +122,7 @@ func Remove(ctx context.Context, spec Spec) (res Result, err error) {
 
 // feed pushes every frame of src with its hole through fl and writes what
 // comes out.
-func feed(ctx context.Context, src *video.Source, fl *Filler, masks MaskSource, write func([]video.Frame) error) error {
+func feed(ctx context.Context, src *video.Source, fl *Filler, masks MaskSource, write func([]media.Frame) error) error {
 	for {
 		f, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -171,7 +172,7 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 	for _, id := range ids {
 		want[id] = true
 	}
-	return func(f video.Frame) (*mask.Bitmap, error) {
+	return func(f media.Frame) (*mask.Bitmap, error) {
 		p := filepath.Join(masks, export.MaskName(f))
 		l, err := mask.ReadLabelPNGFile(p)
 		if err != nil {

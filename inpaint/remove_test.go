@@ -8,7 +8,7 @@ import (
 
 	"samtrack/internal/synthclip"
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // TestRemoveSyntheticTruth removes the moving square with its true masks
@@ -21,7 +21,7 @@ func TestRemoveSyntheticTruth(t *testing.T) {
 	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Remove(context.Background(), Spec{Input: in, Out: out, Masks: func(f video.Frame) (*mask.Bitmap, error) {
+	res, err := Remove(context.Background(), Spec{Input: in, Out: out, Masks: func(f media.Frame) (*mask.Bitmap, error) {
 		return c.Truth(f.Index), nil
 	}})
 	if err != nil {
@@ -64,7 +64,7 @@ func TestFillerHoldsBoundedWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Close()
-	var got []video.Frame
+	var got []media.Frame
 	var in [][]byte
 	for i := 0; i < n; i++ {
 		rgb := make([]byte, w*h*3)
@@ -76,7 +76,7 @@ func TestFillerHoldsBoundedWindow(t *testing.T) {
 		if i%2 == 0 {
 			hole.Pix[(h/2)*w+w/2] = 1
 		}
-		out, err := fl.Push(context.Background(), video.Frame{Index: i, W: w, H: h, RGB: rgb}, hole)
+		out, err := fl.Push(context.Background(), media.Frame{Index: i, Image: media.Image{W: w, H: h, RGB: rgb}}, hole)
 		if err != nil {
 			t.Fatal(err)
 		}

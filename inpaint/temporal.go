@@ -8,13 +8,13 @@ import (
 	"gocv.io/x/gocv"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker/flow"
-	"samtrack/video"
 )
 
 // slot is one held frame of the window.
 type slot struct {
-	f     video.Frame
+	f     media.Frame
 	hole  *mask.Bitmap // dilated, full size
 	guard *mask.Bitmap // hole grown by half a margin more: never borrowed from
 	small *mask.Bitmap // hole at flow scale, grown to cover flow contaminated by the object
@@ -63,7 +63,7 @@ func (f *Filler) Stats() Stats { return f.stats }
 // Push adds the next frame and the union of the objects to remove in it
 // (hole: 1 = remove, same size as the frame). It returns the frames that
 // are now complete, in order; their RGB must not be modified.
-func (f *Filler) Push(ctx context.Context, fr video.Frame, hole *mask.Bitmap) ([]video.Frame, error) {
+func (f *Filler) Push(ctx context.Context, fr media.Frame, hole *mask.Bitmap) ([]media.Frame, error) {
 	if f.closed {
 		return nil, ErrClosed
 	}
@@ -72,7 +72,7 @@ func (f *Filler) Push(ctx context.Context, fr video.Frame, hole *mask.Bitmap) ([
 		return nil, err
 	}
 	f.win = append(f.win, s)
-	var out []video.Frame
+	var out []media.Frame
 	for f.cur+f.opts.Window < len(f.win) {
 		o, err := f.next(ctx)
 		if err != nil {
@@ -84,11 +84,11 @@ func (f *Filler) Push(ctx context.Context, fr video.Frame, hole *mask.Bitmap) ([
 }
 
 // Flush fills the frames still held (the last Window frames of the video).
-func (f *Filler) Flush(ctx context.Context) ([]video.Frame, error) {
+func (f *Filler) Flush(ctx context.Context) ([]media.Frame, error) {
 	if f.closed {
 		return nil, ErrClosed
 	}
-	var out []video.Frame
+	var out []media.Frame
 	for f.cur < len(f.win) {
 		o, err := f.next(ctx)
 		if err != nil {
@@ -100,13 +100,13 @@ func (f *Filler) Flush(ctx context.Context) ([]video.Frame, error) {
 }
 
 // next fills win[cur] and drops the frames no later frame can borrow from.
-func (f *Filler) next(ctx context.Context) (video.Frame, error) {
+func (f *Filler) next(ctx context.Context) (media.Frame, error) {
 	if err := ctx.Err(); err != nil {
-		return video.Frame{}, err
+		return media.Frame{}, err
 	}
 	o, err := f.fill(f.cur)
 	if err != nil {
-		return video.Frame{}, err
+		return media.Frame{}, err
 	}
 	f.cur++
 	for f.cur > f.opts.Window {
@@ -118,7 +118,7 @@ func (f *Filler) next(ctx context.Context) (video.Frame, error) {
 	return o, nil
 }
 
-func (f *Filler) newSlot(fr video.Frame, hole *mask.Bitmap) (*slot, error) {
+func (f *Filler) newSlot(fr media.Frame, hole *mask.Bitmap) (*slot, error) {
 	if f.w == 0 {
 		f.w, f.h = fr.W, fr.H
 		scale := min(1, float64(f.opts.FlowSide)/float64(max(fr.W, fr.H)))

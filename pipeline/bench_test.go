@@ -13,6 +13,7 @@ import (
 	"samtrack/config"
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker/flow"
 	"samtrack/video"
 )
@@ -38,14 +39,14 @@ func ffmpegNullFPS(b *testing.B, file string, frames int) float64 {
 	return float64(frames) / best.Seconds()
 }
 
-func decodeAll(b *testing.B, file string) []video.Frame {
+func decodeAll(b *testing.B, file string) []media.Frame {
 	b.Helper()
 	src, err := video.Open(context.Background(), file, video.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	var frames []video.Frame
+	var frames []media.Frame
 	for {
 		f, err := src.Next(context.Background())
 		if errors.Is(err, io.EOF) {

@@ -8,7 +8,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/mask"
-	"samtrack/segment"
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -28,7 +28,7 @@ func sourceSize(info video.Info) (int, int) {
 // toWorking checks a prompt against the source picture, clips a box that
 // lies partly outside it (with a warning), and scales it to the working
 // size. A point or a box wholly outside the picture is an error.
-func toWorking(p segment.Prompt, info video.Info, log *slog.Logger, what string) (segment.Prompt, error) {
+func toWorking(p media.Prompt, info video.Info, log *slog.Logger, what string) (media.Prompt, error) {
 	sw, sh := sourceSize(info)
 	if sw <= 0 || info.Width <= 0 {
 		return p, nil // size unknown until the first frame (live)
@@ -43,19 +43,19 @@ func toWorking(p segment.Prompt, info video.Info, log *slog.Logger, what string)
 		return true
 	}
 	kx, ky := float64(info.Width)/fw, float64(info.Height)/fh
-	out := segment.Prompt{MaskInput: p.MaskInput}
+	out := media.Prompt{MaskInput: p.MaskInput}
 	for i, pt := range p.Points {
 		if !finite(pt.X, pt.Y) || pt.X < 0 || pt.Y < 0 || pt.X > fw || pt.Y > fh {
 			return p, fmt.Errorf("%s: point %d at (%g, %g) is outside the %dx%d picture; give points in the input's pixels, x in [0,%d] and y in [0,%d]",
 				what, i, pt.X, pt.Y, sw, sh, sw, sh)
 		}
-		out.Points = append(out.Points, segment.Point{X: pt.X * kx, Y: pt.Y * ky, Label: pt.Label})
+		out.Points = append(out.Points, media.Point{X: pt.X * kx, Y: pt.Y * ky, Label: pt.Label})
 	}
 	if b := p.Box; b != nil {
 		if !finite(b.X0, b.Y0, b.X1, b.Y1) || b.X1 <= b.X0 || b.Y1 <= b.Y0 {
 			return p, fmt.Errorf("%s: box (%g, %g)-(%g, %g) is empty; give the top-left corner first (x1 > x0 and y1 > y0)", what, b.X0, b.Y0, b.X1, b.Y1)
 		}
-		c := segment.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, fw), Y1: min(b.Y1, fh)}
+		c := media.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, fw), Y1: min(b.Y1, fh)}
 		if c.X1 <= c.X0 || c.Y1 <= c.Y0 {
 			return p, fmt.Errorf("%s: box (%g, %g)-(%g, %g) lies wholly outside the %dx%d picture; give it in the input's pixels",
 				what, b.X0, b.Y0, b.X1, b.Y1, sw, sh)
@@ -64,7 +64,7 @@ func toWorking(p segment.Prompt, info video.Info, log *slog.Logger, what string)
 			log.Warn("prompt box reaches outside the picture; clipped to it", "prompt", what,
 				"box", []float64{b.X0, b.Y0, b.X1, b.Y1}, "clipped", []float64{c.X0, c.Y0, c.X1, c.Y1}, "picture", fmt.Sprintf("%dx%d", sw, sh))
 		}
-		out.Box = &segment.Box{X0: c.X0 * kx, Y0: c.Y0 * ky, X1: c.X1 * kx, Y1: c.Y1 * ky}
+		out.Box = &media.Box{X0: c.X0 * kx, Y0: c.Y0 * ky, X1: c.X1 * kx, Y1: c.Y1 * ky}
 	}
 	return out, nil
 }

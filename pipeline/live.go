@@ -14,6 +14,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -37,7 +38,7 @@ func IsLive(input string) bool {
 
 // source is what Run reads frames from: a *video.Source or a live stream.
 type source interface {
-	Next(ctx context.Context) (video.Frame, error)
+	Next(ctx context.Context) (media.Frame, error)
 	Info() video.Info
 	Stats() video.Stats
 	Close() error
@@ -101,7 +102,7 @@ func (l *liveSource) Stats() video.Stats {
 
 // Next maps the end of a live session to the error that ended it: a live
 // stream has no regular end.
-func (l *liveSource) Next(ctx context.Context) (video.Frame, error) {
+func (l *liveSource) Next(ctx context.Context) (media.Frame, error) {
 	f, err := l.Live.Next(ctx)
 	if errors.Is(err, io.EOF) {
 		err = fmt.Errorf("live stream %s ended: %w", l.URL(), err)

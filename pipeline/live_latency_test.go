@@ -12,8 +12,8 @@ import (
 	"samtrack/config"
 	"samtrack/internal/rtsptest"
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/tracker"
-	"samtrack/video"
 )
 
 // TestLiveLatencyBounded is issue 4's bounded-latency check on the whole
@@ -46,7 +46,7 @@ func TestLiveLatencyBounded(t *testing.T) {
 		Config:  c,
 	}, Hooks{
 		Logger: quietLogger(),
-		OnFrame: func(p Progress, f video.Frame, _ *tracker.FrameResult) {
+		OnFrame: func(p Progress, f media.Frame, _ *tracker.FrameResult) {
 			processed++
 			worst = max(worst, p.Latency)
 			if p.Latency > 2 {

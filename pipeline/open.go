@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"samtrack/tracker"
 	"samtrack/tracker/deaot"
 	"samtrack/tracker/flow"
-	"samtrack/video"
 )
 
 // ModelStore is the configured model directory.
@@ -166,11 +164,11 @@ func OpenSegmenter(c config.Config) (*Segmenter, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Segmenter{Segmenter: classicalSegmenter{cl}, Name: cl.Name(), close: func() error { return nil }}, nil
+		return &Segmenter{Segmenter: segment.NewClassicalSegmenter(cl), Name: cl.Name(), close: func() error { return nil }}, nil
 	}
 	po := segment.DefaultPredictOptions()
 	po.Refine = c.SAM.Refine
-	ss, err := tracker.NewSAMSegmenter(sam.RT, sam.Model, EverythingOptions(c, sam.Model.Format()), po)
+	ss, err := segment.NewSAMSegmenter(sam.RT, sam.Model, c.Everything, po)
 	if err != nil {
 		sam.Close()
 		return nil, err
@@ -181,26 +179,6 @@ func OpenSegmenter(c config.Config) (*Segmenter, error) {
 
 // Close frees the model.
 func (s *Segmenter) Close() error { return s.close() }
-
-// classicalSegmenter answers prompts with GrabCut when no SAM model is
-// configured; it cannot run everything mode.
-type classicalSegmenter struct{ c *segment.Classical }
-
-func (s classicalSegmenter) Segment(ctx context.Context, f video.Frame, req tracker.SegmentRequest) (tracker.SegmentResponse, error) {
-	var resp tracker.SegmentResponse
-	if req.Everything {
-		return resp, errors.New("everything mode needs a SAM model; give --model NAME or --sam-encoder/--sam-decoder (config sam.model or sam.encoder/sam.decoder; see `samtrack models list`)")
-	}
-	img := segment.Image{W: f.W, H: f.H, RGB: f.RGB}
-	for i, p := range req.Prompts {
-		r, err := s.c.Segment(ctx, img, p)
-		if err != nil {
-			return resp, fmt.Errorf("classical segmenter, prompt %d on frame %d: %w", i, f.Index, err)
-		}
-		resp.Masks = append(resp.Masks, r)
-	}
-	return resp, nil
-}
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

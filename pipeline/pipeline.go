@@ -20,7 +20,7 @@ import (
 	"samtrack/config"
 	"samtrack/export"
 	"samtrack/mask"
-	"samtrack/segment"
+	"samtrack/media"
 	"samtrack/tracker"
 	"samtrack/video"
 )
@@ -77,7 +77,7 @@ type Progress struct {
 type Hooks struct {
 	Logger *slog.Logger
 	// OnFrame is called after each frame is written.
-	OnFrame func(p Progress, f video.Frame, res *tracker.FrameResult)
+	OnFrame func(p Progress, f media.Frame, res *tracker.FrameResult)
 	// Pending is polled before each frame for prompts to add while the job
 	// runs (the service's live prompts); a prompt for an earlier frame is
 	// applied to the next frame.
@@ -121,25 +121,9 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	}
 	c := spec.Config
 	sum.Out = spec.Out
-	if spec.Input == "" {
-		return sum, errors.New("no input: give a video file, an image directory or a URL")
-	}
-	if spec.Out == "" {
-		return sum, errors.New("no output directory: give --out DIR")
-	}
-	if spec.Prompts.Empty() && !spec.Everything {
-		return sum, errors.New("no prompt: give --mask, --prompts, --point, --box or --everything")
-	}
-	if err := spec.Prompts.Validate(); err != nil {
+	if err := checkSpec(spec); err != nil {
 		return sum, err
 	}
-	if err := c.Validate(); err != nil {
-		return sum, err
-	}
-	if err := spec.Prompts.CheckLimits(c.Track.MaxPrompts, c.Track.MaxFramePrompts); err != nil {
-		return sum, err
-	}
-
 	src, err := openSource(ctx, spec, c, log, h)
 	if err != nil {
 		return sum, err
@@ -154,18 +138,10 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	}
 	defer seg.Close()
 	sum.Segmenter = seg.Name
-	opts := trackerOptions(c, log)
-	if !seg.SAM {
-		if spec.Everything {
-			return sum, errors.New("--everything needs a SAM model: give --model NAME or --sam-encoder/--sam-decoder (see `samtrack models list`)")
-		}
-		if opts.Discover || opts.Refresh {
-			log.Info("no SAM model configured: new-object discovery is off; prompts use the classical segmenter")
-		}
-		opts.Discover, opts.Refresh = false, false
+	opts, err := jobTrackerOptions(spec, seg.SAM, log)
+	if err != nil {
+		return sum, err
 	}
-	opts.EverythingFirst = spec.Everything
-
 	prop, closeProp, err := OpenPropagator(c)
 	if err != nil {
 		return sum, err
@@ -173,40 +149,11 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	defer func() {
 		err = errors.Join(err, prop.Close(), closeProp())
 	}()
-	tr, err := tracker.New(opts, prop, seg)
+	tr, bidi, err := newTracker(spec, opts, prop, seg, info, live != nil, log)
 	if err != nil {
 		return sum, err
 	}
-	bidi, err := planDirection(spec, info, live != nil, log)
-	if err != nil {
-		return sum, err
-	}
-	prompts := spec.Prompts
-	if bidi != nil {
-		prompts = bidi.prompts
-		tr.ReserveIDs(bidi.maxID)
-		tr.SetGuide(bidi)
-	}
-	if err := applyPrompts(tr, prompts, info, log); err != nil {
-		return sum, err
-	}
-
-	input := spec.Input
-	if live != nil {
-		input = live.URL() // without a password
-	}
-	run, err := export.OpenRun(spec.Out, export.Meta{
-		Input:          input,
-		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
-		ExpectedFrames: cmp.Or(info.Planned, info.Frames),
-		Overlay:        c.Track.Overlay,
-		Width:          info.SrcWidth,
-		Height:         info.SrcHeight,
-		Rotation:       info.Rotation,
-		FPS:            info.FPS,
-		Logger:         log,
-		Overwrite:      spec.Overwrite,
-	}, spec.Resume)
+	run, err := openOutput(spec, info, live, log)
 	if err != nil {
 		return sum, err
 	}
@@ -220,95 +167,222 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	if err := tr.Resume(run.Journal(), run.LastFrame(), run.ReadMask); err != nil {
 		return sum, fmt.Errorf("resume %s: %w", spec.Out, err)
 	}
+	j := &job{spec: spec, h: h, log: log, src: src, info: info, live: live, seg: seg, opts: opts,
+		tr: tr, bidi: bidi, run: run, sum: &sum, last: -1, start: time.Now()}
+	err = j.finish(j.loop(ctx))
+	return sum, err
+}
 
-	start := time.Now()
-	last := -1 // index of the last frame stepped
-	loopErr := func() error {
-		if bidi != nil {
-			if err := bidi.runBackward(ctx, spec, seg, opts, log); err != nil {
-				return err
-			}
+// checkSpec refuses a job that cannot start: no input, output or prompt,
+// invalid prompts or settings, or more prompts than allowed.
+func checkSpec(spec Spec) error {
+	c := spec.Config
+	if spec.Input == "" {
+		return errors.New("no input: give a video file, an image directory or a URL")
+	}
+	if spec.Out == "" {
+		return errors.New("no output directory: give --out DIR")
+	}
+	if spec.Prompts.Empty() && !spec.Everything {
+		return errors.New("no prompt: give --mask, --prompts, --point, --box or --everything")
+	}
+	if err := spec.Prompts.Validate(); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return spec.Prompts.CheckLimits(c.Track.MaxPrompts, c.Track.MaxFramePrompts)
+}
+
+// jobTrackerOptions are the tracker's options for a job: the configured
+// ones, without discovery when the segmenter is not SAM (sam false), and
+// everything mode on the first frame for --everything.
+func jobTrackerOptions(spec Spec, sam bool, log *slog.Logger) (tracker.Options, error) {
+	opts := trackerOptions(spec.Config, log)
+	if !sam {
+		if spec.Everything {
+			return opts, errors.New("--everything needs a SAM model: give --model NAME or --sam-encoder/--sam-decoder (see `samtrack models list`)")
 		}
-		for {
-			if live != nil && c.Video.MaxFrames > 0 && sum.FramesDone >= c.Video.MaxFrames {
-				return nil
-			}
-			if h.Pending != nil {
-				for _, p := range h.Pending() {
-					// A prompt for a frame already passed goes to the next
-					// one (frame indices may skip: stride, dropped live
-					// frames).
-					if err := applyObject(tr, p, last+1, info, log); err != nil {
-						log.Warn("live prompt refused", "err", err)
-					}
-				}
-			}
-			f, err := src.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if bidi != nil && bidi.direction == DirectionBackward && f.Index > bidi.last {
-				return nil // backwards only: nothing is tracked after the last prompt
-			}
-			res, err := tr.Step(ctx, f)
-			if err != nil {
-				return err
-			}
-			last = f.Index
-			if err := run.WriteFrame(f, res); err != nil {
-				return err
-			}
-			sum.FramesDone++
-			if live != nil {
-				if err := live.writeGaps(spec.Out, false); err != nil {
-					return err
-				}
-			}
-			if h.OnFrame != nil {
-				p := progress(sum.FramesDone, f.Index, cmp.Or(info.Planned, info.Frames), start, len(res.Objects), res.Replayed)
-				if live != nil {
-					p.Latency, p.Dropped = live.Latency(), live.Live.Stats().Dropped
-				}
-				h.OnFrame(p, f, res)
-			}
+		if opts.Discover || opts.Refresh {
+			log.Info("no SAM model configured: new-object discovery is off; prompts use the classical segmenter")
 		}
-	}()
-	st := src.Stats()
-	sum.Stats, sum.Elapsed = st, time.Since(start)
+		opts.Discover, opts.Refresh = false, false
+	}
+	opts.EverythingFirst = spec.Everything
+	return opts, nil
+}
+
+// newTracker creates the job's tracker with its prompts, and plans the
+// backward pass (nil when there is none).
+func newTracker(spec Spec, opts tracker.Options, prop tracker.Propagator, seg tracker.Segmenter, info video.Info, live bool, log *slog.Logger) (*tracker.Tracker, *bidirectional, error) {
+	tr, err := tracker.New(opts, prop, seg)
+	if err != nil {
+		return nil, nil, err
+	}
+	bidi, err := planDirection(spec, info, live, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	prompts := spec.Prompts
+	if bidi != nil {
+		prompts = bidi.prompts
+		tr.ReserveIDs(bidi.maxID)
+		tr.SetGuide(bidi)
+	}
+	if err := applyPrompts(tr, prompts, info, log); err != nil {
+		return nil, nil, err
+	}
+	return tr, bidi, nil
+}
+
+// openOutput opens (or, with spec.Resume, reopens) the job's output
+// directory.
+func openOutput(spec Spec, info video.Info, live *liveSource, log *slog.Logger) (*export.Run, error) {
+	c := spec.Config
+	input := spec.Input
 	if live != nil {
-		sum.Live, sum.Gaps = live.Live.Stats(), live.Gaps()
-		if err := live.writeGaps(spec.Out, true); err != nil && loopErr == nil {
+		input = live.URL() // without a password
+	}
+	return export.OpenRun(spec.Out, export.Meta{
+		Input:          input,
+		Options:        manifestOptions{Config: c, Prompts: spec.Prompts, Everything: spec.Everything},
+		ExpectedFrames: cmp.Or(info.Planned, info.Frames),
+		Overlay:        c.Track.Overlay,
+		Encoder:        overlayEncoder,
+		Width:          info.SrcWidth,
+		Height:         info.SrcHeight,
+		Rotation:       info.Rotation,
+		FPS:            info.FPS,
+		Logger:         log,
+		Overwrite:      spec.Overwrite,
+	}, spec.Resume)
+}
+
+// job is one run's frame loop and its end, once everything is open.
+type job struct {
+	spec  Spec
+	h     Hooks
+	log   *slog.Logger
+	src   source
+	info  video.Info
+	live  *liveSource
+	seg   tracker.Segmenter
+	opts  tracker.Options
+	tr    *tracker.Tracker
+	bidi  *bidirectional
+	run   *export.Run
+	sum   *Summary
+	last  int // index of the last frame stepped
+	start time.Time
+}
+
+// loop runs the backward pass, if any, then steps and writes every frame
+// of the source until it ends (or the live frame budget is spent).
+func (j *job) loop(ctx context.Context) error {
+	if j.bidi != nil {
+		if err := j.bidi.runBackward(ctx, j.spec, j.seg, j.opts, j.log); err != nil {
+			return err
+		}
+	}
+	for {
+		if j.live != nil && j.spec.Config.Video.MaxFrames > 0 && j.sum.FramesDone >= j.spec.Config.Video.MaxFrames {
+			return nil
+		}
+		j.applyPending()
+		f, err := j.src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if j.bidi != nil && j.bidi.direction == DirectionBackward && f.Index > j.bidi.last {
+			return nil // backwards only: nothing is tracked after the last prompt
+		}
+		if err := j.step(ctx, f); err != nil {
+			return err
+		}
+	}
+}
+
+// applyPending hands the tracker the prompts that arrived while running.
+// A prompt for a frame already passed goes to the next one (frame indices
+// may skip: stride, dropped live frames).
+func (j *job) applyPending() {
+	if j.h.Pending == nil {
+		return
+	}
+	for _, p := range j.h.Pending() {
+		if err := applyObject(j.tr, p, j.last+1, j.info, j.log); err != nil {
+			j.log.Warn("live prompt refused", "err", err)
+		}
+	}
+}
+
+// step tracks frame f, writes its outputs and reports progress.
+func (j *job) step(ctx context.Context, f media.Frame) error {
+	res, err := j.tr.Step(ctx, f)
+	if err != nil {
+		return err
+	}
+	j.last = f.Index
+	if err := j.run.WriteFrame(f, res); err != nil {
+		return err
+	}
+	j.sum.FramesDone++
+	if j.live != nil {
+		if err := j.live.writeGaps(j.spec.Out, false); err != nil {
+			return err
+		}
+	}
+	if j.h.OnFrame != nil {
+		p := progress(j.sum.FramesDone, f.Index, cmp.Or(j.info.Planned, j.info.Frames), j.start, len(res.Objects), res.Replayed)
+		if j.live != nil {
+			p.Latency, p.Dropped = j.live.Latency(), j.live.Live.Stats().Dropped
+		}
+		j.h.OnFrame(p, f, res)
+	}
+	return nil
+}
+
+// finish records how the loop ended (loopErr) in the summary and the
+// manifest, and returns the job's error.
+func (j *job) finish(loopErr error) error {
+	spec, sum, run := j.spec, j.sum, j.run
+	st := j.src.Stats()
+	sum.Stats, sum.Elapsed = st, time.Since(j.start)
+	if j.live != nil {
+		sum.Live, sum.Gaps = j.live.Live.Stats(), j.live.Gaps()
+		if err := j.live.writeGaps(spec.Out, true); err != nil && loopErr == nil {
 			loopErr = err
 		}
 	}
 	if st.CorruptPackets > 0 || st.CorruptFrames > 0 {
-		log.Warn("input is damaged: corrupt data was skipped, so frames that could not be decoded have no masks",
+		j.log.Warn("input is damaged: corrupt data was skipped, so frames that could not be decoded have no masks",
 			"input", spec.Input, "corrupt_packets", st.CorruptPackets, "corrupt_frames", st.CorruptFrames)
 	}
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}
 	loopErr = stopped(loopErr, run.FramesDone(), spec.Out)
-	if loopErr == nil && live == nil {
+	if loopErr == nil && j.live == nil {
 		// Not "--resume continues it": resuming cannot help.
-		loopErr = spec.Prompts.pastEnd(last, c.Video.MaxFrames > 0)
+		loopErr = spec.Prompts.pastEnd(j.last, spec.Config.Video.MaxFrames > 0)
 	}
 	counts := export.Counts{CorruptFrames: st.CorruptFrames, CorruptPackets: st.CorruptPackets, TruncatedInput: st.Truncated}
 	if err := run.Finish(loopErr, counts); err != nil {
-		return sum, errors.Join(loopErr, err)
+		return errors.Join(loopErr, err)
 	}
-	if bidi != nil && loopErr == nil {
-		if err := os.RemoveAll(bidi.spill); err != nil {
-			log.Warn("could not remove the backward pass's labels", "dir", bidi.spill, "err", err)
+	if j.bidi != nil && loopErr == nil {
+		if err := os.RemoveAll(j.bidi.spill); err != nil {
+			j.log.Warn("could not remove the backward pass's labels", "dir", j.bidi.spill, "err", err)
 		}
 	}
 	sum.FramesDone = run.FramesDone()
 	sum.Complete = loopErr == nil
-	sum.Objects = tr.Objects()
-	return sum, loopErr
+	sum.Objects = j.tr.Objects()
+	return loopErr
 }
 
 // stopped explains an error that ended a run after done frames: what is
@@ -410,28 +484,16 @@ func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 }
 
 func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
-	o := tracker.DefaultOptions()
-	t := c.Track
-	o.SAMGap, o.MinNewObjRatio, o.MinArea, o.LostAfter = t.SAMGap, t.MinNewObjRatio, t.MinArea, t.LostAfter
-	o.Discover, o.Refresh, o.MaxNewObjFrameRatio, o.ReIDMinSimilarity = t.Discover, t.Refresh, t.MaxNewObjFrameRatio, t.ReIDMinSimilarity
+	o := c.TrackerOptions()
 	o.Logger = log
 	return o
 }
 
-// EverythingOptions converts the configuration's everything section for a
-// model of the given format (segment.Model.Format): an unset
-// pred_iou_thresh takes that family's default.
-func EverythingOptions(c config.Config, format string) segment.EverythingOptions {
-	e := c.Everything
-	pred := segment.DefaultEverythingOptionsFor(format).PredIoUThresh
-	if e.PredIoUThresh != nil {
-		pred = *e.PredIoUThresh
+// overlayEncoder is export's overlay encoder: video's H.264 writer.
+func overlayEncoder(path string, w, h, outW, outH int, fps float64) (export.FrameEncoder, error) {
+	wr, err := video.NewScaledWriter(path, w, h, outW, outH, fps)
+	if err != nil {
+		return nil, err
 	}
-	return segment.EverythingOptions{
-		PointsPerSide: e.PointsPerSide, PointsPerBatch: e.PointsPerBatch, PredIoUThresh: pred,
-		StabilityScoreThresh: e.StabilityScoreThresh, StabilityScoreOffset: e.StabilityScoreOffset,
-		BoxNMSThresh: e.BoxNMSThresh, CropNLayers: e.CropNLayers, CropNMSThresh: e.CropNMSThresh,
-		CropOverlapRatio: e.CropOverlapRatio, CropNPointsDownscaleFactor: e.CropNPointsDownscaleFactor,
-		MinMaskRegionArea: e.MinMaskRegionArea, UseM2M: e.UseM2M,
-	}
+	return wr, nil
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"samtrack/segment"
+	"samtrack/media"
 )
 
 // Prompts is the prompts file of `samtrack track --prompts` and the
@@ -198,18 +198,18 @@ func (p Prompts) Validate() error {
 	return nil
 }
 
-// Prompt converts an object's points and box to a segment.Prompt.
-func (o ObjectPrompt) Prompt() segment.Prompt {
-	var p segment.Prompt
+// Prompt converts an object's points and box to a media.Prompt.
+func (o ObjectPrompt) Prompt() media.Prompt {
+	var p media.Prompt
 	for _, pt := range o.Points {
 		label := 1
 		if len(pt) == 3 {
 			label = int(pt[2])
 		}
-		p.Points = append(p.Points, segment.Point{X: pt[0], Y: pt[1], Label: label})
+		p.Points = append(p.Points, media.Point{X: pt[0], Y: pt[1], Label: label})
 	}
 	if len(o.Box) == 4 {
-		p.Box = &segment.Box{X0: o.Box[0], Y0: o.Box[1], X1: o.Box[2], Y1: o.Box[3]}
+		p.Box = &media.Box{X0: o.Box[0], Y0: o.Box[1], X1: o.Box[2], Y1: o.Box[3]}
 	}
 	return p
 }

@@ -3,43 +3,18 @@
 // preprocessing, coordinate transforms and postprocessing, prompts and the
 // official mask-selection rule, SAM-Track's two-pass refinement, everything
 // mode (automatic mask generation) and a classical OpenCV segmenter used
-// when no model is configured. ONNX Runtime is reached only through package
-// ort; frames arrive as plain RGB.
+// when no model is configured, and the two adapters (SAMSegmenter,
+// ClassicalSegmenter) through which the tracker asks for masks. ONNX Runtime
+// is reached only through package ort; pictures, prompts and results are
+// package media's plain values.
 package segment
 
 import (
 	"context"
 
-	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/ort"
 )
-
-// Image is an RGB24 picture: W*H*3 bytes, rows without padding.
-type Image struct {
-	W, H int
-	RGB  []byte
-}
-
-// Point is a click in frame pixels. Label is 1 for a positive click and 0
-// for a negative one.
-type Point struct {
-	X, Y  float64
-	Label int
-}
-
-// Box is a box in frame pixels, top-left and bottom-right corners.
-type Box struct {
-	X0, Y0, X1, Y1 float64
-}
-
-// Prompt is one query to the decoder.
-type Prompt struct {
-	Points []Point
-	Box    *Box
-	// MaskInput is a previous low-resolution logit map (LowResSize²
-	// values, in the model's own low-res geometry) fed as mask_input.
-	MaskInput []float32
-}
 
 // LowResSize is the side of SAM's low-resolution mask logits.
 const LowResSize = 256
@@ -77,20 +52,12 @@ type Model interface {
 	// Format names the detected ONNX layout.
 	Format() string
 	// Encode computes the embedding of a frame.
-	Encode(ctx context.Context, img Image) (*Embedding, error)
+	Encode(ctx context.Context, img media.Image) (*Embedding, error)
 	// Decode answers prompts on one embedding, batched where the layout
 	// allows; the result has one Output per prompt.
-	Decode(ctx context.Context, emb *Embedding, prompts []Prompt, opts DecodeOptions) ([]Output, error)
+	Decode(ctx context.Context, emb *Embedding, prompts []media.Prompt, opts DecodeOptions) ([]Output, error)
 	// Upscale applies the layout's postprocessing to one low-res logit map,
 	// giving logits at the embedding's frame size.
 	Upscale(emb *Embedding, lowRes []float32) []float32
 	Close() error
-}
-
-// Result is a chosen mask with its scores.
-type Result struct {
-	Mask  *mask.Bitmap
-	Score float64
-	// LowRes is the chosen token's low-res logits, for feeding back.
-	LowRes []float32
 }

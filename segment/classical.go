@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // ClassicalName names the classical segmenter in output metadata.
@@ -105,22 +106,22 @@ const (
 // frame border is background. Result.Score is the share of the box (or of
 // the seeded foreground) that GrabCut kept, a rough confidence; LowRes is
 // nil (there are no logits).
-func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, error) {
+func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
-		return Result{}, fmt.Errorf("classical segmenter: %w", err)
+		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
 	if err := validatePrompt(p, img.W, img.H); err != nil {
-		return Result{}, fmt.Errorf("classical segmenter: %w", err)
+		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
 	pos := 0
 	for _, pt := range p.Points {
 		pos += pt.Label
 	}
 	if p.Box == nil && pos == 0 {
-		return Result{}, errors.New("classical segmenter: prompt has only negative clicks; add a positive click or a box")
+		return media.Result{}, errors.New("classical segmenter: prompt has only negative clicks; add a positive click or a box")
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	win := c.window(img.W, img.H, p)
 	if win == image.Rect(0, 0, img.W, img.H) {
@@ -128,7 +129,7 @@ func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, e
 	}
 	res, err := c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
 	if err != nil {
-		return Result{}, err
+		return media.Result{}, err
 	}
 	res.Mask = pasteMask(res.Mask, win, img.W, img.H)
 	return res, nil
@@ -138,7 +139,7 @@ func (c *Classical) Segment(ctx context.Context, img Image, p Prompt) (Result, e
 // grown by BoxMargin of its long side (and covering every click), so that
 // the background colour model describes the object's surroundings rather
 // than the whole frame; without a box, the whole frame.
-func (c *Classical) window(w, h int, p Prompt) image.Rectangle {
+func (c *Classical) window(w, h int, p media.Prompt) image.Rectangle {
 	frame := image.Rect(0, 0, w, h)
 	if p.Box == nil || c.opts.BoxMargin <= 0 {
 		return frame
@@ -153,14 +154,14 @@ func (c *Classical) window(w, h int, p Prompt) image.Rectangle {
 }
 
 // shiftPrompt moves p's box and clicks into a window starting at o.
-func shiftPrompt(p Prompt, o image.Point) Prompt {
+func shiftPrompt(p media.Prompt, o image.Point) media.Prompt {
 	dx, dy := float64(o.X), float64(o.Y)
-	q := Prompt{Points: make([]Point, len(p.Points))}
+	q := media.Prompt{Points: make([]media.Point, len(p.Points))}
 	for i, pt := range p.Points {
-		q.Points[i] = Point{X: pt.X - dx, Y: pt.Y - dy, Label: pt.Label}
+		q.Points[i] = media.Point{X: pt.X - dx, Y: pt.Y - dy, Label: pt.Label}
 	}
 	if b := p.Box; b != nil {
-		q.Box = &Box{X0: b.X0 - dx, Y0: b.Y0 - dy, X1: b.X1 - dx, Y1: b.Y1 - dy}
+		q.Box = &media.Box{X0: b.X0 - dx, Y0: b.Y0 - dy, X1: b.X1 - dx, Y1: b.Y1 - dy}
 	}
 	return q
 }
@@ -175,39 +176,126 @@ func pasteMask(m *mask.Bitmap, r image.Rectangle, w, h int) *mask.Bitmap {
 }
 
 // segmentWindow runs the prompt on img (already cropped to its window).
-func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Result, error) {
-
+func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 	long := max(img.W, img.H)
 	s := math.Min(1, float64(c.opts.MaxSide)/float64(long))
 	ww, wh := max(1, int(math.Round(float64(img.W)*s))), max(1, int(math.Round(float64(img.H)*s)))
 	sx, sy := float64(ww)/float64(img.W), float64(wh)/float64(img.H)
-	wlong := max(ww, wh)
 
-	// Seeds at the working resolution.
-	seeds := make([]byte, ww*wh)
-	fill := func(x0, y0, x1, y1 int, v byte) {
-		x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ww), min(y1, wh)
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				seeds[y*ww+x] = v
+	seeds := c.seed(p, ww, wh, sx, sy)
+	fgSeeds := seeds.foreground()
+	// Each class needs enough samples for GrabCut's GMMs; when the box
+	// covers the frame, treat its outer ring as probable background.
+	if len(seeds.pix)-fgSeeds < gcMinSamples {
+		fgSeeds -= seeds.ringToBackground()
+	}
+
+	fg := make([]byte, ww*wh)
+	if fgSeeds >= gcMinSamples && len(seeds.pix)-fgSeeds >= gcMinSamples {
+		if err := c.grabCut(img, ww, wh, seeds.pix, fg); err != nil {
+			return media.Result{}, err
+		}
+	} else {
+		// Too small a frame for GrabCut: the seeds are the answer.
+		for i, v := range seeds.pix {
+			if v == gcFGD || v == gcPrFGD {
+				fg[i] = 255
 			}
 		}
 	}
-	disc := func(cx, cy, r float64, v byte) {
-		for y := max(0, int(cy-r)); y <= min(wh-1, int(cy+r)); y++ {
-			for x := max(0, int(cx-r)); x <= min(ww-1, int(cx+r)); x++ {
-				if dx, dy := float64(x)-cx, float64(y)-cy; dx*dx+dy*dy <= r*r {
-					seeds[y*ww+x] = v
-				}
+	if err := ctx.Err(); err != nil {
+		return media.Result{}, err
+	}
+	b, err := upsampleMask(fg, ww, wh, img.W, img.H)
+	if err != nil {
+		return media.Result{}, err
+	}
+	if b, err = cleanIslands(b, c.opts.IslandShare); err != nil {
+		return media.Result{}, err
+	}
+
+	// Score: the share of the seeded foreground GrabCut kept.
+	kept := 0
+	for i, v := range seeds.pix {
+		if (v == gcFGD || v == gcPrFGD) && fg[i] != 0 {
+			kept++
+		}
+	}
+	score := 0.0
+	if fgSeeds > 0 {
+		score = float64(kept) / float64(fgSeeds)
+	}
+	return media.Result{Mask: b, Score: score}, nil
+}
+
+// seedMap is GrabCut's initial mask at the working resolution: one of
+// gcBGD, gcFGD, gcPrBGD, gcPrFGD a pixel.
+type seedMap struct {
+	pix  []byte
+	w, h int
+}
+
+// fill sets the rectangle [x0,x1)×[y0,y1), clipped to the map, to v.
+func (m seedMap) fill(x0, y0, x1, y1 int, v byte) {
+	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, m.w), min(y1, m.h)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			m.pix[y*m.w+x] = v
+		}
+	}
+}
+
+// disc sets the pixels within r of (cx, cy) to v.
+func (m seedMap) disc(cx, cy, r float64, v byte) {
+	for y := max(0, int(cy-r)); y <= min(m.h-1, int(cy+r)); y++ {
+		for x := max(0, int(cx-r)); x <= min(m.w-1, int(cx+r)); x++ {
+			if dx, dy := float64(x)-cx, float64(y)-cy; dx*dx+dy*dy <= r*r {
+				m.pix[y*m.w+x] = v
 			}
 		}
 	}
-	var rx0, ry0, rx1, ry1 int // the box at working resolution
+}
+
+// foreground counts the sure and probable foreground seeds.
+func (m seedMap) foreground() int {
+	n := 0
+	for _, v := range m.pix {
+		if v == gcFGD || v == gcPrFGD {
+			n++
+		}
+	}
+	return n
+}
+
+// ringToBackground turns the probable foreground of the map's outer ring
+// into probable background and returns how many pixels it turned.
+func (m seedMap) ringToBackground() int {
+	ring := max(1, max(m.w, m.h)/64)
+	n := 0
+	for y := 0; y < m.h; y++ {
+		for x := 0; x < m.w; x++ {
+			if (x < ring || y < ring || x >= m.w-ring || y >= m.h-ring) && m.pix[y*m.w+x] == gcPrFGD {
+				m.pix[y*m.w+x] = gcPrBGD
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// seed builds the prompt's seeds at the working size ww×wh (sx, sy scale
+// frame pixels to it): a box makes its outside background and an ellipse
+// in it probable foreground; without one, a border is background. Positive
+// clicks are foreground (with a probable-foreground disc around them when
+// there is no box), negative ones background.
+func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
+	m := seedMap{pix: make([]byte, ww*wh), w: ww, h: wh}
+	wlong := max(ww, wh)
 	if b := p.Box; b != nil {
-		rx0, ry0 = int(math.Floor(b.X0*sx)), int(math.Floor(b.Y0*sy))
-		rx1, ry1 = max(rx0+1, int(math.Ceil(b.X1*sx))), max(ry0+1, int(math.Ceil(b.Y1*sy)))
-		fill(0, 0, ww, wh, gcBGD)
-		fill(rx0, ry0, rx1, ry1, gcPrBGD)
+		rx0, ry0 := int(math.Floor(b.X0*sx)), int(math.Floor(b.Y0*sy))
+		rx1, ry1 := max(rx0+1, int(math.Ceil(b.X1*sx))), max(ry0+1, int(math.Ceil(b.Y1*sy)))
+		m.fill(0, 0, ww, wh, gcBGD)
+		m.fill(rx0, ry0, rx1, ry1, gcPrBGD)
 		// Probable foreground is an ellipse scaled from the one inscribed
 		// in the box (by default it covers the whole box); box pixels
 		// outside it start as probable background.
@@ -217,95 +305,38 @@ func (c *Classical) segmentWindow(ctx context.Context, img Image, p Prompt) (Res
 			for x := max(rx0, 0); x < min(rx1, ww); x++ {
 				dx, dy := (float64(x)+0.5-cx)/ax, (float64(y)+0.5-cy)/ay
 				if dx*dx+dy*dy <= c.opts.BoxEllipse*c.opts.BoxEllipse {
-					seeds[y*ww+x] = gcPrFGD
+					m.pix[y*ww+x] = gcPrFGD
 				}
 			}
 		}
 	} else {
-		fill(0, 0, ww, wh, gcPrBGD)
+		m.fill(0, 0, ww, wh, gcPrBGD)
 		bw := int(math.Ceil(c.opts.Border * float64(wlong)))
-		fill(0, 0, ww, bw, gcBGD)
-		fill(0, wh-bw, ww, wh, gcBGD)
-		fill(0, 0, bw, wh, gcBGD)
-		fill(ww-bw, 0, ww, wh, gcBGD)
+		m.fill(0, 0, ww, bw, gcBGD)
+		m.fill(0, wh-bw, ww, wh, gcBGD)
+		m.fill(0, 0, bw, wh, gcBGD)
+		m.fill(ww-bw, 0, ww, wh, gcBGD)
 	}
 	r := math.Max(2, c.opts.SeedRadius*float64(wlong))
 	for _, pt := range p.Points {
-		if pt.Label == 1 {
-			if p.Box == nil {
-				disc(pt.X*sx, pt.Y*sy, r, gcPrFGD)
-			}
+		if pt.Label == 1 && p.Box == nil {
+			m.disc(pt.X*sx, pt.Y*sy, r, gcPrFGD)
 		}
 	}
 	for _, pt := range p.Points {
 		switch pt.Label {
 		case 1:
-			disc(pt.X*sx, pt.Y*sy, math.Max(1, r/3), gcFGD)
+			m.disc(pt.X*sx, pt.Y*sy, math.Max(1, r/3), gcFGD)
 		case 0:
-			disc(pt.X*sx, pt.Y*sy, math.Max(1, r/2), gcBGD)
+			m.disc(pt.X*sx, pt.Y*sy, math.Max(1, r/2), gcBGD)
 		}
 	}
-	fgSeeds := 0
-	for _, v := range seeds {
-		if v == gcFGD || v == gcPrFGD {
-			fgSeeds++
-		}
-	}
-	// Each class needs enough samples for GrabCut's GMMs; when the box
-	// covers the frame, treat its outer ring as probable background.
-	if len(seeds)-fgSeeds < gcMinSamples {
-		ring := max(1, wlong/64)
-		for y := 0; y < wh; y++ {
-			for x := 0; x < ww; x++ {
-				if (x < ring || y < ring || x >= ww-ring || y >= wh-ring) && seeds[y*ww+x] == gcPrFGD {
-					seeds[y*ww+x] = gcPrBGD
-					fgSeeds--
-				}
-			}
-		}
-	}
-
-	fg := make([]byte, ww*wh)
-	if fgSeeds >= gcMinSamples && len(seeds)-fgSeeds >= gcMinSamples {
-		if err := c.grabCut(img, ww, wh, seeds, fg); err != nil {
-			return Result{}, err
-		}
-	} else {
-		// Too small a frame for GrabCut: the seeds are the answer.
-		for i, v := range seeds {
-			if v == gcFGD || v == gcPrFGD {
-				fg[i] = 255
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	b, err := upsampleMask(fg, ww, wh, img.W, img.H)
-	if err != nil {
-		return Result{}, err
-	}
-	if b, err = cleanIslands(b, c.opts.IslandShare); err != nil {
-		return Result{}, err
-	}
-
-	// Score: the share of the seeded foreground GrabCut kept.
-	kept := 0
-	for i, v := range seeds {
-		if (v == gcFGD || v == gcPrFGD) && fg[i] != 0 {
-			kept++
-		}
-	}
-	score := 0.0
-	if fgSeeds > 0 {
-		score = float64(kept) / float64(fgSeeds)
-	}
-	return Result{Mask: b, Score: score}, nil
+	return m
 }
 
 // grabCut runs OpenCV's GrabCut on the frame shrunk to ww×wh, writing 255
 // into fg where the result is (probable) foreground.
-func (c *Classical) grabCut(img Image, ww, wh int, seeds, fg []byte) error {
+func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error {
 	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
 	if err != nil {
 		return fmt.Errorf("classical segmenter: wrap frame: %w", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // classicalSeq is one DAVIS sequence of the prompt-segmenter check: its data
@@ -73,15 +74,15 @@ func farthestInterior(b *mask.Bitmap) (int, int) {
 
 // davisPrompts are the prompts derived from a ground-truth mask: its tight
 // box, one positive click at its farthest interior point, and both.
-func davisPrompts(truth *mask.Bitmap) (map[string]Prompt, error) {
+func davisPrompts(truth *mask.Bitmap) (map[string]media.Prompt, error) {
 	x0, y0, x1, y1, ok := truth.BBox()
 	if !ok {
 		return nil, fmt.Errorf("empty annotation")
 	}
 	cx, cy := farthestInterior(truth)
-	box := &Box{X0: float64(x0), Y0: float64(y0), X1: float64(x1), Y1: float64(y1)}
-	click := []Point{{X: float64(cx) + 0.5, Y: float64(cy) + 0.5, Label: 1}}
-	return map[string]Prompt{"box": {Box: box}, "click": {Points: click}, "box+click": {Box: box, Points: click}}, nil
+	box := &media.Box{X0: float64(x0), Y0: float64(y0), X1: float64(x1), Y1: float64(y1)}
+	click := []media.Point{{X: float64(cx) + 0.5, Y: float64(cy) + 0.5, Label: 1}}
+	return map[string]media.Prompt{"box": {Box: box}, "click": {Points: click}, "box+click": {Box: box, Points: click}}, nil
 }
 
 // classicalFloors are the per-sequence IoU floors of TestClassicalDAVISNine

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -33,8 +34,8 @@ func TestSegmentClassicalDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := Image{W: f.W, H: f.H, RGB: f.RGB}
-	p := Prompt{Points: []Point{{X: 300, Y: 170, Label: 1}}}
+	img := f.Image
+	p := media.Prompt{Points: []media.Point{{X: 300, Y: 170, Label: 1}}}
 	// On one thread: the same call three times; without reseeding, each
 	// GrabCut advances the thread's generator.
 	runtime.LockOSThread()

@@ -18,13 +18,14 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // clScene is a 400×300 frame: a textured grey-green background with a
 // red-orange ellipse (itself slightly noisy), and its true mask.
-func clScene() (Image, *mask.Bitmap) {
+func clScene() (media.Image, *mask.Bitmap) {
 	const w, h = 400, 300
-	img := Image{W: w, H: h, RGB: make([]byte, w*h*3)}
+	img := media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}
 	truth := mask.NewBitmap(w, h)
 	r := rand.New(rand.NewPCG(7, 11))
 	sh := evShape{ellipse: true, x0: 120, y0: 80, x1: 300, y1: 230}
@@ -56,12 +57,12 @@ func TestClassicalSynthetic(t *testing.T) {
 	c := newClassical(t)
 	for _, tc := range []struct {
 		name string
-		p    Prompt
+		p    media.Prompt
 	}{
-		{"box", Prompt{Box: &Box{X0: 112, Y0: 72, X1: 308, Y1: 238}}},
-		{"point", Prompt{Points: []Point{{X: 210, Y: 155, Label: 1}}}},
-		{"points+negative", Prompt{Points: []Point{{X: 210, Y: 155, Label: 1}, {X: 40, Y: 40, Label: 0}}}},
-		{"box+point", Prompt{Box: &Box{X0: 100, Y0: 60, X1: 320, Y1: 250}, Points: []Point{{X: 210, Y: 155, Label: 1}}}},
+		{"box", media.Prompt{Box: &media.Box{X0: 112, Y0: 72, X1: 308, Y1: 238}}},
+		{"point", media.Prompt{Points: []media.Point{{X: 210, Y: 155, Label: 1}}}},
+		{"points+negative", media.Prompt{Points: []media.Point{{X: 210, Y: 155, Label: 1}, {X: 40, Y: 40, Label: 0}}}},
+		{"box+point", media.Prompt{Box: &media.Box{X0: 100, Y0: 60, X1: 320, Y1: 250}, Points: []media.Point{{X: 210, Y: 155, Label: 1}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := c.Segment(context.Background(), img, tc.p)
@@ -78,7 +79,7 @@ func TestClassicalSynthetic(t *testing.T) {
 }
 
 // readRGB decodes an image file to an Image.
-func readRGB(t testing.TB, path string) Image {
+func readRGB(t testing.TB, path string) media.Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -92,7 +93,7 @@ func readRGB(t testing.TB, path string) Image {
 	b := im.Bounds()
 	rgba := image.NewRGBA(b)
 	draw.Draw(rgba, b, im, b.Min, draw.Src)
-	out := Image{W: b.Dx(), H: b.Dy(), RGB: make([]byte, b.Dx()*b.Dy()*3)}
+	out := media.Image{W: b.Dx(), H: b.Dy(), RGB: make([]byte, b.Dx()*b.Dy()*3)}
 	for i := 0; i < out.W*out.H; i++ {
 		copy(out.RGB[i*3:i*3+3], rgba.Pix[i*4:i*4+3])
 	}
@@ -132,14 +133,14 @@ func TestClassicalBadInput(t *testing.T) {
 	img, _ := clScene()
 	for _, tc := range []struct {
 		name string
-		img  Image
-		p    Prompt
+		img  media.Image
+		p    media.Prompt
 	}{
-		{"empty prompt", img, Prompt{}},
-		{"negative only", img, Prompt{Points: []Point{{X: 5, Y: 5, Label: 0}}}},
-		{"point outside", img, Prompt{Points: []Point{{X: 500, Y: 5, Label: 1}}}},
-		{"short pixels", Image{W: 10, H: 10, RGB: make([]byte, 10)}, Prompt{Points: []Point{{X: 5, Y: 5, Label: 1}}}},
-		{"empty box", img, Prompt{Box: &Box{X0: 10, Y0: 10, X1: 10, Y1: 40}}},
+		{"empty prompt", img, media.Prompt{}},
+		{"negative only", img, media.Prompt{Points: []media.Point{{X: 5, Y: 5, Label: 0}}}},
+		{"point outside", img, media.Prompt{Points: []media.Point{{X: 500, Y: 5, Label: 1}}}},
+		{"short pixels", media.Image{W: 10, H: 10, RGB: make([]byte, 10)}, media.Prompt{Points: []media.Point{{X: 5, Y: 5, Label: 1}}}},
+		{"empty box", img, media.Prompt{Box: &media.Box{X0: 10, Y0: 10, X1: 10, Y1: 40}}},
 	} {
 		if _, err := c.Segment(ctx, tc.img, tc.p); err == nil {
 			t.Errorf("%s: accepted", tc.name)
@@ -147,16 +148,16 @@ func TestClassicalBadInput(t *testing.T) {
 	}
 	// Degenerate but valid inputs must not reach OpenCV in a state that
 	// aborts the process.
-	tiny := Image{W: 4, H: 3, RGB: make([]byte, 36)}
-	for _, p := range []Prompt{
-		{Points: []Point{{X: 1, Y: 1, Label: 1}}},
-		{Box: &Box{X0: 0, Y0: 0, X1: 4, Y1: 3}},
+	tiny := media.Image{W: 4, H: 3, RGB: make([]byte, 36)}
+	for _, p := range []media.Prompt{
+		{Points: []media.Point{{X: 1, Y: 1, Label: 1}}},
+		{Box: &media.Box{X0: 0, Y0: 0, X1: 4, Y1: 3}},
 	} {
 		if _, err := c.Segment(ctx, tiny, p); err != nil {
 			t.Errorf("tiny frame: %v", err)
 		}
 	}
-	if res, err := c.Segment(ctx, img, Prompt{Box: &Box{X0: 0, Y0: 0, X1: 400, Y1: 300}}); err != nil || res.Mask == nil {
+	if res, err := c.Segment(ctx, img, media.Prompt{Box: &media.Box{X0: 0, Y0: 0, X1: 400, Y1: 300}}); err != nil || res.Mask == nil {
 		t.Errorf("whole-frame box: %v", err)
 	}
 	for _, o := range []ClassicalOptions{{}, {MaxSide: 512, Iterations: 0, SeedRadius: 0.06}} {
@@ -183,7 +184,7 @@ func TestClassicalNoLeak(t *testing.T) {
 	// left open on any path shows as tens of MB over the loop.
 	small, _ := clScene()
 	const w, h = 1600, 1200
-	img := Image{W: w, H: h, RGB: make([]byte, w*h*3)}
+	img := media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			copy(img.RGB[(y*w+x)*3:][:3], small.RGB[((y/4)*small.W+x/4)*3:])
@@ -195,7 +196,7 @@ func TestClassicalNoLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Prompt{Box: &Box{X0: 448, Y0: 288, X1: 1232, Y1: 952}, Points: []Point{{X: 840, Y: 620, Label: 1}}}
+	p := media.Prompt{Box: &media.Box{X0: 448, Y0: 288, X1: 1232, Y1: 952}, Points: []media.Point{{X: 840, Y: 620, Label: 1}}}
 	run := func(n int) {
 		for i := 0; i < n; i++ {
 			if _, err := c.Segment(context.Background(), img, p); err != nil {

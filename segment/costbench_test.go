@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -124,21 +125,21 @@ func prepareCostModel(src, dir, base string) (string, error) {
 
 // costFrame is the first blackswan frame when the DAVIS data is mounted,
 // else a synthetic 854×480 picture (the cost does not depend on content).
-func costFrame() Image {
+func costFrame() media.Image {
 	if f, err := os.Open("../../shared/data/davis/JPEGImages/480p/blackswan/00000.jpg"); err == nil {
 		defer f.Close()
 		if im, _, err := image.Decode(f); err == nil {
 			b := im.Bounds()
 			rgba := image.NewRGBA(b)
 			draw.Draw(rgba, b, im, b.Min, draw.Src)
-			out := Image{W: b.Dx(), H: b.Dy(), RGB: make([]byte, b.Dx()*b.Dy()*3)}
+			out := media.Image{W: b.Dx(), H: b.Dy(), RGB: make([]byte, b.Dx()*b.Dy()*3)}
 			for i := 0; i < out.W*out.H; i++ {
 				copy(out.RGB[i*3:i*3+3], rgba.Pix[i*4:i*4+3])
 			}
 			return out
 		}
 	}
-	img := Image{W: 854, H: 480, RGB: make([]byte, 854*480*3)}
+	img := media.Image{W: 854, H: 480, RGB: make([]byte, 854*480*3)}
 	for i := range img.RGB {
 		img.RGB[i] = byte(i * 7 % 251)
 	}
@@ -181,7 +182,7 @@ func openCostModel(b *testing.B) (*ort.Runtime, Model) {
 
 // measureEncoder runs the encoder once to warm up, then once measured (the
 // baseline of every ratio), reporting encoder_s.
-func measureEncoder(b *testing.B, m Model, img Image) (*Embedding, float64) {
+func measureEncoder(b *testing.B, m Model, img media.Image) (*Embedding, float64) {
 	if _, err := m.Encode(context.Background(), img); err != nil {
 		b.Fatal(err)
 	}
@@ -220,8 +221,8 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 
 		// Decoder per prompt, one point, as the CLI runs it.
 		const nPrompts = 16
-		prompt := func(k int) []Prompt {
-			return []Prompt{{Points: []Point{{X: float64(30 + 50*k%img.W), Y: float64(img.H / 2), Label: 1}}}}
+		prompt := func(k int) []media.Prompt {
+			return []media.Prompt{{Points: []media.Point{{X: float64(30 + 50*k%img.W), Y: float64(img.H / 2), Label: 1}}}}
 		}
 		m.Decode(ctx, emb, prompt(0), DecodeOptions{FullRes: true})
 		for _, full := range []bool{true, false} {
@@ -239,7 +240,7 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 			}
 		}
 
-		opts := DefaultEverythingOptions()
+		opts := DefaultEverythingOptionsFor(FormatSAM1)
 		if !skipNaive {
 			// Portable everything mode, emb already computed: decode only.
 			t = time.Now()
@@ -254,11 +255,11 @@ func BenchmarkSAMViTBCost(b *testing.B) {
 		// The generator variants: the acceptance configuration first, then
 		// one change at a time.
 		worst := opts
-		worst.PredIoUThresh = 0           // every point through the mask pass
+		worst.PredIoUThresh = new(0.0)    // every point through the mask pass
 		worst.StabilityScoreThresh = 1.01 // and no mask kept, so NMS is free
 		for _, v := range []struct {
 			name string
-			opts EverythingOptions
+			opts media.EverythingOptions
 			g    GeneratorOptions
 			emb  *Embedding // nil: the pass encodes the frame itself
 		}{

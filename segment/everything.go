@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // Everything mode is segment-anything's SamAutomaticMaskGenerator
@@ -20,148 +21,25 @@ import (
 // and optional small-region clean-up. The order of operations and every
 // default follow the reference; see docs/reference.md §2.
 
-// EverythingOptions configures everything mode. Field names match the
-// config keys (points_per_side → PointsPerSide); the zero value is not
-// useful, start from DefaultEverythingOptions.
-type EverythingOptions struct {
-	// PointsPerSide is the grid size of the full-frame layer.
-	PointsPerSide int `mapstructure:"points_per_side"`
-	// PointsPerBatch is how many grid points are decoded per batch.
-	PointsPerBatch int `mapstructure:"points_per_batch"`
-	// PredIoUThresh keeps masks whose predicted IoU is strictly above it
-	// (no filter when ≤ 0).
-	PredIoUThresh float64 `mapstructure:"pred_iou_thresh"`
-	// StabilityScoreThresh keeps masks whose stability score is at least
-	// it (no filter when ≤ 0).
-	StabilityScoreThresh float64 `mapstructure:"stability_score_thresh"`
-	// StabilityScoreOffset is the logit offset of the stability score.
-	StabilityScoreOffset float64 `mapstructure:"stability_score_offset"`
-	// BoxNMSThresh is the box IoU above which a lower-scored mask of the
-	// same crop is suppressed.
-	BoxNMSThresh float64 `mapstructure:"box_nms_thresh"`
-	// CropNLayers adds layers of 2^k × 2^k overlapping crops.
-	CropNLayers int `mapstructure:"crop_n_layers"`
-	// CropNMSThresh is the box NMS threshold across crops.
-	CropNMSThresh float64 `mapstructure:"crop_nms_thresh"`
-	// CropOverlapRatio sets the crop overlap as a share of the short side.
-	CropOverlapRatio float64 `mapstructure:"crop_overlap_ratio"`
-	// CropNPointsDownscaleFactor divides the points per side in each layer.
-	CropNPointsDownscaleFactor int `mapstructure:"crop_n_points_downscale_factor"`
-	// MinMaskRegionArea, when > 0, fills holes and removes islands smaller
-	// than this many pixels, then runs box NMS again.
-	MinMaskRegionArea int `mapstructure:"min_mask_region_area"`
-	// UseM2M is SAM2AutomaticMaskGenerator's use_m2m: every multimask
-	// candidate is decoded once more with its own low-res logits as the
-	// mask prompt, and the IoU and stability filters apply to the refined
-	// mask (refineM2M).
-	UseM2M bool `mapstructure:"use_m2m"`
-}
-
-// DefaultEverythingOptions returns SamAutomaticMaskGenerator's defaults.
-func DefaultEverythingOptions() EverythingOptions {
-	return EverythingOptions{
-		PointsPerSide:              32,
-		PointsPerBatch:             64,
-		PredIoUThresh:              0.88,
-		StabilityScoreThresh:       0.95,
-		StabilityScoreOffset:       1.0,
-		BoxNMSThresh:               0.7,
-		CropNLayers:                0,
-		CropNMSThresh:              0.7,
-		CropOverlapRatio:           512.0 / 1500.0,
-		CropNPointsDownscaleFactor: 1,
-		MinMaskRegionArea:          0,
-	}
-}
-
 // DefaultEverythingOptionsFor returns the defaults of the automatic mask
-// generator of a model format's family: SAM2AutomaticMaskGenerator's for
-// SAM 2 (pred_iou_thresh 0.8, use_m2m off), SamAutomaticMaskGenerator's
-// otherwise.
-func DefaultEverythingOptionsFor(format string) EverythingOptions {
-	o := DefaultEverythingOptions()
-	if format == FormatSAM2 {
-		o.PredIoUThresh = 0.8
+// generator of a model format's family, with pred_iou_thresh set:
+// SAM2AutomaticMaskGenerator's for SAM 2 (pred_iou_thresh 0.8, use_m2m off),
+// SamAutomaticMaskGenerator's otherwise (0.88).
+func DefaultEverythingOptionsFor(format string) media.EverythingOptions {
+	return withFamilyDefaults(media.DefaultEverythingOptions(), format)
+}
+
+// withFamilyDefaults sets what o leaves to the model family
+// (pred_iou_thresh unset) for a model of the given format.
+func withFamilyDefaults(o media.EverythingOptions, format string) media.EverythingOptions {
+	if o.PredIoUThresh == nil {
+		pred := 0.88
+		if format == FormatSAM2 {
+			pred = 0.8
+		}
+		o.PredIoUThresh = &pred
 	}
 	return o
-}
-
-// maxCropLayers bounds CropNLayers: layer k has 4^k crops, each a full
-// encoder run.
-const maxCropLayers = 4
-
-// Validate reports the first unusable option.
-func (o EverythingOptions) Validate() error {
-	finite := func(name string, v float64) error {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("everything.%s is %v; give a finite number", name, v)
-		}
-		return nil
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{
-		{"pred_iou_thresh", o.PredIoUThresh}, {"stability_score_thresh", o.StabilityScoreThresh},
-		{"stability_score_offset", o.StabilityScoreOffset}, {"box_nms_thresh", o.BoxNMSThresh},
-		{"crop_nms_thresh", o.CropNMSThresh}, {"crop_overlap_ratio", o.CropOverlapRatio},
-	} {
-		if err := finite(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	switch {
-	case o.PointsPerSide < 1 || o.PointsPerSide > 1000:
-		return fmt.Errorf("everything.points_per_side is %d; use 1 to 1000 (SAM uses 32)", o.PointsPerSide)
-	case o.PointsPerBatch < 1:
-		return fmt.Errorf("everything.points_per_batch is %d; use at least 1 (SAM uses 64)", o.PointsPerBatch)
-	case o.StabilityScoreOffset < 0:
-		return fmt.Errorf("everything.stability_score_offset is %v; use a value ≥ 0 (SAM uses 1.0)", o.StabilityScoreOffset)
-	case o.BoxNMSThresh < 0 || o.BoxNMSThresh > 1:
-		return fmt.Errorf("everything.box_nms_thresh is %v; use 0 to 1 (SAM uses 0.7)", o.BoxNMSThresh)
-	case o.CropNMSThresh < 0 || o.CropNMSThresh > 1:
-		return fmt.Errorf("everything.crop_nms_thresh is %v; use 0 to 1 (SAM uses 0.7)", o.CropNMSThresh)
-	case o.CropNLayers < 0 || o.CropNLayers > maxCropLayers:
-		return fmt.Errorf("everything.crop_n_layers is %d; use 0 to %d", o.CropNLayers, maxCropLayers)
-	case o.CropOverlapRatio < 0 || o.CropOverlapRatio >= 1:
-		return fmt.Errorf("everything.crop_overlap_ratio is %v; use 0 to below 1 (SAM uses 512/1500)", o.CropOverlapRatio)
-	case o.CropNPointsDownscaleFactor < 1:
-		return fmt.Errorf("everything.crop_n_points_downscale_factor is %d; use at least 1", o.CropNPointsDownscaleFactor)
-	case o.MinMaskRegionArea < 0:
-		return fmt.Errorf("everything.min_mask_region_area is %d; use 0 (off) or a pixel count", o.MinMaskRegionArea)
-	}
-	for k := 0; k <= o.CropNLayers; k++ {
-		if layerPoints(o, k) < 1 {
-			return fmt.Errorf("everything: crop layer %d has no points (points_per_side %d / crop_n_points_downscale_factor %d^%d); lower crop_n_layers or the factor",
-				k, o.PointsPerSide, o.CropNPointsDownscaleFactor, k)
-		}
-	}
-	return nil
-}
-
-func layerPoints(o EverythingOptions, layer int) int {
-	return int(float64(o.PointsPerSide) / math.Pow(float64(o.CropNPointsDownscaleFactor), float64(layer)))
-}
-
-// Segment is one automatically generated mask, with the fields of
-// segment-anything's records.
-type Segment struct {
-	// Mask is the binary mask at frame size.
-	Mask *mask.Bitmap
-	// Area counts the mask's pixels.
-	Area int
-	// BBox is the box in XYWH as segment-anything writes it: x0, y0 and
-	// the inclusive max corner minus the min corner (so a one-pixel mask
-	// has width 0).
-	BBox [4]int
-	// PredictedIoU is the decoder's IoU estimate for the mask.
-	PredictedIoU float64
-	// StabilityScore is IoU(logits > offset, logits > -offset).
-	StabilityScore float64
-	// PointCoords holds the grid click that produced the mask, frame pixels.
-	PointCoords [][2]float64
-	// CropBox is the crop the mask came from, XYWH.
-	CropBox [4]int
 }
 
 // EverythingStats counts the work of one everything pass.
@@ -185,8 +63,8 @@ type EverythingStats struct {
 // mode. first returns each prompt's token IoUs and, when it could not skip
 // them, the full outputs (then masks is never called for those points).
 type pointScorer interface {
-	first(ctx context.Context, emb *Embedding, prompts []Prompt) (ious [][]float32, outs []Output, err error)
-	masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error)
+	first(ctx context.Context, emb *Embedding, prompts []media.Prompt) (ious [][]float32, outs []Output, err error)
+	masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error)
 	// workers is how many batches may be decoded at once.
 	workers() int
 	close() error
@@ -198,14 +76,14 @@ type pointScorer interface {
 // mode uses it for a cheap first pass and decodes masks only for points
 // that pass pred_iou_thresh.
 type IoUDecoder interface {
-	DecodeIoU(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, error)
+	DecodeIoU(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, error)
 }
 
 // modelScorer is the portable scorer: Model.Decode for low-res masks, with
 // an IoU-only first pass when the Model implements IoUDecoder.
 type modelScorer struct{ m Model }
 
-func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, []Output, error) {
+func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, []Output, error) {
 	if d, ok := s.m.(IoUDecoder); ok {
 		ious, err := d.DecodeIoU(ctx, emb, prompts)
 		return ious, nil, err
@@ -221,7 +99,7 @@ func (s modelScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt
 	return ious, outs, nil
 }
 
-func (s modelScorer) masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error) {
+func (s modelScorer) masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error) {
 	return s.m.Decode(ctx, emb, prompts, DecodeOptions{})
 }
 
@@ -231,7 +109,7 @@ func (modelScorer) close() error { return nil }
 // Everything runs automatic mask generation on img: it encodes the frame
 // (once when crop_n_layers is 0) and every crop, decodes the point grids
 // and returns the surviving masks in segment-anything's order.
-func Everything(ctx context.Context, m Model, img Image, opts EverythingOptions) ([]Segment, error) {
+func Everything(ctx context.Context, m Model, img media.Image, opts media.EverythingOptions) ([]media.Segment, error) {
 	return EverythingWithEmbedding(ctx, m, img, nil, opts)
 }
 
@@ -239,7 +117,7 @@ func Everything(ctx context.Context, m Model, img Image, opts EverythingOptions)
 // already computed (emb = m.Encode(img)), so that a caller that also
 // decodes other prompts on this frame pays for one encoder run. emb may be
 // nil.
-func EverythingWithEmbedding(ctx context.Context, m Model, img Image, emb *Embedding, opts EverythingOptions) ([]Segment, error) {
+func EverythingWithEmbedding(ctx context.Context, m Model, img media.Image, emb *Embedding, opts media.EverythingOptions) ([]media.Segment, error) {
 	segs, _, err := runEverything(ctx, m, modelScorer{m}, img, emb, opts)
 	return segs, err
 }
@@ -298,11 +176,11 @@ func pointGrid(n, w, h int) [][2]float64 {
 }
 
 // cropImage copies the crop out of img.
-func cropImage(img Image, c cropBox) Image {
+func cropImage(img media.Image, c cropBox) media.Image {
 	if c == (cropBox{0, 0, img.W, img.H}) {
 		return img
 	}
-	out := Image{W: c.w(), H: c.h(), RGB: make([]byte, c.w()*c.h()*3)}
+	out := media.Image{W: c.w(), H: c.h(), RGB: make([]byte, c.w()*c.h()*3)}
 	for y := 0; y < out.H; y++ {
 		src := img.RGB[((c[1]+y)*img.W+c[0])*3:][:out.W*3]
 		copy(out.RGB[y*out.W*3:], src)
@@ -464,7 +342,7 @@ func nms(boxes [][4]int, scores []float64, thresh float64) []int {
 }
 
 // runEverything is the pipeline shared by every entry point.
-func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb *Embedding, opts EverythingOptions) ([]Segment, EverythingStats, error) {
+func runEverything(ctx context.Context, m Model, sc pointScorer, img media.Image, emb *Embedding, opts media.EverythingOptions) ([]media.Segment, EverythingStats, error) {
 	var st EverythingStats
 	if m == nil {
 		return nil, st, errors.New("everything: no model; open one with segment.Open")
@@ -472,6 +350,7 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb 
 	if err := opts.Validate(); err != nil {
 		return nil, st, err
 	}
+	opts = withFamilyDefaults(opts, m.Format())
 	if err := checkImage(img); err != nil {
 		return nil, st, fmt.Errorf("everything: %w", err)
 	}
@@ -497,7 +376,7 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb 
 			st.Encode += time.Since(t)
 		}
 		t := time.Now()
-		cands, err := processCrop(ctx, m, sc, e, c, img.W, img.H, pointGrid(layerPoints(opts, layers[ci]), c.w(), c.h()), opts, &st)
+		cands, err := processCrop(ctx, m, sc, e, c, img.W, img.H, pointGrid(opts.LayerPoints(layers[ci]), c.w(), c.h()), opts, &st)
 		st.Decode += time.Since(t)
 		if err != nil {
 			return nil, st, err
@@ -522,13 +401,13 @@ func runEverything(ctx context.Context, m Model, sc pointScorer, img Image, emb 
 			return nil, st, err
 		}
 	}
-	segs := make([]Segment, len(all))
+	segs := make([]media.Segment, len(all))
 	for i, c := range all {
 		b := c.bitmap(img.W, img.H)
 		if bitmaps != nil && bitmaps[i] != nil {
 			b = bitmaps[i]
 		}
-		segs[i] = Segment{
+		segs[i] = media.Segment{
 			Mask:           b,
 			Area:           c.area,
 			BBox:           [4]int{c.box[0], c.box[1], c.box[2] - c.box[0], c.box[3] - c.box[1]},
@@ -561,7 +440,7 @@ type batchResult struct {
 // processCrop decodes one crop's grid in batches (on sc.workers()
 // goroutines; results are assembled in point order, so the output does not
 // depend on scheduling) and applies the in-crop box NMS.
-func processCrop(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts EverythingOptions, st *EverythingStats) ([]*candidate, error) {
+func processCrop(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts media.EverythingOptions, st *EverythingStats) ([]*candidate, error) {
 	st.Points += len(pts)
 	nb := (len(pts) + opts.PointsPerBatch - 1) / opts.PointsPerBatch
 	results := make([]batchResult, nb)
@@ -659,85 +538,112 @@ func (a *adaptive) record(iouN int, iouT time.Duration, maskN int, maskT time.Du
 	a.survivors += survivors
 }
 
-func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts EverythingOptions, ad *adaptive) (batchResult, error) {
+// processBatch decodes one batch of grid points of crop c and keeps the
+// candidate masks that pass the IoU, stability and crop-edge filters.
+func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, opts media.EverythingOptions, ad *adaptive) (batchResult, error) {
 	var r batchResult
-	prompts := make([]Prompt, len(pts))
+	prompts := make([]media.Prompt, len(pts))
 	for i, p := range pts {
-		prompts[i] = Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}}
+		prompts[i] = media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}}
 	}
-	var ious [][]float32
-	var outs []Output
-	filterIoU := opts.PredIoUThresh > 0
-	// use_m2m filters the refined masks, so no click may be screened out
-	// on its first answer.
-	if !filterIoU || opts.UseM2M || ad.skipIoU() {
-		t := time.Now()
-		var err error
-		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
-			return r, fmt.Errorf("everything: decode: %w", err)
-		}
-		r.maskCalls += len(prompts)
-		ad.record(0, 0, len(prompts), time.Since(t), 0, 0)
-	} else {
-		t := time.Now()
-		var err error
-		if ious, outs, err = sc.first(ctx, emb, prompts); err != nil {
-			return r, fmt.Errorf("everything: decode: %w", err)
-		}
-		if outs == nil {
-			r.iouCalls += len(prompts)
-		} else {
-			r.maskCalls += len(prompts)
-		}
-		if outs == nil {
-			ad.record(len(prompts), time.Since(t), 0, 0, 0, 0)
-		}
-	}
-	if outs == nil {
-		// IoU pass done: decode masks only for points with a passing token.
-		var need []int
-		for i, iou := range ious {
-			lo, hi := multimaskTokens(len(iou))
-			for k := lo; k < hi; k++ {
-				if float64(iou[k]) > opts.PredIoUThresh {
-					need = append(need, i)
-					break
-				}
-			}
-		}
-		outs = make([]Output, len(prompts))
-		if len(need) > 0 {
-			sub := make([]Prompt, len(need))
-			for j, i := range need {
-				sub[j] = prompts[i]
-			}
-			t := time.Now()
-			mo, err := sc.masks(ctx, emb, sub)
-			if err != nil {
-				return r, fmt.Errorf("everything: decode masks: %w", err)
-			}
-			if len(mo) != len(sub) {
-				return r, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(mo), len(sub))
-			}
-			r.maskCalls += len(sub)
-			ad.record(0, 0, len(sub), time.Since(t), len(prompts), len(need))
-			for j, i := range need {
-				outs[i] = mo[j]
-			}
-		} else {
-			ad.record(0, 0, 0, 0, len(prompts), 0)
-		}
-	}
-	if len(outs) != len(prompts) {
-		return r, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(outs), len(prompts))
+	ious, outs, err := r.decode(ctx, sc, emb, prompts, opts, ad)
+	if err != nil {
+		return r, err
 	}
 	if opts.UseM2M {
-		var err error
 		if outs, err = refineM2M(ctx, m, emb, prompts, outs); err != nil {
 			return r, err
 		}
 		r.maskCalls += len(prompts)
 	}
+	err = r.keep(m, emb, c, fw, fh, pts, ious, outs, opts)
+	return r, err
+}
+
+// decode answers the batch's prompts: with the IoU filter on (and neither
+// use_m2m nor the adaptive rule against it), a first pass that may give
+// IoUs only (ious), then masks for the points with a passing token; else
+// masks for every point. outs has one Output per prompt, with nil IoU for
+// a point no token of which passed.
+func (r *batchResult) decode(ctx context.Context, sc pointScorer, emb *Embedding, prompts []media.Prompt, opts media.EverythingOptions, ad *adaptive) (ious [][]float32, outs []Output, err error) {
+	predIoU := *opts.PredIoUThresh // set by runEverything
+	filterIoU := predIoU > 0
+	// use_m2m filters the refined masks, so no click may be screened out
+	// on its first answer.
+	t := time.Now()
+	if !filterIoU || opts.UseM2M || ad.skipIoU() {
+		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
+			return nil, nil, fmt.Errorf("everything: decode: %w", err)
+		}
+		r.maskCalls += len(prompts)
+		ad.record(0, 0, len(prompts), time.Since(t), 0, 0)
+	} else {
+		if ious, outs, err = sc.first(ctx, emb, prompts); err != nil {
+			return nil, nil, fmt.Errorf("everything: decode: %w", err)
+		}
+		if outs == nil {
+			r.iouCalls += len(prompts)
+			ad.record(len(prompts), time.Since(t), 0, 0, 0, 0)
+		} else {
+			r.maskCalls += len(prompts)
+		}
+	}
+	if outs == nil {
+		if outs, err = r.passingMasks(ctx, sc, emb, prompts, ious, predIoU, ad); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(outs) != len(prompts) {
+		return nil, nil, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(outs), len(prompts))
+	}
+	return ious, outs, nil
+}
+
+// passingMasks follows an IoU-only pass: it decodes masks only for the
+// points with a token whose IoU passes predIoU, leaving the others' Output
+// empty.
+func (r *batchResult) passingMasks(ctx context.Context, sc pointScorer, emb *Embedding, prompts []media.Prompt, ious [][]float32, predIoU float64, ad *adaptive) ([]Output, error) {
+	var need []int
+	for i, iou := range ious {
+		lo, hi := multimaskTokens(len(iou))
+		for k := lo; k < hi; k++ {
+			if float64(iou[k]) > predIoU {
+				need = append(need, i)
+				break
+			}
+		}
+	}
+	outs := make([]Output, len(prompts))
+	if len(need) == 0 {
+		ad.record(0, 0, 0, 0, len(prompts), 0)
+		return outs, nil
+	}
+	sub := make([]media.Prompt, len(need))
+	for j, i := range need {
+		sub[j] = prompts[i]
+	}
+	t := time.Now()
+	mo, err := sc.masks(ctx, emb, sub)
+	if err != nil {
+		return nil, fmt.Errorf("everything: decode masks: %w", err)
+	}
+	if len(mo) != len(sub) {
+		return nil, fmt.Errorf("everything: decoder gave %d outputs for %d prompts", len(mo), len(sub))
+	}
+	r.maskCalls += len(sub)
+	ad.record(0, 0, len(sub), time.Since(t), len(prompts), len(need))
+	for j, i := range need {
+		outs[i] = mo[j]
+	}
+	return outs, nil
+}
+
+// keep adds to r.cands every token of outs that passes the IoU and
+// stability filters and does not touch an inner crop edge, counting the
+// survivors of each filter.
+func (r *batchResult) keep(m Model, emb *Embedding, c cropBox, fw, fh int, pts [][2]float64, ious [][]float32, outs []Output, opts media.EverythingOptions) error {
+	predIoU := *opts.PredIoUThresh
+	filterIoU := predIoU > 0
 	cw, ch := c.w(), c.h()
 	for i, o := range outs {
 		// The mask pass's IoUs are exact; the first pass's may only screen
@@ -752,16 +658,16 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 			continue
 		}
 		for k := lo; k < hi; k++ {
-			if filterIoU && !(float64(iou[k]) > opts.PredIoUThresh) {
+			if filterIoU && !(float64(iou[k]) > predIoU) {
 				continue
 			}
 			r.iouPassed++
 			if k >= len(o.LowRes) {
-				return r, fmt.Errorf("everything: decoder gave %d low-res masks for %d IoUs", len(o.LowRes), len(iou))
+				return fmt.Errorf("everything: decoder gave %d low-res masks for %d IoUs", len(o.LowRes), len(iou))
 			}
 			logits := m.Upscale(emb, o.LowRes[k])
 			if len(logits) != cw*ch {
-				return r, fmt.Errorf("everything: upscaled mask has %d values for a %dx%d crop", len(logits), cw, ch)
+				return fmt.Errorf("everything: upscaled mask has %d values for a %dx%d crop", len(logits), cw, ch)
 			}
 			s := stability(logits, opts.StabilityScoreOffset)
 			if opts.StabilityScoreThresh > 0 && !(s >= opts.StabilityScoreThresh) {
@@ -781,7 +687,7 @@ func processBatch(ctx context.Context, m Model, sc pointScorer, emb *Embedding, 
 			})
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // removeSmallRegions is amg's postprocess_small_regions: fill small holes,

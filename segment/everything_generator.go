@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -39,13 +40,13 @@ type GeneratorOptions struct {
 type Generator struct {
 	m    Model
 	sc   pointScorer
-	opts EverythingOptions
+	opts media.EverythingOptions
 	mu   sync.Mutex
 }
 
 // NewGenerator validates opts and prepares the decoder sessions. rt may be
 // nil, which gives the portable path.
-func NewGenerator(rt *ort.Runtime, m Model, opts EverythingOptions, g GeneratorOptions) (*Generator, error) {
+func NewGenerator(rt *ort.Runtime, m Model, opts media.EverythingOptions, g GeneratorOptions) (*Generator, error) {
 	if m == nil {
 		return nil, errors.New("everything generator: no model; open one with segment.Open")
 	}
@@ -77,7 +78,7 @@ func NewGenerator(rt *ort.Runtime, m Model, opts EverythingOptions, g GeneratorO
 
 // Run is EverythingWithEmbedding with the generator's sessions; emb may be
 // nil.
-func (g *Generator) Run(ctx context.Context, img Image, emb *Embedding) ([]Segment, EverythingStats, error) {
+func (g *Generator) Run(ctx context.Context, img media.Image, emb *Embedding) ([]media.Segment, EverythingStats, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.sc == nil {

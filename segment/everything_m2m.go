@@ -3,6 +3,8 @@ package segment
 import (
 	"context"
 	"fmt"
+
+	"samtrack/media"
 )
 
 // refineM2M is SAM2AutomaticMaskGenerator's use_m2m refinement: every
@@ -15,9 +17,9 @@ import (
 // IoU stands in for it: what SAM 2's own single-mask output falls back to
 // when token 0 is unstable (dynamic_multimask_via_stability), but not
 // always its answer. docs/ARCHITECTURE.md notes the difference.
-func refineM2M(ctx context.Context, m Model, emb *Embedding, prompts []Prompt, outs []Output) ([]Output, error) {
+func refineM2M(ctx context.Context, m Model, emb *Embedding, prompts []media.Prompt, outs []Output) ([]Output, error) {
 	type ref struct{ i, k int }
-	var req []Prompt
+	var req []media.Prompt
 	var refs []ref
 	out := make([]Output, len(outs))
 	for i, o := range outs {
@@ -27,7 +29,7 @@ func refineM2M(ctx context.Context, m Model, emb *Embedding, prompts []Prompt, o
 		}
 		out[i] = Output{IoU: append([]float32(nil), o.IoU...), LowRes: append([][]float32(nil), o.LowRes...), Best: o.Best}
 		for k := lo; k < hi; k++ {
-			req = append(req, Prompt{Points: prompts[i].Points, MaskInput: o.LowRes[k]})
+			req = append(req, media.Prompt{Points: prompts[i].Points, MaskInput: o.LowRes[k]})
 			refs = append(refs, ref{i, k})
 		}
 	}

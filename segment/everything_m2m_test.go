@@ -3,6 +3,8 @@ package segment
 import (
 	"context"
 	"testing"
+
+	"samtrack/media"
 )
 
 // TestEverythingM2M runs everything mode with use_m2m on the generated SAM
@@ -39,8 +41,8 @@ func TestEverythingM2M(t *testing.T) {
 			}
 			changed := 0
 			for i, s := range segs {
-				pt := Point{X: s.PointCoords[0][0], Y: s.PointCoords[0][1], Label: 1}
-				first, err := m.Decode(ctx, emb, []Prompt{{Points: []Point{pt}}}, DecodeOptions{})
+				pt := media.Point{X: s.PointCoords[0][0], Y: s.PointCoords[0][1], Label: 1}
+				first, err := m.Decode(ctx, emb, []media.Prompt{{Points: []media.Point{pt}}}, DecodeOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -48,7 +50,7 @@ func TestEverythingM2M(t *testing.T) {
 				refined, firstIoU := false, false
 				for k := lo; k < hi; k++ {
 					firstIoU = firstIoU || float64(first[0].IoU[k]) == s.PredictedIoU
-					r, err := m.Decode(ctx, emb, []Prompt{{Points: []Point{pt}, MaskInput: first[0].LowRes[k]}}, DecodeOptions{})
+					r, err := m.Decode(ctx, emb, []media.Prompt{{Points: []media.Point{pt}, MaskInput: first[0].LowRes[k]}}, DecodeOptions{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -75,7 +77,7 @@ func TestEverythingDefaultsPerFamily(t *testing.T) {
 		pred   float64
 	}{{FormatSAM1, 0.88}, {FormatSAM2, 0.8}} {
 		o := DefaultEverythingOptionsFor(tc.format)
-		if o.PredIoUThresh != tc.pred || o.UseM2M || o.StabilityScoreThresh != 0.95 || o.PointsPerSide != 32 {
+		if o.PredIoUThresh == nil || *o.PredIoUThresh != tc.pred || o.UseM2M || o.StabilityScoreThresh != 0.95 || o.PointsPerSide != 32 {
 			t.Errorf("%s: %+v, want pred_iou_thresh %g and the rest of SAM's defaults", tc.format, o, tc.pred)
 		}
 	}

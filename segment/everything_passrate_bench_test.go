@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -45,8 +46,8 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 				stabs = append(stabs, 0)
 			}
 			for _, stab := range stabs {
-				opts := DefaultEverythingOptions()
-				opts.PredIoUThresh = thresh
+				opts := DefaultEverythingOptionsFor(FormatSAM1)
+				opts.PredIoUThresh = new(thresh)
 				opts.StabilityScoreThresh = stab
 				gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
 				if err != nil {
@@ -76,8 +77,8 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 
 // clickIoUs is each grid click's best multimask IoU from the exact IoU-only
 // graph (not the reordered screen).
-func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, img Image) ([]float64, error) {
-	gen, err := NewGenerator(rt, m, DefaultEverythingOptions(), GeneratorOptions{})
+func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, img media.Image) ([]float64, error) {
+	gen, err := NewGenerator(rt, m, DefaultEverythingOptionsFor(FormatSAM1), GeneratorOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +88,9 @@ func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, im
 		return nil, fmt.Errorf("the generator did not specialise the decoder")
 	}
 	pts := pointGrid(32, img.W, img.H)
-	prompts := make([]Prompt, len(pts))
+	prompts := make([]media.Prompt, len(pts))
 	for i, p := range pts {
-		prompts[i] = Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}}
+		prompts[i] = media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}}
 	}
 	best := make([]float64, len(prompts))
 	err = sc.run(ctx, sc.iou, emb, prompts, func(i int, res map[string]ort.Tensor) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/media"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -262,7 +263,7 @@ func TestRewriteAttentionSAMReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	feed := func(x, y float64) map[string]ort.Tensor {
-		in, err := s.inputs(emb, Prompt{Points: []Point{{X: x, Y: y, Label: 1}}})
+		in, err := s.inputs(emb, media.Prompt{Points: []media.Point{{X: x, Y: y, Label: 1}}})
 		if err != nil {
 			t.Fatal(err)
 		}

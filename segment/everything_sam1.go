@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -124,7 +125,7 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 // 1e-4 relative. It returns the session and the screening margin.
 func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, float32, int, error) {
 	feed := func(x, y float64) map[string]ort.Tensor {
-		coords, labels := sam1PromptTensors(Prompt{Points: []Point{{X: x, Y: y, Label: 1}}}, 96, 64)
+		coords, labels := sam1PromptTensors(media.Prompt{Points: []media.Point{{X: x, Y: y, Label: 1}}}, 96, 64)
 		in := map[string]ort.Tensor{
 			"point_coords": ort.F32Tensor(coords, 1, int64(len(labels)), 2),
 			"point_labels": ort.F32Tensor(labels, 1, int64(len(labels))),
@@ -319,7 +320,7 @@ func (s *sam1PointScorer) frameTensors(emb *Embedding) (map[string]ort.Tensor, e
 	if s.frameEmb == emb && s.frame != nil {
 		return s.frame, nil
 	}
-	in, err := s.inputs(emb, Prompt{Points: []Point{{X: 0, Y: 0, Label: 1}}})
+	in, err := s.inputs(emb, media.Prompt{Points: []media.Point{{X: 0, Y: 0, Label: 1}}})
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +334,7 @@ func (s *sam1PointScorer) frameTensors(emb *Embedding) (map[string]ort.Tensor, e
 
 // inputs builds the official decoder's inputs for one prompt without a
 // mask prompt.
-func (s *sam1PointScorer) inputs(emb *Embedding, p Prompt) (map[string]ort.Tensor, error) {
+func (s *sam1PointScorer) inputs(emb *Embedding, p media.Prompt) (map[string]ort.Tensor, error) {
 	e, err := embeddingTensor(emb, "image_embeddings", 256*64*64)
 	if err != nil {
 		return nil, err
@@ -362,7 +363,7 @@ func (s *sam1PointScorer) close() error {
 	return err
 }
 
-func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []Prompt, each func(i int, res map[string]ort.Tensor) error) error {
+func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, each func(i int, res map[string]ort.Tensor) error) error {
 	var frame map[string]ort.Tensor
 	if s.pre != nil {
 		var err error
@@ -395,7 +396,7 @@ func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embed
 	return nil
 }
 
-func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []Prompt) ([][]float32, []Output, error) {
+func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, []Output, error) {
 	sess := s.iou
 	if s.fast != nil {
 		sess = s.fast
@@ -422,7 +423,7 @@ func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []P
 	return ious, nil, nil
 }
 
-func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []Prompt) ([]Output, error) {
+func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error) {
 	outs := make([]Output, len(prompts))
 	err := s.run(ctx, s.low, emb, prompts, func(i int, res map[string]ort.Tensor) error {
 		iou := res["iou_predictions"].F32

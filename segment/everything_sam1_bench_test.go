@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -57,7 +58,7 @@ func BenchmarkSAMViTBCostReordered(b *testing.B) {
 	}
 	ctx := context.Background()
 	img := costFrame()
-	opts := DefaultEverythingOptions()
+	opts := DefaultEverythingOptionsFor(FormatSAM1)
 
 	for range b.N {
 		encode := func() (*Embedding, float64) {
@@ -93,9 +94,9 @@ func BenchmarkSAMViTBCostReordered(b *testing.B) {
 		// the two IoU graphs alternating.
 		sc := gens["reordered"].sc.(*sam1PointScorer)
 		const nPrompts = 24
-		var prompts []Prompt
+		var prompts []media.Prompt
 		for _, p := range pointGrid(6, img.W, img.H)[:nPrompts] {
-			prompts = append(prompts, Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}})
+			prompts = append(prompts, media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}})
 		}
 		perPrompt := map[string][]float64{}
 		for range 2 {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"samtrack/media"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -31,7 +32,7 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 	stored := mustNpy(t, filepath.Join(samRefDir, "image_embeddings.npy"))
 	emb := &Embedding{W: img.W, H: img.H, Tensors: map[string]ort.Tensor{"image_embeddings": ort.F32Tensor(stored.Data, 1, 256, 64, 64)}}
 
-	o := DefaultEverythingOptions()
+	o := DefaultEverythingOptionsFor(FormatSAM1)
 	o.PointsPerSide = 6
 	o.StabilityScoreThresh = 0 // random weights: no stable masks
 	o.BoxNMSThresh = 1         // and overlapping ones; keep them all
@@ -46,9 +47,9 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 		t.Fatal("the generator does not screen the reference decoder with the reordered IoU graph")
 	}
 	// The median of the points' best multimask IoU, exact.
-	var prompts []Prompt
+	var prompts []media.Prompt
 	for _, p := range pointGrid(o.PointsPerSide, img.W, img.H) {
-		prompts = append(prompts, Prompt{Points: []Point{{X: p[0], Y: p[1], Label: 1}}})
+		prompts = append(prompts, media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}})
 	}
 	outs, err := sc.masks(ctx, emb, prompts)
 	if err != nil {
@@ -67,7 +68,7 @@ func TestEverythingReorderedScreenIsExact(t *testing.T) {
 	}{{"median", median}} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := o
-			opts.PredIoUThresh = tc.thresh
+			opts.PredIoUThresh = new(tc.thresh)
 			want, err := EverythingWithEmbedding(ctx, m, img, emb, opts)
 			if err != nil {
 				t.Fatal(err)

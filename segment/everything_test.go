@@ -9,6 +9,7 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 )
@@ -40,7 +41,7 @@ func (s evShape) contains(x, y int) bool {
 // colour standing apart from it (an island of that shape's masks), and a
 // 6×6 background-coloured hole inside the second shape.
 type evScene struct {
-	img    Image
+	img    media.Image
 	shapes []evShape
 	truth  []*mask.Bitmap // per shape, the pixels painted with its colour in the shape
 	blob   evShape
@@ -61,7 +62,7 @@ func newEvScene() *evScene {
 	}
 	s.blob = evShape{"red blob", [3]byte{220, 30, 30}, false, 215, 200, 225, 210}
 	s.hole = evShape{"hole", bg, false, 337, 102, 343, 108}
-	s.img = Image{W: w, H: h, RGB: make([]byte, w*h*3)}
+	s.img = media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}
 	for i := 0; i < w*h; i++ {
 		copy(s.img.RGB[i*3:], bg[:])
 	}
@@ -124,15 +125,15 @@ type countingModel struct {
 	encodes atomic.Int32
 }
 
-func (c *countingModel) Encode(ctx context.Context, img Image) (*Embedding, error) {
+func (c *countingModel) Encode(ctx context.Context, img media.Image) (*Embedding, error) {
 	c.encodes.Add(1)
 	return c.Model.Encode(ctx, img)
 }
 
 // evOpts are SAM's defaults with a 12-point grid to keep the tests quick
 // (the grid spacing, 53×40 px, still puts several points in every shape).
-func evOpts() EverythingOptions {
-	o := DefaultEverythingOptions()
+func evOpts() media.EverythingOptions {
+	o := DefaultEverythingOptionsFor(FormatSAM1)
 	o.PointsPerSide = 12
 	return o
 }
@@ -164,7 +165,7 @@ func TestEverythingFindsEachShapeOnce(t *testing.T) {
 
 // checkShapesOnce asserts that each shape is matched by exactly one
 // segment (IoU ≥ 0.9) and that no other segment overlaps it much.
-func checkShapesOnce(t *testing.T, sc *evScene, segs []Segment) {
+func checkShapesOnce(t *testing.T, sc *evScene, segs []media.Segment) {
 	t.Helper()
 	for i, sh := range sc.shapes {
 		best, matches := 0.0, 0
@@ -207,7 +208,7 @@ func TestEverythingSmallRegions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	red := func(segs []Segment) *Segment {
+	red := func(segs []media.Segment) *media.Segment {
 		for i := range segs {
 			if mask.IoU(segs[i].Mask, sc.truth[0]) >= 0.5 {
 				return &segs[i]
@@ -216,7 +217,7 @@ func TestEverythingSmallRegions(t *testing.T) {
 		t.Fatal("no segment matches the red box")
 		return nil
 	}
-	inside := func(s *Segment, sh evShape) int {
+	inside := func(s *media.Segment, sh evShape) int {
 		n := 0
 		for y := sh.y0; y < sh.y1; y++ {
 			for x := sh.x0; x < sh.x1; x++ {
@@ -227,7 +228,7 @@ func TestEverythingSmallRegions(t *testing.T) {
 	}
 	// The generator is the quick path; TestEverythingGeneratorMatchesPortable
 	// shows it gives the portable path's segments.
-	run := func(o EverythingOptions) []Segment {
+	run := func(o media.EverythingOptions) []media.Segment {
 		g, err := NewGenerator(rt, m, o, GeneratorOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -257,7 +258,7 @@ func TestEverythingSmallRegions(t *testing.T) {
 }
 
 // sameSegments fails unless a and b are the same segments in the same order.
-func sameSegments(t *testing.T, what string, a, b []Segment) {
+func sameSegments(t *testing.T, what string, a, b []media.Segment) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%s: %d segments against %d", what, len(a), len(b))
@@ -290,15 +291,15 @@ func TestEverythingGeneratorMatchesPortable(t *testing.T) {
 	// A higher IoU threshold makes the IoU-only pass reject points, so both
 	// passes of the specialised decoder run.
 	strict := o
-	strict.PredIoUThresh = 0.993
+	strict.PredIoUThresh = new(0.993)
 	wantStrict, err := EverythingWithEmbedding(ctx, m, sc.img, emb, strict)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name    string
-		opts    EverythingOptions
-		want    []Segment
+		opts    media.EverythingOptions
+		want    []media.Segment
 		noSplit bool
 	}{{"default", o, want, false}, {"strict", strict, wantStrict, false}, {"strict-nosplit", strict, wantStrict, true}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,7 +360,7 @@ func TestEverythingCropLayers(t *testing.T) {
 	}
 	t.Logf("%d segments from crops %v", len(segs), crops)
 	// A frame a few pixels wide has empty deep crops; they are skipped.
-	tiny := Image{W: 5, H: 3, RGB: make([]byte, 5*3*3)}
+	tiny := media.Image{W: 5, H: 3, RGB: make([]byte, 5*3*3)}
 	to := o
 	to.PointsPerSide, to.CropNLayers = 4, 2
 	if _, err := Everything(context.Background(), m, tiny, to); err != nil {
@@ -402,31 +403,10 @@ func TestCropBoxesAndGrid(t *testing.T) {
 	}
 }
 
-func TestEverythingOptionsValidate(t *testing.T) {
-	if err := DefaultEverythingOptions().Validate(); err != nil {
-		t.Fatalf("defaults invalid: %v", err)
-	}
-	for _, tc := range []struct {
-		name string
-		edit func(*EverythingOptions)
-	}{
-		{"points_per_side", func(o *EverythingOptions) { o.PointsPerSide = 0 }},
-		{"points_per_batch", func(o *EverythingOptions) { o.PointsPerBatch = 0 }},
-		{"pred_iou_thresh", func(o *EverythingOptions) { o.PredIoUThresh = math.NaN() }},
-		{"box_nms_thresh", func(o *EverythingOptions) { o.BoxNMSThresh = 1.5 }},
-		{"crop_n_layers", func(o *EverythingOptions) { o.CropNLayers = -1 }},
-		{"crop_overlap_ratio", func(o *EverythingOptions) { o.CropOverlapRatio = 1 }},
-		{"crop_n_points_downscale_factor", func(o *EverythingOptions) { o.CropNPointsDownscaleFactor = 0 }},
-		{"min_mask_region_area", func(o *EverythingOptions) { o.MinMaskRegionArea = -5 }},
-		{"crop layer has no points", func(o *EverythingOptions) { o.PointsPerSide, o.CropNLayers, o.CropNPointsDownscaleFactor = 2, 2, 4 }},
-	} {
-		o := DefaultEverythingOptions()
-		tc.edit(&o)
-		if err := o.Validate(); err == nil {
-			t.Errorf("%s: bad value accepted", tc.name)
-		}
-	}
-	if _, err := Everything(context.Background(), nil, Image{W: 1, H: 1, RGB: make([]byte, 3)}, DefaultEverythingOptions()); err == nil {
+// TestEverythingArguments: a nil model is refused, and crops stay inside
+// the frame. (The options' own checks are media's TestEverythingOptionsValidate.)
+func TestEverythingArguments(t *testing.T) {
+	if _, err := Everything(context.Background(), nil, media.Image{W: 1, H: 1, RGB: make([]byte, 3)}, DefaultEverythingOptionsFor(FormatSAM1)); err == nil {
 		t.Error("nil model accepted")
 	}
 	for _, c := range func() []cropBox { b, _ := cropBoxes(3, 2, 2, 512.0/1500); return b }() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -121,7 +122,7 @@ func TestFidelitySAM1(t *testing.T) {
 			}
 			p.MaskInput = lowRes0[base]
 		}
-		outs, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{FullRes: true})
+		outs, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{FullRes: true})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -170,7 +171,7 @@ func TestFidelitySAM1(t *testing.T) {
 			t.Errorf("%s: Best = %d, select_masks picks %d", name, o.Best, wantBest)
 		}
 		// Low-res only decoding gives the same low-res logits and IoUs.
-		lo, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{})
+		lo, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +245,7 @@ func TestFidelitySAM2(t *testing.T) {
 			}
 			p.MaskInput = bestLow[base]
 		}
-		outs, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{FullRes: true})
+		outs, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{FullRes: true})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -278,12 +279,12 @@ func TestFidelitySAM2(t *testing.T) {
 		if bc == nil {
 			testenv.Missing(t, "no batch_check in reference.json")
 		}
-		var prompts []Prompt
+		var prompts []media.Prompt
 		for i, pts := range bc.PointCoords1024 {
-			var p Prompt
+			var p media.Prompt
 			for j, xy := range pts {
 				// Back to frame pixels; the transform must give xy again.
-				p.Points = append(p.Points, Point{X: xy[0] * float64(img.W) / EncoderSize, Y: xy[1] * float64(img.H) / EncoderSize, Label: int(bc.PointLabels[i][j])})
+				p.Points = append(p.Points, media.Point{X: xy[0] * float64(img.W) / EncoderSize, Y: xy[1] * float64(img.H) / EncoderSize, Label: int(bc.PointLabels[i][j])})
 			}
 			prompts = append(prompts, p)
 		}
@@ -293,7 +294,7 @@ func TestFidelitySAM2(t *testing.T) {
 		}
 		var maxIoU, maxLogit float64
 		for i, p := range prompts {
-			single, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{FullRes: true})
+			single, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{FullRes: true})
 			if err != nil {
 				t.Fatal(err)
 			}

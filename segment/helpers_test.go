@@ -11,6 +11,7 @@ import (
 
 	"samtrack/internal/npy"
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -77,14 +78,14 @@ func readRef(t testing.TB, dir string) *refFile {
 
 // prompt converts the frame-pixel fields of a reference prompt: labels 2
 // and 3 are the box corners.
-func (r refPrompt) prompt(t testing.TB) Prompt {
+func (r refPrompt) prompt(t testing.TB) media.Prompt {
 	t.Helper()
-	var p Prompt
+	var p media.Prompt
 	var tl, br []float64
 	for i, xy := range r.PointsInFrame {
 		switch r.LabelsInFrame[i] {
 		case 0, 1:
-			p.Points = append(p.Points, Point{X: xy[0], Y: xy[1], Label: r.LabelsInFrame[i]})
+			p.Points = append(p.Points, media.Point{X: xy[0], Y: xy[1], Label: r.LabelsInFrame[i]})
 		case 2:
 			tl = xy
 		case 3:
@@ -94,7 +95,7 @@ func (r refPrompt) prompt(t testing.TB) Prompt {
 		}
 	}
 	if tl != nil && br != nil {
-		p.Box = &Box{X0: tl[0], Y0: tl[1], X1: br[0], Y1: br[1]}
+		p.Box = &media.Box{X0: tl[0], Y0: tl[1], X1: br[0], Y1: br[1]}
 	}
 	return p
 }

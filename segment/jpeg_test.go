@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 )
 
 // loadJPEG decodes a JPEG to RGB24 the way libjpeg (and so PIL and OpenCV)
@@ -15,7 +16,7 @@ import (
 // libjpeg's fixed-point tables. Go's own At() uses nearest chroma, which
 // differs from the reference's picture by about a quarter of a grey level
 // on average.
-func loadJPEG(t testing.TB, path string) Image {
+func loadJPEG(t testing.TB, path string) media.Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -28,7 +29,7 @@ func loadJPEG(t testing.TB, path string) Image {
 	}
 	b := im.Bounds()
 	w, h := b.Dx(), b.Dy()
-	out := Image{W: w, H: h, RGB: make([]byte, w*h*3)}
+	out := media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}
 	yc, ok := im.(*image.YCbCr)
 	if !ok || yc.SubsampleRatio != image.YCbCrSubsampleRatio420 {
 		for y := 0; y < h; y++ {

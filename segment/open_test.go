@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/media"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -96,20 +97,20 @@ func TestBadPrompts(t *testing.T) {
 		}
 		tests := []struct {
 			name string
-			p    Prompt
+			p    media.Prompt
 			want []string
 		}{
-			{"point right of frame", Prompt{Points: []Point{{X: 900, Y: 100, Label: 1}}}, []string{"(900, 100)", "854x480"}},
-			{"point above frame", Prompt{Points: []Point{{X: 10, Y: 10, Label: 1}, {X: 10, Y: -1, Label: 0}}}, []string{"point 1", "(10, -1)", "854x480"}},
-			{"box outside", Prompt{Box: &Box{X0: 100, Y0: 100, X1: 900, Y1: 300}}, []string{"(100, 100)-(900, 300)", "854x480"}},
-			{"box reversed", Prompt{Box: &Box{X0: 300, Y0: 100, X1: 300, Y1: 200}}, []string{"(300, 100)-(300, 200)", "x1 > x0"}},
-			{"bad label", Prompt{Points: []Point{{X: 10, Y: 10, Label: 2}}}, []string{"label 2"}},
-			{"empty prompt", Prompt{}, []string{"no point and no box"}},
-			{"short mask input", Prompt{Points: []Point{{X: 10, Y: 10, Label: 1}}, MaskInput: make([]float32, 100)}, []string{"100 values", "256x256"}},
+			{"point right of frame", media.Prompt{Points: []media.Point{{X: 900, Y: 100, Label: 1}}}, []string{"(900, 100)", "854x480"}},
+			{"point above frame", media.Prompt{Points: []media.Point{{X: 10, Y: 10, Label: 1}, {X: 10, Y: -1, Label: 0}}}, []string{"point 1", "(10, -1)", "854x480"}},
+			{"box outside", media.Prompt{Box: &media.Box{X0: 100, Y0: 100, X1: 900, Y1: 300}}, []string{"(100, 100)-(900, 300)", "854x480"}},
+			{"box reversed", media.Prompt{Box: &media.Box{X0: 300, Y0: 100, X1: 300, Y1: 200}}, []string{"(300, 100)-(300, 200)", "x1 > x0"}},
+			{"bad label", media.Prompt{Points: []media.Point{{X: 10, Y: 10, Label: 2}}}, []string{"label 2"}},
+			{"empty prompt", media.Prompt{}, []string{"no point and no box"}},
+			{"short mask input", media.Prompt{Points: []media.Point{{X: 10, Y: 10, Label: 1}}, MaskInput: make([]float32, 100)}, []string{"100 values", "256x256"}},
 		}
 		for _, tc := range tests {
 			t.Run(m.Format()+"/"+tc.name, func(t *testing.T) {
-				_, err := m.Decode(ctx, emb, []Prompt{tc.p}, DecodeOptions{})
+				_, err := m.Decode(ctx, emb, []media.Prompt{tc.p}, DecodeOptions{})
 				if err == nil {
 					t.Fatal("Decode succeeded, want an error")
 				}
@@ -124,14 +125,14 @@ func TestBadPrompts(t *testing.T) {
 			})
 		}
 		t.Run(m.Format()+"/bad image", func(t *testing.T) {
-			for _, img := range []Image{{W: 10, H: 10, RGB: make([]byte, 299)}, {W: 0, H: 10}} {
+			for _, img := range []media.Image{{W: 10, H: 10, RGB: make([]byte, 299)}, {W: 0, H: 10}} {
 				if _, err := m.Encode(ctx, img); err == nil {
 					t.Errorf("Encode(%dx%d, %d bytes) succeeded", img.W, img.H, len(img.RGB))
 				}
 			}
 		})
 		t.Run(m.Format()+"/foreign embedding", func(t *testing.T) {
-			if _, err := m.Decode(ctx, &Embedding{W: 854, H: 480}, []Prompt{{Points: []Point{{X: 1, Y: 1, Label: 1}}}}, DecodeOptions{}); err == nil ||
+			if _, err := m.Decode(ctx, &Embedding{W: 854, H: 480}, []media.Prompt{{Points: []media.Point{{X: 1, Y: 1, Label: 1}}}}, DecodeOptions{}); err == nil ||
 				!strings.Contains(err.Error(), "embedding") {
 				t.Errorf("Decode with an empty embedding: %v", err)
 			}
@@ -139,7 +140,7 @@ func TestBadPrompts(t *testing.T) {
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Decode(ctx, emb, []Prompt{{Points: []Point{{X: 1, Y: 1, Label: 1}}}}, DecodeOptions{}); err == nil {
+		if _, err := m.Decode(ctx, emb, []media.Prompt{{Points: []media.Point{{X: 1, Y: 1, Label: 1}}}}, DecodeOptions{}); err == nil {
 			t.Error("Decode after Close succeeded")
 		}
 	}

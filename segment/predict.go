@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // TokenAuto asks Predict for the format's default mask choice.
@@ -28,7 +29,7 @@ type PredictOptions struct {
 func DefaultPredictOptions() PredictOptions { return PredictOptions{Token: TokenAuto} }
 
 // validatePrompt checks a prompt against a w×h frame.
-func validatePrompt(p Prompt, w, h int) error {
+func validatePrompt(p media.Prompt, w, h int) error {
 	if len(p.Points) == 0 && p.Box == nil {
 		return fmt.Errorf("prompt has no point and no box; give at least one click or a box")
 	}
@@ -79,37 +80,37 @@ func singleMaskToken(o Output) int {
 
 // Predict answers one prompt with one mask at frame size. With
 // opts.Refine it runs SAM-Track's two-pass refinement.
-func Predict(ctx context.Context, m Model, emb *Embedding, p Prompt, opts PredictOptions) (Result, error) {
+func Predict(ctx context.Context, m Model, emb *Embedding, p media.Prompt, opts PredictOptions) (media.Result, error) {
 	if m == nil || emb == nil {
-		return Result{}, fmt.Errorf("predict: need a model and an embedding")
+		return media.Result{}, fmt.Errorf("predict: need a model and an embedding")
 	}
-	outs, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{})
+	outs, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{})
 	if err != nil {
-		return Result{}, fmt.Errorf("predict: %w", err)
+		return media.Result{}, fmt.Errorf("predict: %w", err)
 	}
 	o := outs[0]
 	tok := o.Best
 	if opts.Refine {
 		p2 := p
 		p2.MaskInput = o.LowRes[multimaskBest(o)]
-		outs, err = m.Decode(ctx, emb, []Prompt{p2}, DecodeOptions{})
+		outs, err = m.Decode(ctx, emb, []media.Prompt{p2}, DecodeOptions{})
 		if err != nil {
-			return Result{}, fmt.Errorf("predict (refinement pass): %w", err)
+			return media.Result{}, fmt.Errorf("predict (refinement pass): %w", err)
 		}
 		o = outs[0]
 		tok = singleMaskToken(o)
 	}
 	if opts.Token != TokenAuto {
 		if opts.Token < 0 || opts.Token >= len(o.IoU) {
-			return Result{}, fmt.Errorf("predict: token %d does not exist; this decoder has tokens 0-%d", opts.Token, len(o.IoU)-1)
+			return media.Result{}, fmt.Errorf("predict: token %d does not exist; this decoder has tokens 0-%d", opts.Token, len(o.IoU)-1)
 		}
 		tok = opts.Token
 	}
 	logits := m.Upscale(emb, o.LowRes[tok])
 	if len(logits) != emb.W*emb.H {
-		return Result{}, fmt.Errorf("predict: upscaling gave %d values for a %dx%d frame", len(logits), emb.W, emb.H)
+		return media.Result{}, fmt.Errorf("predict: upscaling gave %d values for a %dx%d frame", len(logits), emb.W, emb.H)
 	}
-	return Result{Mask: Threshold(logits, emb.W, emb.H), Score: float64(o.IoU[tok]), LowRes: o.LowRes[tok]}, nil
+	return media.Result{Mask: Threshold(logits, emb.W, emb.H), Score: float64(o.IoU[tok]), LowRes: o.LowRes[tok]}, nil
 }
 
 // Threshold binarises frame-size logits at 0 (SAM's mask_threshold).

@@ -3,6 +3,8 @@ package segment
 import (
 	"context"
 	"sync"
+
+	"samtrack/media"
 )
 
 // EmbeddingCache keeps the embeddings of the last few frames, keyed by a
@@ -32,7 +34,7 @@ func NewEmbeddingCache(capacity int) *EmbeddingCache {
 
 // Encode returns the cached embedding of frame for model m, or encodes img
 // and remembers it. frame must be comparable.
-func (c *EmbeddingCache) Encode(ctx context.Context, m Model, frame any, img Image) (*Embedding, error) {
+func (c *EmbeddingCache) Encode(ctx context.Context, m Model, frame any, img media.Image) (*Embedding, error) {
 	k := cacheKey{m, frame}
 	c.mu.Lock()
 	if e, ok := c.entries[k]; ok {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"samtrack/media"
 )
 
 func TestEmbeddingCacheAndMemory(t *testing.T) {
@@ -41,13 +43,13 @@ func TestEmbeddingCacheAndMemory(t *testing.T) {
 	}
 
 	// A long prompt loop keeps memory flat (Go heap and native).
-	p := Prompt{Points: []Point{{X: 420, Y: 260, Label: 1}}}
+	p := media.Prompt{Points: []media.Point{{X: 420, Y: 260, Label: 1}}}
 	loop := func(n int) {
 		for range n {
 			if _, err := Predict(ctx, m, e0, p, PredictOptions{Refine: true, Token: TokenAuto}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Decode(ctx, e0, []Prompt{p}, DecodeOptions{FullRes: true}); err != nil {
+			if _, err := m.Decode(ctx, e0, []media.Prompt{p}, DecodeOptions{FullRes: true}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -76,14 +77,14 @@ func TestPredictSAM1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := m.Decode(ctx, emb, []Prompt{p}, DecodeOptions{})
+	first, err := m.Decode(ctx, emb, []media.Prompt{p}, DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := 1 + argmax(first[0].IoU[1:])
 	p2 := p
 	p2.MaskInput = first[0].LowRes[k]
-	second, err := m.Decode(ctx, emb, []Prompt{p2}, DecodeOptions{FullRes: true})
+	second, err := m.Decode(ctx, emb, []media.Prompt{p2}, DecodeOptions{FullRes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestPredictSAM1(t *testing.T) {
 
 	// The model may be shared by goroutines.
 	var wg sync.WaitGroup
-	results := make([]Result, 3)
+	results := make([]media.Result, 3)
 	errs := make([]error, 3)
 	for i := range results {
 		wg.Add(1)

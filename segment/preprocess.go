@@ -2,6 +2,8 @@ package segment
 
 import (
 	"fmt"
+
+	"samtrack/media"
 )
 
 // EncoderSize is the side of the square image SAM's encoders take.
@@ -19,7 +21,7 @@ var (
 	sam2Std  = [3]float32{0.229, 0.224, 0.225}
 )
 
-func checkImage(img Image) error {
+func checkImage(img media.Image) error {
 	if img.W <= 0 || img.H <= 0 {
 		return fmt.Errorf("image is %dx%d; need a positive size", img.W, img.H)
 	}
@@ -41,7 +43,7 @@ func ResizedSize(w, h int) (rw, rh int) {
 // [1,3,1024,1024]: PIL-bilinear resize so the longest side is 1024 (8-bit,
 // as the reference resizes the uint8 picture), normalisation with SAM's
 // mean and std on the 0–255 scale, zero padding at the bottom and right.
-func PreprocessSAM1(img Image) ([]float32, error) {
+func PreprocessSAM1(img media.Image) ([]float32, error) {
 	if err := checkImage(img); err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func PreprocessSAM1(img Image) ([]float32, error) {
 // PreprocessSAM1HWC is the input of samexporter's --use-preprocess encoder:
 // the frame resized as in PreprocessSAM1, as float RGB 0–255 [rh,rw,3]; the
 // graph normalises and pads.
-func PreprocessSAM1HWC(img Image) (data []float32, rw, rh int, err error) {
+func PreprocessSAM1HWC(img media.Image) (data []float32, rw, rh int, err error) {
 	if err := checkImage(img); err != nil {
 		return nil, 0, 0, err
 	}
@@ -91,7 +93,7 @@ func PreprocessSAM1HWC(img Image) (data []float32, rw, rh int, err error) {
 // [1,3,1024,1024]: the frame stretched to 1024×1024 (bilinear, half-pixel
 // centres, antialiased when shrinking, in 8 bits), scaled to 0–1 and
 // normalised with ImageNet's mean and std.
-func PreprocessSAM2(img Image) ([]float32, error) {
+func PreprocessSAM2(img media.Image) ([]float32, error) {
 	if err := checkImage(img); err != nil {
 		return nil, err
 	}
@@ -115,7 +117,7 @@ func PreprocessSAM2(img Image) ([]float32, error) {
 // preprocessSAM2Float is PreprocessSAM2 without the 8-bit rounding of the
 // resized picture (the resize runs on 0–1 floats, as SAM 2's torchvision
 // transforms do).
-func preprocessSAM2Float(img Image) []float32 {
+func preprocessSAM2Float(img media.Image) []float32 {
 	const n = EncoderSize * EncoderSize
 	planes := make([]float32, 3*img.W*img.H)
 	p := img.W * img.H

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"samtrack/media"
 )
 
 // refBilinear is the textbook half-pixel bilinear resize (torch
@@ -151,7 +153,7 @@ func BenchmarkUpscale(b *testing.B) {
 }
 
 func BenchmarkPreprocessSAM1(b *testing.B) {
-	img := Image{W: 1920, H: 1080, RGB: make([]byte, 1920*1080*3)}
+	img := media.Image{W: 1920, H: 1080, RGB: make([]byte, 1920*1080*3)}
 	for i := range img.RGB {
 		img.RGB[i] = byte(i * 7)
 	}

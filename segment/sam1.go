@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -75,7 +76,7 @@ func (m *sam1Model) Close() error {
 	return err
 }
 
-func (m *sam1Model) Encode(ctx context.Context, img Image) (*Embedding, error) {
+func (m *sam1Model) Encode(ctx context.Context, img media.Image) (*Embedding, error) {
 	if m.enc == nil {
 		return nil, fmt.Errorf("encode: model is closed")
 	}
@@ -102,7 +103,7 @@ func (m *sam1Model) Encode(ctx context.Context, img Image) (*Embedding, error) {
 // box a padding point (0,0) labelled -1. Coordinates are scaled per axis by
 // the ratio of the rounded resized size to the frame size
 // (ResizeLongestSide.apply_coords).
-func sam1PromptTensors(p Prompt, w, h int) (coords, labels []float32) {
+func sam1PromptTensors(p media.Prompt, w, h int) (coords, labels []float32) {
 	rw, rh := ResizedSize(w, h)
 	sx, sy := float64(rw)/float64(w), float64(rh)/float64(h)
 	n := len(p.Points) + 2
@@ -157,7 +158,7 @@ func embeddingTensor(emb *Embedding, name string, n int) ([]float32, error) {
 	return t.F32, nil
 }
 
-func (m *sam1Model) Decode(ctx context.Context, emb *Embedding, prompts []Prompt, opts DecodeOptions) ([]Output, error) {
+func (m *sam1Model) Decode(ctx context.Context, emb *Embedding, prompts []media.Prompt, opts DecodeOptions) ([]Output, error) {
 	if m.dec == nil {
 		return nil, fmt.Errorf("decode: model is closed")
 	}

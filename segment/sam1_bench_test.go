@@ -11,6 +11,7 @@ import (
 
 	"samtrack/internal/npy"
 	"samtrack/internal/testenv"
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkDecoderOverhead(b *testing.B) {
 	stored := mustNpy(b, filepath.Join(samRefDir, "image_embeddings.npy"))
 	const w, h = 854, 480
 	emb := &Embedding{W: w, H: h, Tensors: map[string]ort.Tensor{"image_embeddings": ort.F32Tensor(stored.Data, 1, 256, 64, 64)}}
-	prompt := Prompt{Points: []Point{{X: 420, Y: 260, Label: 1}}}
+	prompt := media.Prompt{Points: []media.Point{{X: 420, Y: 260, Label: 1}}}
 
 	// The bare baseline: the same inputs, built once.
 	so, err := onnx.NewSessionOptions()
@@ -88,7 +89,7 @@ func BenchmarkDecoderOverhead(b *testing.B) {
 	}
 	decode := func(full bool) func() {
 		return func() {
-			if _, err := m.Decode(ctx, emb, []Prompt{prompt}, DecodeOptions{FullRes: full}); err != nil {
+			if _, err := m.Decode(ctx, emb, []media.Prompt{prompt}, DecodeOptions{FullRes: full}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -54,7 +55,7 @@ func sam1EncoderPreprocessLayout() *Layout {
 }
 
 // sam1EncoderInput builds the encoder's input tensor for a frame.
-func sam1EncoderInput(layout string, img Image) (ort.Tensor, error) {
+func sam1EncoderInput(layout string, img media.Image) (ort.Tensor, error) {
 	switch layout {
 	case "sam1-encoder":
 		data, err := PreprocessSAM1(img)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -55,7 +56,7 @@ func (m *sam2Model) Close() error {
 	return err
 }
 
-func (m *sam2Model) Encode(ctx context.Context, img Image) (*Embedding, error) {
+func (m *sam2Model) Encode(ctx context.Context, img media.Image) (*Embedding, error) {
 	if m.enc == nil {
 		return nil, fmt.Errorf("encode: model is closed")
 	}
@@ -84,7 +85,7 @@ func (m *sam2Model) Encode(ctx context.Context, img Image) (*Embedding, error) {
 // sam2PromptTensors builds one prompt's points in SAM 2's order: box
 // corners first (labels 2, 3), then clicks; no padding point (the graph
 // adds it). Coordinates are scaled to the stretched 1024×1024 frame.
-func sam2PromptTensors(p Prompt, w, h int) (coords, labels []float32) {
+func sam2PromptTensors(p media.Prompt, w, h int) (coords, labels []float32) {
 	sx, sy := float64(EncoderSize)/float64(w), float64(EncoderSize)/float64(h)
 	n := sam2PointCount(p)
 	coords = make([]float32, 0, 2*n)
@@ -101,7 +102,7 @@ func sam2PromptTensors(p Prompt, w, h int) (coords, labels []float32) {
 	return coords, labels
 }
 
-func sam2PointCount(p Prompt) int {
+func sam2PointCount(p media.Prompt) int {
 	n := len(p.Points)
 	if p.Box != nil {
 		n += 2
@@ -110,7 +111,7 @@ func sam2PointCount(p Prompt) int {
 }
 
 // Decode runs prompts with the same number of points as one batch each.
-func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []Prompt, opts DecodeOptions) ([]Output, error) {
+func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []media.Prompt, opts DecodeOptions) ([]Output, error) {
 	if m.dec == nil {
 		return nil, fmt.Errorf("decode: model is closed")
 	}

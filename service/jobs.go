@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"samtrack/export"
+	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/tracker"
 	"samtrack/video"
@@ -242,7 +243,7 @@ func (s *Server) run(j *job) {
 	} else if err == nil {
 		sum, err = pipeline.Run(ctx, spec, pipeline.Hooks{
 			Logger:  s.log.With("job", rec.ID),
-			OnFrame: func(p pipeline.Progress, f video.Frame, res *tracker.FrameResult) { s.onFrame(j, p, f, res) },
+			OnFrame: func(p pipeline.Progress, f media.Frame, res *tracker.FrameResult) { s.onFrame(j, p, f, res) },
 			Pending: func() []pipeline.ObjectPrompt { return s.pending(j) },
 			OnLive:  func(ev video.LiveEvent) { s.onLive(j, ev) },
 		})
@@ -295,7 +296,7 @@ func (s *Server) saveLocked(j *job) {
 	}
 }
 
-func (s *Server) onFrame(j *job, p pipeline.Progress, f video.Frame, res *tracker.FrameResult) {
+func (s *Server) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracker.FrameResult) {
 	j.latest.set(f, res)
 	s.metrics.frames.Add(1)
 	j.mu.Lock()

@@ -8,8 +8,8 @@ import (
 
 	"samtrack/export"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker"
-	"samtrack/video"
 )
 
 // latestFrame keeps a job's newest tracked frame and its labels, and
@@ -36,7 +36,7 @@ type latestFrame struct {
 func newLatestFrame() *latestFrame { return &latestFrame{notify: make(chan struct{})} }
 
 // set records a tracked frame (copied: the pipeline reuses its buffers).
-func (l *latestFrame) set(f video.Frame, res *tracker.FrameResult) {
+func (l *latestFrame) set(f media.Frame, res *tracker.FrameResult) {
 	if res == nil || res.Labels == nil || len(f.RGB) != f.W*f.H*3 || len(res.Labels.Pix) != f.W*f.H {
 		return
 	}

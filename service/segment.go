@@ -20,6 +20,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/segment"
 	"samtrack/video"
@@ -166,7 +167,7 @@ type frameCache struct {
 // cachedFrame is a decoded frame and the frame count of its input (0:
 // unknown).
 type cachedFrame struct {
-	img    segment.Image
+	img    media.Image
 	frames int
 }
 
@@ -259,7 +260,7 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy 
 			return cachedFrame{}, fmt.Errorf("decode frame %d: %w", n, err)
 		}
 		if f.Index == n {
-			return cachedFrame{img: segment.Image{W: f.W, H: f.H, RGB: f.RGB}, frames: frames}, nil
+			return cachedFrame{img: f.Image, frames: frames}, nil
 		}
 		if f.Index > n {
 			return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d is not delivered with video.stride %d", n, v.Stride)
@@ -268,20 +269,22 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy 
 }
 
 // grabLive takes one frame of a live stream.
-func grabLive(ctx context.Context, url string, c config.Config, proxy string) (segment.Image, error) {
+func grabLive(ctx context.Context, url string, c config.Config, proxy string) (media.Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1,
 		MaxPixels: c.Video.MaxPixels, HTTPProxy: proxy})
 	if err != nil {
-		return segment.Image{}, errorf(http.StatusBadGateway, "%v", err)
+		return media.Image{}, errorf(http.StatusBadGateway, "%v", err)
 	}
 	defer l.Close()
 	f, err := l.Next(ctx)
 	if err != nil {
-		return segment.Image{}, errorf(http.StatusBadGateway, "read a frame of %s: %v", redact(url), err)
+		return media.Image{}, errorf(http.StatusBadGateway, "read a frame of %s: %v", redact(url), err)
 	}
-	return segment.Image{W: f.W, H: f.H, RGB: bytes.Clone(f.RGB)}, nil
+	img := f.Image
+	img.RGB = bytes.Clone(img.RGB) // the live source reuses its buffers
+	return img, nil
 }
 
 // frameSourceOf resolves a request's job or input.
@@ -314,35 +317,9 @@ func (s *Server) frameSourceOf(jobID, input string, frame int, opts map[string]a
 }
 
 func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
-	var req segmentRequest
-	var img segment.Image
-	var key frameKey
-	var uploaded bool
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "multipart/form-data" {
-		var err error
-		req, img, key, err = s.readSegmentMultipart(w, r)
-		if err != nil {
-			return err
-		}
-		uploaded = true
-	} else {
-		body, err := readBody(w, r, s.opts.MaxRequestBytes)
-		if err != nil {
-			return err
-		}
-		if e := decodeJSON(body, &req, "segment"); e != nil {
-			return e
-		}
-	}
-	if f := r.URL.Query().Get("format"); f != "" {
-		req.Format = f
-	}
-	if req.Format == "" {
-		req.Format = "json"
-	}
-	if req.Format != "json" && req.Format != "png" {
-		return errorf(http.StatusBadRequest, "format %q: want json or png", req.Format)
+	req, img, key, uploaded, err := s.readSegmentRequest(w, r)
+	if err != nil {
+		return err
 	}
 	objs, e := req.objects()
 	if e != nil {
@@ -384,18 +361,68 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			doc.Image.Frame = &req.Frame
 		}
 	}
-	labels := mask.NewLabelMap(img.W, img.H)
-	for _, o := range objs {
-		res, embCached, err := g.predict(r.Context(), key, img, o.Prompt())
+	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, &doc)
+	if err != nil {
+		return err
+	}
+	if g.sam != nil && len(objs) > 0 {
+		cached = embCached
+	}
+	doc.Cached, doc.ElapsedMS = cached, time.Since(start).Milliseconds()
+	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
+	if req.Format == "png" {
+		return writeSegmentPNG(w, labels, objs)
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+// readSegmentRequest reads a /segment request: a JSON body, or a multipart
+// upload (uploaded, with the picture in img and its cache key), and the
+// answer's format (json, the default, or png; ?format= wins).
+func (s *Server) readSegmentRequest(w http.ResponseWriter, r *http.Request) (req segmentRequest, img media.Image, key frameKey, uploaded bool, err error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "multipart/form-data" {
+		if req, img, key, err = s.readSegmentMultipart(w, r); err != nil {
+			return req, img, key, false, err
+		}
+		uploaded = true
+	} else {
+		body, err := readBody(w, r, s.opts.MaxRequestBytes)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+			return req, img, key, false, err
 		}
-		if g.sam != nil {
-			cached = embCached
+		if e := decodeJSON(body, &req, "segment"); e != nil {
+			return req, img, key, false, e
 		}
+	}
+	if f := r.URL.Query().Get("format"); f != "" {
+		req.Format = f
+	}
+	if req.Format == "" {
+		req.Format = "json"
+	}
+	if req.Format != "json" && req.Format != "png" {
+		return req, img, key, uploaded, errorf(http.StatusBadRequest, "format %q: want json or png", req.Format)
+	}
+	return req, img, key, uploaded, nil
+}
+
+// segmentObjects answers each object's prompt on img, adds its annotation
+// to doc and paints it into the returned label map (later objects over
+// earlier ones). embCached says whether the last prompt's SAM embedding
+// came from the cache.
+func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, objs []pipeline.ObjectPrompt, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
+	labels = mask.NewLabelMap(img.W, img.H)
+	for _, o := range objs {
+		res, hit, err := g.predict(ctx, key, img, o.Prompt())
+		if err != nil {
+			return nil, false, errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+		}
+		embCached = hit
 		rle, err := mask.EncodeRLE(res.Mask)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		doc.Annotations = append(doc.Annotations, segmentAnnotation{ID: o.ID, Segmentation: rle.Compress(),
 			Area: rle.Area(), BBox: rle.BBox(), Score: res.Score})
@@ -405,25 +432,25 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	doc.Cached, doc.ElapsedMS = cached, time.Since(start).Milliseconds()
-	w.Header().Set("X-Samtrack-Cached", strconv.FormatBool(cached))
-	if req.Format == "png" {
-		var buf bytes.Buffer
-		var err error
-		if len(objs) == 1 {
-			err = mask.WriteBinaryPNG(&buf, labels.Object(uint16(objs[0].ID)))
-		} else {
-			err = mask.WritePalettePNG(&buf, labels)
-		}
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Content-Type", "image/png")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write(buf.Bytes())
-		return nil
+	return labels, embCached, nil
+}
+
+// writeSegmentPNG answers /segment?format=png: one object's binary mask, or
+// the palette label map of several.
+func writeSegmentPNG(w http.ResponseWriter, labels *mask.LabelMap, objs []pipeline.ObjectPrompt) error {
+	var buf bytes.Buffer
+	var err error
+	if len(objs) == 1 {
+		err = mask.WriteBinaryPNG(&buf, labels.Object(uint16(objs[0].ID)))
+	} else {
+		err = mask.WritePalettePNG(&buf, labels)
 	}
-	writeJSON(w, http.StatusOK, doc)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
 	return nil
 }
 
@@ -455,7 +482,7 @@ type segmentAnnotation struct {
 
 // predict segments one prompt on img; with SAM the embedding comes from the
 // cache when key was encoded before.
-func (g *segmenter) predict(ctx context.Context, key frameKey, img segment.Image, p segment.Prompt) (segment.Result, bool, error) {
+func (g *segmenter) predict(ctx context.Context, key frameKey, img media.Image, p media.Prompt) (media.Result, bool, error) {
 	if g.sam == nil {
 		r, err := g.cl.Segment(ctx, img, p)
 		return r, false, err
@@ -463,7 +490,7 @@ func (g *segmenter) predict(ctx context.Context, key frameKey, img segment.Image
 	hits, _ := g.embeds.Stats()
 	emb, err := g.embeds.Encode(ctx, g.sam.Model, key, img)
 	if err != nil {
-		return segment.Result{}, false, err
+		return media.Result{}, false, err
 	}
 	h2, _ := g.embeds.Stats()
 	cached := h2 > hits
@@ -482,9 +509,9 @@ func (g *segmenter) predict(ctx context.Context, key frameKey, img segment.Image
 
 // readSegmentMultipart reads an uploaded "image" (PNG or JPEG) and the
 // "request" JSON part.
-func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (segmentRequest, segment.Image, frameKey, error) {
+func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (segmentRequest, media.Image, frameKey, error) {
 	var req segmentRequest
-	var img segment.Image
+	var img media.Image
 	var key frameKey
 	mr, err := s.multipart(w, r)
 	if err != nil {
@@ -541,25 +568,25 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 
 // decodeImage decodes a PNG or JPEG of at most maxPixels (video.max_pixels,
 // checked from the header: a decompression bomb guard).
-func decodeImage(b []byte, maxPixels int) (segment.Image, error) {
+func decodeImage(b []byte, maxPixels int) (media.Image, error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
-		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
+		return media.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return segment.Image{}, errorf(http.StatusBadRequest, "image of %dx%d pixels is empty", cfg.Width, cfg.Height)
+		return media.Image{}, errorf(http.StatusBadRequest, "image of %dx%d pixels is empty", cfg.Width, cfg.Height)
 	}
 	if _, _, err := video.ImageSize(bytes.NewReader(b), maxPixels); err != nil {
-		return segment.Image{}, errorf(http.StatusRequestEntityTooLarge, "%v", err)
+		return media.Image{}, errorf(http.StatusRequestEntityTooLarge, "%v", err)
 	}
 	im, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
-		return segment.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
+		return media.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
 	}
 	bd := im.Bounds()
 	rgba := image.NewRGBA(image.Rect(0, 0, bd.Dx(), bd.Dy()))
 	draw.Draw(rgba, rgba.Bounds(), im, bd.Min, draw.Src)
-	out := segment.Image{W: bd.Dx(), H: bd.Dy(), RGB: make([]byte, bd.Dx()*bd.Dy()*3)}
+	out := media.Image{W: bd.Dx(), H: bd.Dy(), RGB: make([]byte, bd.Dx()*bd.Dy()*3)}
 	for i, j := 0, 0; i < len(rgba.Pix); i, j = i+4, j+3 {
 		out.RGB[j], out.RGB[j+1], out.RGB[j+2] = rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2]
 	}

@@ -16,6 +16,7 @@ import (
 	"math/rand"
 	"os"
 
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -84,7 +85,7 @@ func main() {
 		panic(err)
 	}
 	for i := 0; i < frames; i++ {
-		if err := wr.WriteFrame(video.Frame{Index: i, W: w, H: h, RGB: render(float64(i)/fps, bg)}); err != nil {
+		if err := wr.WriteFrame(media.Frame{Index: i, Image: media.Image{W: w, H: h, RGB: render(float64(i)/fps, bg)}}); err != nil {
 			panic(err)
 		}
 	}

@@ -4,8 +4,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/segment"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // Extension of partly tracked objects. A mask (an everything-mode segment
@@ -28,7 +27,7 @@ const (
 // frameEdit applies SAM masks to one frame's labels, keeping per-id areas.
 type frameEdit struct {
 	t      *Tracker
-	f      video.Frame
+	f      media.Frame
 	labels *mask.LabelMap
 	j      *JournalEntry
 	areas  map[uint16]int
@@ -36,7 +35,7 @@ type frameEdit struct {
 	counts [histBins]uint32
 }
 
-func (t *Tracker) newFrameEdit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) *frameEdit {
+func (t *Tracker) newFrameEdit(f media.Frame, labels *mask.LabelMap, j *JournalEntry) *frameEdit {
 	e := &frameEdit{t: t, f: f, labels: labels, j: j, areas: map[uint16]int{}}
 	for _, v := range labels.Pix {
 		if v != 0 {
@@ -130,7 +129,7 @@ func (e *frameEdit) extend(m *mask.Bitmap, id uint16, area, outside int, over ma
 // refreshPrompts builds, for every object with pixels on labels except
 // those in skip, a single positive click at its most interior pixel (the
 // farthest from its boundary).
-func refreshPrompts(labels *mask.LabelMap, skip map[uint16]bool) (ids []uint16, prompts []segment.Prompt) {
+func refreshPrompts(labels *mask.LabelMap, skip map[uint16]bool) (ids []uint16, prompts []media.Prompt) {
 	type box struct{ x0, y0, x1, y1 int }
 	boxes := map[uint16]*box{}
 	w := labels.W
@@ -154,7 +153,7 @@ func refreshPrompts(labels *mask.LabelMap, skip map[uint16]bool) (ids []uint16, 
 	for _, id := range ids {
 		b := boxes[id]
 		x, y := interiorPoint(labels, id, b.x0, b.y0, b.x1, b.y1)
-		prompts = append(prompts, segment.Prompt{Points: []segment.Point{{X: float64(x) + 0.5, Y: float64(y) + 0.5, Label: 1}}})
+		prompts = append(prompts, media.Prompt{Points: []media.Point{{X: float64(x) + 0.5, Y: float64(y) + 0.5, Label: 1}}})
 	}
 	return ids, prompts
 }
@@ -202,7 +201,7 @@ func interiorPoint(labels *mask.LabelMap, id uint16, x0, y0, x1, y1 int) (int, i
 
 // refresh adopts the answers to the refresh prompts that complete their
 // object (see extend). It returns how many objects grew.
-func (e *frameEdit) refresh(ids []uint16, res []segment.Result) int {
+func (e *frameEdit) refresh(ids []uint16, res []media.Result) int {
 	n := 0
 	for k, id := range ids {
 		m := res[k].Mask
@@ -240,7 +239,7 @@ func (e *frameEdit) refresh(ids []uint16, res []segment.Result) int {
 //     for its first new object, issue #160).
 //
 // It returns how many objects were added, returned or completed.
-func (e *frameEdit) discover(segs []segment.Segment) (int, error) {
+func (e *frameEdit) discover(segs []media.Segment) (int, error) {
 	t := e.t
 	if len(segs) == 0 {
 		return 0, nil

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // SourceBackward marks an object that a backward pass (tracking from a
@@ -40,7 +40,7 @@ func (t *Tracker) ReserveIDs(maxID int) {
 
 // merge applies the guide to a frame; changed reports whether it altered
 // the labels.
-func (t *Tracker) merge(ctx context.Context, f video.Frame, labels *mask.LabelMap, j *JournalEntry) (*mask.LabelMap, bool, error) {
+func (t *Tracker) merge(ctx context.Context, f media.Frame, labels *mask.LabelMap, j *JournalEntry) (*mask.LabelMap, bool, error) {
 	m, sets, err := t.guide.Merge(ctx, f.Index, labels)
 	if err != nil {
 		return nil, false, fmt.Errorf("tracker: frame %d: merge: %w", f.Index, err)

@@ -9,12 +9,12 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/segment"
 	"samtrack/tracker/deaot"
 	"samtrack/tracker/flow"
-	"samtrack/video"
 )
 
 // samModels generates the test SAM models into a temporary directory and
@@ -41,8 +41,8 @@ func samModels(t testing.TB) (*ort.Runtime, segment.Model) {
 // testEverything are SAM's everything-mode defaults with a 12-point grid
 // (27x20 px spacing on 320x240, a point in every whole shape) to keep the
 // tests quick: the generated decoder costs about 12 ms a click.
-func testEverything() segment.EverythingOptions {
-	o := segment.DefaultEverythingOptions()
+func testEverything() media.EverythingOptions {
+	o := segment.DefaultEverythingOptionsFor(segment.FormatSAM1)
 	o.PointsPerSide = 12
 	return o
 }
@@ -251,8 +251,8 @@ func (e gtEval) String() string {
 }
 
 // frameOf renders a plain frame of one colour with a square of another.
-func squareFrame(index, w, h, x0, y0, side int) video.Frame {
-	f := video.Frame{Index: index, W: w, H: h, RGB: make([]byte, w*h*3)}
+func squareFrame(index, w, h, x0, y0, side int) media.Frame {
+	f := media.Frame{Index: index, Image: media.Image{W: w, H: h, RGB: make([]byte, w*h*3)}}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			c := [3]byte{120, 120, 125}

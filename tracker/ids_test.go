@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/segment"
 )
 
@@ -16,7 +17,7 @@ type countingModel struct {
 	encodes atomic.Int32
 }
 
-func (c *countingModel) Encode(ctx context.Context, img segment.Image) (*segment.Embedding, error) {
+func (c *countingModel) Encode(ctx context.Context, img media.Image) (*segment.Embedding, error) {
 	c.encodes.Add(1)
 	return c.Model.Encode(ctx, img)
 }
@@ -31,7 +32,7 @@ func TestEmbeddingSharedPerFrame(t *testing.T) {
 	// portable path: a coarse grid keeps it quick
 	eo := testEverything()
 	eo.PointsPerSide = 6
-	seg, err := NewSAMSegmenter(nil, cm, eo, segmentPredictDefaults())
+	seg, err := segment.NewSAMSegmenter(nil, cm, eo, segmentPredictDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +46,10 @@ func TestEmbeddingSharedPerFrame(t *testing.T) {
 	s := movingScene()
 	// a click on the red disk at frame 0 (a discovery frame) and on the
 	// blue box at frame 1 (not one)
-	if err := tr.AddPrompt(0, 0, segment.Prompt{Points: []segment.Point{{X: 40, Y: 60, Label: 1}}}); err != nil {
+	if err := tr.AddPrompt(0, 0, media.Prompt{Points: []media.Point{{X: 40, Y: 60, Label: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.AddPrompt(1, 0, segment.Prompt{Box: &segment.Box{X0: 254, Y0: 66, X1: 304, Y1: 102}}); err != nil {
+	if err := tr.AddPrompt(1, 0, media.Prompt{Box: &media.Box{X0: 254, Y0: 66, X1: 304, Y1: 102}}); err != nil {
 		t.Fatal(err)
 	}
 	want := []int32{1, 2, 2, 3}
@@ -91,7 +92,7 @@ func maskWithSquares(w, h int, sq ...[4]int) *mask.LabelMap {
 // #160), and ids above 255 work.
 func TestIDsNeverReused(t *testing.T) {
 	_, m := samModels(t)
-	seg, err := NewSAMSegmenter(nil, m, testEverything(), segmentPredictDefaults())
+	seg, err := segment.NewSAMSegmenter(nil, m, testEverything(), segmentPredictDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestIDsNeverReused(t *testing.T) {
 	must(tr.RemoveObject(2, 2))
 	// frame 4: a click on the magenta disk with id 0 (new id)
 	mx, my := s.movers[3].pos(4)
-	must(tr.AddPrompt(4, 0, segment.Prompt{Points: []segment.Point{{X: mx, Y: my, Label: 1}}}))
+	must(tr.AddPrompt(4, 0, media.Prompt{Points: []media.Point{{X: mx, Y: my, Label: 1}}}))
 	// frame 6: a mask for id 300 (the green ellipse)
 	f6, gt6 := s.frame(6)
 	m300 := mask.NewLabelMap(f6.W, f6.H)
@@ -136,7 +137,7 @@ func TestIDsNeverReused(t *testing.T) {
 	must(tr.AddMask(6, m300))
 	// frame 8: a click on the yellow box, new id
 	yx, yy := s.movers[4].pos(8)
-	must(tr.AddPrompt(8, 0, segment.Prompt{Points: []segment.Point{{X: yx, Y: yy, Label: 1}}}))
+	must(tr.AddPrompt(8, 0, media.Prompt{Points: []media.Point{{X: yx, Y: yy, Label: 1}}}))
 	var appeared []uint16
 	var removed []uint16
 	for i := 0; i < 10; i++ {
@@ -284,7 +285,7 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tr.AddPrompt(0, 1, segment.Prompt{Points: []segment.Point{{X: 1, Y: 1, Label: 1}}})
+		err = tr.AddPrompt(0, 1, media.Prompt{Points: []media.Point{{X: 1, Y: 1, Label: 1}}})
 		if err == nil || !strings.Contains(err.Error(), "SAM model") {
 			t.Errorf("error %v, want one saying a SAM model is needed", err)
 		}

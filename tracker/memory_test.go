@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // rssKB reads the resident set size after a full collection that returns
@@ -39,7 +39,7 @@ func rssKB(t testing.TB) int {
 
 // bounceFrame renders frame i of a long 64x48 stream: a red and a blue
 // square bouncing around a textured grey background, with their labels.
-func bounceFrame(i int, rgb []byte) (video.Frame, *mask.LabelMap) {
+func bounceFrame(i int, rgb []byte) (media.Frame, *mask.LabelMap) {
 	const w, h, side = 64, 48, 12
 	tri := func(t, n int) int { // triangle wave 0..n
 		t %= 2 * n
@@ -68,7 +68,7 @@ func bounceFrame(i int, rgb []byte) (video.Frame, *mask.LabelMap) {
 			copy(rgb[(y*w+x)*3:], c[:])
 		}
 	}
-	return video.Frame{Index: i, W: w, H: h, RGB: rgb}, gt
+	return media.Frame{Index: i, Image: media.Image{W: w, H: h, RGB: rgb}}, gt
 }
 
 // TestMemoryBounded runs 10,000 frames through the tracker and the flow

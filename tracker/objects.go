@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // State is an object's state in the object table.
@@ -227,40 +227,13 @@ type accum struct {
 // commit updates the object table from a frame's final labels and journal
 // entry. The live path and the replay of a resumed run both go through it,
 // so the table of a resumed run equals the uninterrupted one's.
-func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) *FrameResult {
+func (t *Tracker) commit(f media.Frame, labels *mask.LabelMap, j *JournalEntry) *FrameResult {
 	t.steps++
 	t.lastIndex = f.Index
 	t.nextID = max(t.nextID, j.NextID)
 	acc := t.gather(f, labels)
 	res := &FrameResult{Index: f.Index, Name: f.Name, Labels: labels, Reference: j.Reference}
-	for _, s := range j.Set {
-		o := t.objs[s.ID]
-		if o == nil {
-			o = t.newObject(s.ID, s.Source)
-		} else if o.State == StateRemoved {
-			o.State, o.RemovedAt = StateActive, -1
-			o.Source = s.Source
-		}
-		o.Score = s.Score
-		if s.Warning != "" {
-			o.Warnings = append(o.Warnings, fmt.Sprintf("frame %d: %s", f.Index, s.Warning))
-			res.Events = append(res.Events, Event{Kind: EventWarning, ID: s.ID, Frame: f.Index, Detail: s.Warning})
-		}
-	}
-	for _, id := range j.Removed {
-		o := t.objs[id]
-		if o == nil {
-			continue
-		}
-		if o.State == StateLost {
-			o.Lost[len(o.Lost)-1].End = f.Index
-		}
-		if n := len(o.Present); n > 0 && o.Present[n-1].End < 0 {
-			o.Present[n-1].End = o.LastFrame + 1
-		}
-		o.State, o.RemovedAt, o.presentPrev = StateRemoved, f.Index, false
-		res.Events = append(res.Events, Event{Kind: EventRemoved, ID: id, Frame: f.Index})
-	}
+	t.applyJournal(f.Index, j, res)
 	// ids only the propagator knows (should not happen; kept honest)
 	for i := range acc {
 		if t.objs[acc[i].id] == nil {
@@ -278,50 +251,10 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 		if o.State == StateRemoved {
 			continue
 		}
-		k := t.slot[id]
-		if k >= 0 {
-			a := &acc[k]
-			if o.FirstFrame < 0 {
-				o.FirstFrame = f.Index
-				res.Events = append(res.Events, Event{Kind: EventAppeared, ID: id, Frame: f.Index})
-			}
-			if o.State == StateLost {
-				o.Lost[len(o.Lost)-1].End = f.Index
-				res.Events = append(res.Events, Event{Kind: EventReturned, ID: id, Frame: f.Index})
-			}
-			o.State = StateActive
-			o.LastFrame = f.Index
-			o.FramesPresent++
-			o.missing = 0
-			if !o.presentPrev {
-				o.Present = append(o.Present, Interval{f.Index, -1})
-			}
-			o.presentPrev = true
-			o.app.update(a)
-			res.Objects = append(res.Objects, ObjectStats{
-				ID:       id,
-				Area:     a.area,
-				BBox:     [4]int{a.x0, a.y0, a.x1 - a.x0 + 1, a.y1 - a.y0 + 1},
-				Centroid: [2]float64{a.sx/float64(a.area) + 0.5, a.sy/float64(a.area) + 0.5},
-				Score:    o.Score,
-			})
-			continue
-		}
-		if o.presentPrev {
-			o.Present[len(o.Present)-1].End = f.Index
-			o.presentPrev = false
-		}
-		if o.FirstFrame < 0 || o.State != StateActive {
-			continue
-		}
-		o.missing++
-		if o.missing == 1 {
-			o.missingSince = f.Index
-		}
-		if o.missing >= t.opts.LostAfter {
-			o.State = StateLost
-			o.Lost = append(o.Lost, Interval{o.missingSince, -1})
-			res.Events = append(res.Events, Event{Kind: EventLost, ID: id, Frame: f.Index})
+		if k := t.slot[id]; k >= 0 {
+			t.seen(o, id, &acc[k], f.Index, res)
+		} else {
+			t.unseen(o, id, f.Index, res)
 		}
 	}
 	for i := range acc {
@@ -340,6 +273,91 @@ func (t *Tracker) commit(f video.Frame, labels *mask.LabelMap, j *JournalEntry) 
 	return res
 }
 
+// applyJournal applies frame index's journal entry to the object table:
+// objects set by a prompt or mask (created, or brought back from removal)
+// with their scores and warnings, then the removals.
+func (t *Tracker) applyJournal(index int, j *JournalEntry, res *FrameResult) {
+	for _, s := range j.Set {
+		o := t.objs[s.ID]
+		if o == nil {
+			o = t.newObject(s.ID, s.Source)
+		} else if o.State == StateRemoved {
+			o.State, o.RemovedAt = StateActive, -1
+			o.Source = s.Source
+		}
+		o.Score = s.Score
+		if s.Warning != "" {
+			o.Warnings = append(o.Warnings, fmt.Sprintf("frame %d: %s", index, s.Warning))
+			res.Events = append(res.Events, Event{Kind: EventWarning, ID: s.ID, Frame: index, Detail: s.Warning})
+		}
+	}
+	for _, id := range j.Removed {
+		o := t.objs[id]
+		if o == nil {
+			continue
+		}
+		if o.State == StateLost {
+			o.Lost[len(o.Lost)-1].End = index
+		}
+		if n := len(o.Present); n > 0 && o.Present[n-1].End < 0 {
+			o.Present[n-1].End = o.LastFrame + 1
+		}
+		o.State, o.RemovedAt, o.presentPrev = StateRemoved, index, false
+		res.Events = append(res.Events, Event{Kind: EventRemoved, ID: id, Frame: index})
+	}
+}
+
+// seen records object id present on frame index with the pixels gathered
+// in a: it appears or returns, its presence and appearance are updated,
+// and its statistics go into res.
+func (t *Tracker) seen(o *object, id uint16, a *accum, index int, res *FrameResult) {
+	if o.FirstFrame < 0 {
+		o.FirstFrame = index
+		res.Events = append(res.Events, Event{Kind: EventAppeared, ID: id, Frame: index})
+	}
+	if o.State == StateLost {
+		o.Lost[len(o.Lost)-1].End = index
+		res.Events = append(res.Events, Event{Kind: EventReturned, ID: id, Frame: index})
+	}
+	o.State = StateActive
+	o.LastFrame = index
+	o.FramesPresent++
+	o.missing = 0
+	if !o.presentPrev {
+		o.Present = append(o.Present, Interval{index, -1})
+	}
+	o.presentPrev = true
+	o.app.update(a)
+	res.Objects = append(res.Objects, ObjectStats{
+		ID:       id,
+		Area:     a.area,
+		BBox:     [4]int{a.x0, a.y0, a.x1 - a.x0 + 1, a.y1 - a.y0 + 1},
+		Centroid: [2]float64{a.sx/float64(a.area) + 0.5, a.sy/float64(a.area) + 0.5},
+		Score:    o.Score,
+	})
+}
+
+// unseen records object id absent from frame index: its presence interval
+// ends, and an active object missing for lost_after frames becomes lost.
+func (t *Tracker) unseen(o *object, id uint16, index int, res *FrameResult) {
+	if o.presentPrev {
+		o.Present[len(o.Present)-1].End = index
+		o.presentPrev = false
+	}
+	if o.FirstFrame < 0 || o.State != StateActive {
+		return
+	}
+	o.missing++
+	if o.missing == 1 {
+		o.missingSince = index
+	}
+	if o.missing >= t.opts.LostAfter {
+		o.State = StateLost
+		o.Lost = append(o.Lost, Interval{o.missingSince, -1})
+		res.Events = append(res.Events, Event{Kind: EventLost, ID: id, Frame: index})
+	}
+}
+
 func (t *Tracker) newObject(id uint16, source string) *object {
 	o := &object{Object: Object{ID: id, Source: source, State: StateActive, FirstFrame: -1, LastFrame: -1, RemovedAt: -1}}
 	t.objs[id] = o
@@ -349,7 +367,7 @@ func (t *Tracker) newObject(id uint16, source string) *object {
 // gather scans the labels once, accumulating each present id's area, box,
 // centroid and colours. t.slot maps an id to its index in the result until
 // commit resets it.
-func (t *Tracker) gather(f video.Frame, labels *mask.LabelMap) []accum {
+func (t *Tracker) gather(f media.Frame, labels *mask.LabelMap) []accum {
 	acc := t.acc[:0]
 	w := labels.W
 	for i, id := range labels.Pix {

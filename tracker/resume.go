@@ -7,11 +7,11 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // LabelLoader returns the labels an interrupted run wrote for a frame.
-type LabelLoader func(f video.Frame) (*mask.LabelMap, error)
+type LabelLoader func(f media.Frame) (*mask.LabelMap, error)
 
 // replayState drives the replay of an interrupted run.
 type replayState struct {
@@ -65,7 +65,7 @@ func (t *Tracker) Resume(journal []JournalEntry, last int, load LabelLoader) err
 	return nil
 }
 
-func (t *Tracker) replayStep(ctx context.Context, f video.Frame) (*FrameResult, error) {
+func (t *Tracker) replayStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	rs := t.replay
 	labels, err := rs.load(f)
 	if err != nil {
@@ -103,9 +103,10 @@ func (t *Tracker) replayStep(ctx context.Context, f video.Frame) (*FrameResult, 
 	if j.NextID == 0 {
 		j.NextID = t.nextID
 	}
+	discovery := t.discovers()
 	res := t.commit(f, labels, j)
 	res.Replayed = true
-	res.Discovery = t.seg != nil && (t.opts.Discover && (t.steps-1)%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 1)
+	res.Discovery = discovery
 	rs.seen = f.Index
 	return res, nil
 }

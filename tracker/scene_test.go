@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // This file renders the synthetic test video: solid-colour shapes moving on
@@ -65,7 +65,7 @@ func noiseAt(x, y, c int) float64 {
 }
 
 // frame renders frame t and its ground truth (id k+1 for movers[k]).
-func (s *synthScene) frame(t int) (video.Frame, *mask.LabelMap) {
+func (s *synthScene) frame(t int) (media.Frame, *mask.LabelMap) {
 	img := make([]byte, s.w*s.h*3)
 	gt := mask.NewLabelMap(s.w, s.h)
 	for y := 0; y < s.h; y++ {
@@ -85,7 +85,7 @@ func (s *synthScene) frame(t int) (video.Frame, *mask.LabelMap) {
 			}
 		}
 	}
-	return video.Frame{Index: t, W: s.w, H: s.h, RGB: img}, gt
+	return media.Frame{Index: t, Image: media.Image{W: s.w, H: s.h, RGB: img}}, gt
 }
 
 // movingScene is 320x240, 80 frames, seven objects: five from the start

@@ -9,8 +9,7 @@ import (
 	"slices"
 
 	"samtrack/mask"
-	"samtrack/segment"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // MaxID is the largest object id; ids are uint16 end to end.
@@ -88,17 +87,17 @@ func (o Options) Validate() error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	switch {
 	case o.SAMGap < 1:
-		return fmt.Errorf("tracker: sam_gap is %d; use 1 or more (frames between everything-mode passes); to turn discovery off, disable it instead of setting sam_gap to 0", o.SAMGap)
+		return fmt.Errorf("track.sam_gap is %d; use 1 or more (frames between everything-mode passes); to turn discovery off, disable it instead of setting sam_gap to 0", o.SAMGap)
 	case bad(o.MinNewObjRatio) || o.MinNewObjRatio <= 0 || o.MinNewObjRatio > 1:
-		return fmt.Errorf("tracker: min_new_obj_ratio is %v; use a share in (0, 1] (SAM-Track uses 0.8)", o.MinNewObjRatio)
+		return fmt.Errorf("track.min_new_obj_ratio is %v; use a share in (0, 1] (SAM-Track uses 0.8)", o.MinNewObjRatio)
 	case o.MinArea < 0:
-		return fmt.Errorf("tracker: min_area is %d; use 0 or more pixels (SAM-Track uses 200)", o.MinArea)
+		return fmt.Errorf("track.min_area is %d; use 0 or more pixels (SAM-Track uses 200)", o.MinArea)
 	case bad(o.MaxNewObjFrameRatio) || o.MaxNewObjFrameRatio <= 0 || o.MaxNewObjFrameRatio > 1:
-		return fmt.Errorf("tracker: max_new_obj_frame_ratio is %v; use a share in (0, 1] (1 disables the check)", o.MaxNewObjFrameRatio)
+		return fmt.Errorf("track.max_new_obj_frame_ratio is %v; use a share in (0, 1] (1 disables the check)", o.MaxNewObjFrameRatio)
 	case o.LostAfter < 1:
-		return fmt.Errorf("tracker: lost_after is %d; use 1 or more frames", o.LostAfter)
+		return fmt.Errorf("track.lost_after is %d; use 1 or more frames", o.LostAfter)
 	case bad(o.ReIDMinSimilarity) || o.ReIDMinSimilarity < 0 || o.ReIDMinSimilarity > 1:
-		return fmt.Errorf("tracker: reid_min_similarity is %v; use 0 (off) to 1", o.ReIDMinSimilarity)
+		return fmt.Errorf("track.reid_min_similarity is %v; use 0 (off) to 1", o.ReIDMinSimilarity)
 	}
 	return nil
 }
@@ -146,7 +145,7 @@ type pendingItem struct {
 	seq    int
 	kind   pendingKind
 	id     uint16
-	prompt segment.Prompt
+	prompt media.Prompt
 	labels *mask.LabelMap
 }
 
@@ -196,7 +195,7 @@ func (t *Tracker) NextID() int { return t.nextID }
 // reference. id 0 asks for a new id (max id ever used + 1), reported by an
 // EventAppeared. Several prompts for the same frame and id are merged (their
 // points joined; the last box wins).
-func (t *Tracker) AddPrompt(frameIndex int, id uint16, p segment.Prompt) error {
+func (t *Tracker) AddPrompt(frameIndex int, id uint16, p media.Prompt) error {
 	if t.seg == nil {
 		return fmt.Errorf("tracker: a prompt for object %d at frame %d needs a SAM model, but none is configured; give a mask instead", id, frameIndex)
 	}
@@ -317,7 +316,7 @@ func (t *Tracker) takePending(index int) []pendingItem {
 	return items
 }
 
-func (t *Tracker) checkFrame(f video.Frame) error {
+func (t *Tracker) checkFrame(f media.Frame) error {
 	if f.W <= 0 || f.H <= 0 {
 		return fmt.Errorf("tracker: frame %d has size %dx%d; pass a decoded frame", f.Index, f.W, f.H)
 	}
@@ -338,7 +337,7 @@ func (t *Tracker) checkFrame(f video.Frame) error {
 // present and the events of the frame. On a resumed tracker (see Resume),
 // frames up to the interrupted run's last frame are replayed from its
 // stored labels and come back with Replayed set.
-func (t *Tracker) Step(ctx context.Context, f video.Frame) (*FrameResult, error) {
+func (t *Tracker) Step(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -359,127 +358,46 @@ func (t *Tracker) Step(ctx context.Context, f video.Frame) (*FrameResult, error)
 	return t.liveStep(ctx, f)
 }
 
-func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, error) {
+// discovers reports whether the frame about to be committed runs
+// everything mode: every SAMGap-th frame the tracker steps through (from its
+// first) with Discover, and the first frame with EverythingFirst. Live
+// tracking and the replay of a resumed run both ask here, so a replayed
+// frame reports the discovery its original run made.
+func (t *Tracker) discovers() bool {
+	return t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
+}
+
+func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
 	items := t.takePending(f.Index)
-	var labels *mask.LabelMap
-	if t.hasRef {
-		l, err := t.prop.Propagate(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
-		}
-		if err := l.Validate(); err != nil || l.W != f.W || l.H != f.H {
-			return nil, fmt.Errorf("tracker: frame %d: the propagator returned labels of %dx%d for a %dx%d frame (%v)", f.Index, l.W, l.H, f.W, f.H, err)
-		}
-		labels = l
-	} else {
-		labels = mask.NewLabelMap(f.W, f.H)
+	labels, err := t.propagate(ctx, f)
+	if err != nil {
+		return nil, err
 	}
 	j := &JournalEntry{Frame: f.Index}
-	changed := false
-
 	// Removals first, so that a mask or prompt on the same frame can bring
 	// an id back deliberately.
-	for _, it := range items {
-		if it.kind != pendingRemove {
-			continue
-		}
-		o := t.objs[it.id]
-		if o == nil || o.State == StateRemoved {
-			t.log.Warn("tracker: cannot remove an object that does not exist or is already removed", "frame", f.Index, "id", it.id)
-			continue
-		}
-		clearID(labels, it.id)
-		j.Removed = append(j.Removed, it.id)
-		changed = true
+	changed := t.applyRemovals(f, items, labels, j)
+	ok, err := t.applyMasks(f, items, labels, j)
+	if err != nil {
+		return nil, err
 	}
-	for _, it := range items {
-		if it.kind != pendingMask {
-			continue
-		}
-		m := it.labels
-		if m.W != f.W || m.H != f.H {
-			return nil, sizeError(it.frame, m.W, m.H, f.W, f.H)
-		}
-		ids := m.IDs()
-		for _, id := range ids {
-			clearID(labels, id)
-		}
-		for i, v := range m.Pix {
-			if v != 0 {
-				labels.Pix[i] = v
-			}
-		}
-		for _, id := range ids {
-			t.nextID = max(t.nextID, int(id)+1)
-			j.Set = append(j.Set, ObjectSet{ID: id, Source: SourceMask, Score: 1})
-			j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
-		}
-		changed = true
+	changed = changed || ok
+	discover := t.discovers()
+	ask, err := t.segmentFrame(ctx, f, items, labels, discover)
+	if err != nil {
+		return nil, err
 	}
-	var prompts []pendingItem
-	prompted := map[uint16]bool{}
-	for _, it := range items {
-		if it.kind == pendingPrompt {
-			prompts = append(prompts, it)
-			if it.id != 0 {
-				prompted[it.id] = true
-			}
-		}
+	ok, err = t.applyPrompts(f, ask, labels, j)
+	if err != nil {
+		return nil, err
 	}
-	discover := t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
-	var refreshIDs []uint16
-	var refreshPr []segment.Prompt
-	if discover && t.opts.Refresh {
-		refreshIDs, refreshPr = refreshPrompts(labels, prompted)
-	}
-	var resp SegmentResponse
-	if len(prompts) > 0 || discover {
-		req := SegmentRequest{Everything: discover}
-		for _, p := range prompts {
-			req.Prompts = append(req.Prompts, p.prompt)
-		}
-		req.Prompts = append(req.Prompts, refreshPr...)
-		var err error
-		resp, err = t.seg.Segment(ctx, f, req)
-		if err != nil {
-			return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
-		}
-		if len(resp.Masks) != len(req.Prompts) {
-			return nil, fmt.Errorf("tracker: frame %d: the segmenter answered %d of %d prompts", f.Index, len(resp.Masks), len(req.Prompts))
-		}
-	}
-	for i, p := range prompts {
-		r := resp.Masks[i]
-		if r.Mask == nil || r.Mask.W != f.W || r.Mask.H != f.H {
-			return nil, fmt.Errorf("tracker: frame %d: the segmenter's mask for object %d does not have the frame's size", f.Index, p.id)
-		}
-		id := p.id
-		if id == 0 {
-			nid, err := t.newID()
-			if err != nil {
-				return nil, err
-			}
-			id = nid
-		} else {
-			t.nextID = max(t.nextID, int(id)+1)
-			clearID(labels, id)
-		}
-		for k, v := range r.Mask.Pix {
-			if v != 0 {
-				labels.Pix[k] = id
-			}
-		}
-		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
-		j.Set = append(j.Set, set)
-		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
-		changed = true
-	}
+	changed = changed || ok
 	if discover {
 		e := t.newFrameEdit(f, labels, j)
-		if e.refresh(refreshIDs, resp.Masks[len(prompts):]) > 0 {
+		if e.refresh(ask.refreshIDs, ask.resp.Masks[len(ask.prompts):]) > 0 {
 			changed = true
 		}
-		n, err := e.discover(resp.Segments)
+		n, err := e.discover(ask.resp.Segments)
 		if err != nil {
 			return nil, err
 		}
@@ -508,9 +426,153 @@ func (t *Tracker) liveStep(ctx context.Context, f video.Frame) (*FrameResult, er
 	return res, nil
 }
 
+// propagate carries the objects to frame f, or starts an empty label map
+// when the propagator has no reference yet.
+func (t *Tracker) propagate(ctx context.Context, f media.Frame) (*mask.LabelMap, error) {
+	if !t.hasRef {
+		return mask.NewLabelMap(f.W, f.H), nil
+	}
+	l, err := t.prop.Propagate(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
+	}
+	if err := l.Validate(); err != nil || l.W != f.W || l.H != f.H {
+		return nil, fmt.Errorf("tracker: frame %d: the propagator returned labels of %dx%d for a %dx%d frame (%v)", f.Index, l.W, l.H, f.W, f.H, err)
+	}
+	return l, nil
+}
+
+// applyRemovals clears the objects removed on this frame from labels and
+// journals them; it reports whether any was removed.
+func (t *Tracker) applyRemovals(f media.Frame, items []pendingItem, labels *mask.LabelMap, j *JournalEntry) bool {
+	changed := false
+	for _, it := range items {
+		if it.kind != pendingRemove {
+			continue
+		}
+		o := t.objs[it.id]
+		if o == nil || o.State == StateRemoved {
+			t.log.Warn("tracker: cannot remove an object that does not exist or is already removed", "frame", f.Index, "id", it.id)
+			continue
+		}
+		clearID(labels, it.id)
+		j.Removed = append(j.Removed, it.id)
+		changed = true
+	}
+	return changed
+}
+
+// applyMasks paints the masks given for this frame over labels, each id
+// replacing what it had; it reports whether any was given.
+func (t *Tracker) applyMasks(f media.Frame, items []pendingItem, labels *mask.LabelMap, j *JournalEntry) (bool, error) {
+	changed := false
+	for _, it := range items {
+		if it.kind != pendingMask {
+			continue
+		}
+		m := it.labels
+		if m.W != f.W || m.H != f.H {
+			return false, sizeError(it.frame, m.W, m.H, f.W, f.H)
+		}
+		ids := m.IDs()
+		for _, id := range ids {
+			clearID(labels, id)
+		}
+		for i, v := range m.Pix {
+			if v != 0 {
+				labels.Pix[i] = v
+			}
+		}
+		for _, id := range ids {
+			t.nextID = max(t.nextID, int(id)+1)
+			j.Set = append(j.Set, ObjectSet{ID: id, Source: SourceMask, Score: 1})
+			j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// frameAsk is one frame's segmenter work and its answer: the pending
+// prompts, then the refresh prompts of the objects in refreshIDs, answered
+// in that order in resp.Masks.
+type frameAsk struct {
+	prompts    []pendingItem
+	refreshIDs []uint16
+	resp       media.SegmentResponse
+}
+
+// segmentFrame asks the segmenter, at most once, for everything this frame
+// needs: the pending prompts and, on a discovery frame, everything mode
+// and the refresh of the tracked objects not prompted here.
+func (t *Tracker) segmentFrame(ctx context.Context, f media.Frame, items []pendingItem, labels *mask.LabelMap, discover bool) (frameAsk, error) {
+	var ask frameAsk
+	prompted := map[uint16]bool{}
+	for _, it := range items {
+		if it.kind == pendingPrompt {
+			ask.prompts = append(ask.prompts, it)
+			if it.id != 0 {
+				prompted[it.id] = true
+			}
+		}
+	}
+	var refreshPr []media.Prompt
+	if discover && t.opts.Refresh {
+		ask.refreshIDs, refreshPr = refreshPrompts(labels, prompted)
+	}
+	if len(ask.prompts) == 0 && !discover {
+		return ask, nil
+	}
+	req := media.SegmentRequest{Everything: discover}
+	for _, p := range ask.prompts {
+		req.Prompts = append(req.Prompts, p.prompt)
+	}
+	req.Prompts = append(req.Prompts, refreshPr...)
+	resp, err := t.seg.Segment(ctx, f, req)
+	if err != nil {
+		return ask, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
+	}
+	if len(resp.Masks) != len(req.Prompts) {
+		return ask, fmt.Errorf("tracker: frame %d: the segmenter answered %d of %d prompts", f.Index, len(resp.Masks), len(req.Prompts))
+	}
+	ask.resp = resp
+	return ask, nil
+}
+
+// applyPrompts paints the segmenter's mask of each pending prompt over
+// labels, under its own id or a new one; it reports whether any was.
+func (t *Tracker) applyPrompts(f media.Frame, ask frameAsk, labels *mask.LabelMap, j *JournalEntry) (bool, error) {
+	for i, p := range ask.prompts {
+		r := ask.resp.Masks[i]
+		if r.Mask == nil || r.Mask.W != f.W || r.Mask.H != f.H {
+			return false, fmt.Errorf("tracker: frame %d: the segmenter's mask for object %d does not have the frame's size", f.Index, p.id)
+		}
+		id := p.id
+		if id == 0 {
+			nid, err := t.newID()
+			if err != nil {
+				return false, err
+			}
+			id = nid
+		} else {
+			t.nextID = max(t.nextID, int(id)+1)
+			clearID(labels, id)
+		}
+		for k, v := range r.Mask.Pix {
+			if v != 0 {
+				labels.Pix[k] = id
+			}
+		}
+		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
+		j.Set = append(j.Set, set)
+		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
+	}
+	return len(ask.prompts) > 0, nil
+}
+
 // reference gives the frame to the propagator as a reference, or resets it
 // when no object is left.
-func (t *Tracker) reference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error {
+func (t *Tracker) reference(ctx context.Context, f media.Frame, labels *mask.LabelMap) error {
 	if !hasPixels(labels) {
 		t.prop.Reset()
 		t.hasRef = false

@@ -3,6 +3,8 @@ package tracker
 import (
 	"testing"
 	"time"
+
+	"samtrack/segment"
 )
 
 // TestTrackSyntheticVideo tracks the synthetic video end to end with real
@@ -26,7 +28,7 @@ func TestTrackSyntheticVideo(t *testing.T) {
 func trackSynthetic(t *testing.T, prop Propagator) {
 	rt, m := samModels(t)
 	eo := testEverything()
-	seg, err := NewSAMSegmenter(rt, m, eo, segmentPredictDefaults())
+	seg, err := segment.NewSAMSegmenter(rt, m, eo, segmentPredictDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}

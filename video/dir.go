@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"samtrack/media"
 )
 
 // openDir lists the images of a directory source and reads the first one to
@@ -77,10 +79,10 @@ func (s *Source) openImage(ctx context.Context, name string) (*decoder, error) {
 		decoderOptions{threads: 1, log: s.log, image: true, maxPixels: s.opts.MaxPixels})
 }
 
-func (s *Source) nextImage(ctx context.Context) (Frame, error) {
+func (s *Source) nextImage(ctx context.Context) (media.Frame, error) {
 	for s.dirPos < len(s.files) {
 		if err := ctx.Err(); err != nil {
-			return Frame{}, err
+			return media.Frame{}, err
 		}
 		pos := s.dirPos
 		s.dirPos++
@@ -93,7 +95,7 @@ func (s *Source) nextImage(ctx context.Context) (Frame, error) {
 		rgb, err := s.readImage(ctx, name)
 		if err != nil {
 			if ctx.Err() != nil {
-				return Frame{}, ctx.Err()
+				return media.Frame{}, ctx.Err()
 			}
 			s.stats.CorruptFrames++
 			s.log.Warn("video: image could not be decoded, skipped", "src", s.info.Src, "file", name, "err", err)
@@ -101,18 +103,16 @@ func (s *Source) nextImage(ctx context.Context) (Frame, error) {
 		}
 		s.stats.Decoded++
 		s.stats.Delivered++
-		return Frame{
+		return media.Frame{
 			Index: idx,
 			PTS:   time.Duration(float64(pos) / s.opts.DirFPS * float64(time.Second)),
 			Name:  name,
-			W:     s.info.Width,
-			H:     s.info.Height,
-			RGB:   rgb,
+			Image: media.Image{W: s.info.Width, H: s.info.Height, RGB: rgb},
 		}, nil
 	}
 	s.stats.Ended = true
 	s.done = io.EOF
-	return Frame{}, io.EOF
+	return media.Frame{}, io.EOF
 }
 
 func (s *Source) readImage(ctx context.Context, name string) ([]byte, error) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"samtrack/media"
 )
 
 // Live-source errors; test with errors.Is.
@@ -268,7 +270,7 @@ type Live struct {
 	mu          sync.Mutex
 	info        Info
 	state       LiveState
-	ring        []Frame // capacity opts.Buffer
+	ring        []media.Frame // capacity opts.Buffer
 	head, n     int
 	stats       LiveStats
 	past, cur   Stats // damage counters of closed connections, and of the current one
@@ -309,7 +311,7 @@ func OpenLive(ctx context.Context, url string, opts LiveOptions) (*Live, error) 
 	l := &Live{
 		url: url, display: display, opts: opts, log: opts.Logger.With("url", display),
 		cancel: cancel, done: make(chan struct{}), notify: make(chan struct{}, 1),
-		state: LiveConnecting, ring: make([]Frame, opts.Buffer),
+		state: LiveConnecting, ring: make([]media.Frame, opts.Buffer),
 		newest: -1,
 	}
 	l.stats.Buffer = opts.Buffer
@@ -349,16 +351,16 @@ func (l *Live) Info() Info {
 // Frame.Index counts decoded frames over the whole session, across
 // reconnections (dropped frames leave holes); Frame.PTS is the wall-clock
 // time since the first frame was decoded.
-func (l *Live) Next(ctx context.Context) (Frame, error) {
+func (l *Live) Next(ctx context.Context) (media.Frame, error) {
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
-			return Frame{}, fmt.Errorf("next frame of %s: %w", l.display, ErrClosed)
+			return media.Frame{}, fmt.Errorf("next frame of %s: %w", l.display, ErrClosed)
 		}
 		if l.n > 0 {
 			f := l.ring[l.head]
-			l.ring[l.head] = Frame{}
+			l.ring[l.head] = media.Frame{}
 			l.head = (l.head + 1) % len(l.ring)
 			l.n--
 			l.stats.Delivered++
@@ -370,15 +372,15 @@ func (l *Live) Next(ctx context.Context) (Frame, error) {
 		if l.err != nil {
 			err := l.err
 			l.mu.Unlock()
-			return Frame{}, err
+			return media.Frame{}, err
 		}
 		l.mu.Unlock()
 		if err := ctx.Err(); err != nil {
-			return Frame{}, err
+			return media.Frame{}, err
 		}
 		select {
 		case <-ctx.Done():
-			return Frame{}, ctx.Err()
+			return media.Frame{}, ctx.Err()
 		case <-l.notify:
 		case <-l.done:
 		}
@@ -420,7 +422,7 @@ func (l *Live) Gaps() []Gap {
 // Recycle hands the pixel buffer of a frame the caller has finished with
 // back to the source, to be filled with a later frame. Optional; after it
 // the caller must not use f.RGB again.
-func (l *Live) Recycle(f Frame) {
+func (l *Live) Recycle(f media.Frame) {
 	if cap(f.RGB) == 0 {
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"time"
+
+	"samtrack/media"
 )
 
 // This file is the reader side of Live: the goroutine that connects,
@@ -207,7 +209,7 @@ func (l *Live) pump(ctx context.Context, src *Source) (got bool, err error) {
 
 // deliver queues f as the newest frame, dropping the oldest waiting one when
 // the ring is full, and closes an ongoing gap.
-func (l *Live) deliver(f Frame, src *Source) {
+func (l *Live) deliver(f media.Frame, src *Source) {
 	now := time.Now()
 	var dropped []byte
 	var reconnected *LiveEvent
@@ -223,7 +225,7 @@ func (l *Live) deliver(f Frame, src *Source) {
 	size := len(l.ring)
 	if l.n == size {
 		dropped = l.ring[l.head].RGB
-		l.ring[l.head] = Frame{}
+		l.ring[l.head] = media.Frame{}
 		l.head = (l.head + 1) % size
 		l.n--
 		l.stats.Dropped++
@@ -247,7 +249,7 @@ func (l *Live) deliver(f Frame, src *Source) {
 	default:
 	}
 	if dropped != nil {
-		src.Recycle(Frame{RGB: dropped})
+		src.Recycle(media.Frame{Image: media.Image{RGB: dropped}})
 	}
 	if reconnected != nil {
 		l.log.Info("video: live stream reconnected", "gap", reconnected.Gap.Duration().Round(time.Millisecond),
@@ -297,7 +299,7 @@ func (l *Live) feedRecycled(src *Source) {
 	l.pool = nil
 	l.mu.Unlock()
 	for _, b := range bufs {
-		src.Recycle(Frame{RGB: b})
+		src.Recycle(media.Frame{Image: media.Image{RGB: b}})
 	}
 }
 

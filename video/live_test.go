@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"samtrack/internal/rtsptest"
+	"samtrack/media"
 )
 
 const (
@@ -131,7 +132,7 @@ func TestLiveDecode(t *testing.T) {
 	const warm, window = time.Second, 3 * time.Second
 	t0 := time.Now()
 	var inWindow, total int
-	prev := Frame{Index: -1, PTS: -1}
+	prev := media.Frame{Index: -1, PTS: -1}
 	var varied bool
 	for time.Since(t0) < warm+window {
 		f, err := l.Next(ctx)

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 
+	"samtrack/media"
+
 	"github.com/asticode/go-astiav"
 )
 
@@ -35,12 +37,12 @@ const DefaultReverseChunkBytes = 64 << 20
 type Reverse struct {
 	src   *Source
 	log   func(msg string, args ...any)
-	pts   []int64 // file: presentation timestamps of indices 0.., ascending
-	keys  []int64 // file: key-frame timestamps, ascending
-	base  int     // Frame.Index of the first frame at or after Start
-	next  int     // the next index to deliver, counted from base; -1 when done
-	held  int     // frames a chunk holds at most
-	chunk []Frame // decoded frames of the current chunk, ascending index
+	pts   []int64       // file: presentation timestamps of indices 0.., ascending
+	keys  []int64       // file: key-frame timestamps, ascending
+	base  int           // Frame.Index of the first frame at or after Start
+	next  int           // the next index to deliver, counted from base; -1 when done
+	held  int           // frames a chunk holds at most
+	chunk []media.Frame // decoded frames of the current chunk, ascending index
 	bufs  [][]byte
 	stats Stats
 }
@@ -161,20 +163,20 @@ func (r *Reverse) Stats() Stats {
 
 // Next returns the next frame, going backwards; io.EOF after frame 0.
 // Frames that cannot be decoded are skipped and counted in Stats.
-func (r *Reverse) Next(ctx context.Context) (Frame, error) {
+func (r *Reverse) Next(ctx context.Context) (media.Frame, error) {
 	if r.src.closed {
-		return Frame{}, fmt.Errorf("next frame of %s: %w", r.src.info.Src, ErrClosed)
+		return media.Frame{}, fmt.Errorf("next frame of %s: %w", r.src.info.Src, ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
-		return Frame{}, err
+		return media.Frame{}, err
 	}
 	for len(r.chunk) == 0 {
 		if r.next < 0 {
 			r.stats.Ended = true
-			return Frame{}, io.EOF
+			return media.Frame{}, io.EOF
 		}
 		if err := r.load(ctx); err != nil {
-			return Frame{}, err
+			return media.Frame{}, err
 		}
 	}
 	f := r.chunk[len(r.chunk)-1]
@@ -186,7 +188,7 @@ func (r *Reverse) Next(ctx context.Context) (Frame, error) {
 
 // Recycle hands a delivered frame's pixels back for a later frame
 // (optional, as for Source.Recycle).
-func (r *Reverse) Recycle(f Frame) {
+func (r *Reverse) Recycle(f media.Frame) {
 	if n := r.src.info.Width * r.src.info.Height * 3; n > 0 && cap(f.RGB) >= n && len(r.bufs) < r.held+maxRecycled {
 		r.bufs = append(r.bufs, f.RGB[:n])
 	}
@@ -240,8 +242,12 @@ func (r *Reverse) loadImage(ctx context.Context, idx int) error {
 	}
 	r.stats.Decoded++
 	pos := s.dirPos + idx
-	r.chunk = append(r.chunk, Frame{Index: idx, Name: name, W: s.info.Width, H: s.info.Height, RGB: rgb,
-		PTS: time.Duration(float64(pos) / s.opts.DirFPS * float64(time.Second))})
+	r.chunk = append(r.chunk, media.Frame{
+		Index: idx,
+		Name:  name,
+		PTS:   time.Duration(float64(pos) / s.opts.DirFPS * float64(time.Second)),
+		Image: media.Image{W: s.info.Width, H: s.info.Height, RGB: rgb},
+	})
 	return nil
 }
 
@@ -283,7 +289,7 @@ func (r *Reverse) decodeChunk(ctx context.Context, a, b int) error {
 		if err != nil {
 			return fmt.Errorf("read %s backwards: frame %d: %w", s.info.Src, idx, err)
 		}
-		r.chunk = append(r.chunk, Frame{Index: idx, PTS: tsToDuration(ts-d.startPTS, d.tb), W: s.info.Width, H: s.info.Height, RGB: rgb})
+		r.chunk = append(r.chunk, media.Frame{Index: idx, PTS: tsToDuration(ts-d.startPTS, d.tb), Image: media.Image{W: s.info.Width, H: s.info.Height, RGB: rgb}})
 	}
 }
 

@@ -14,17 +14,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"samtrack/media"
 )
 
 // readBackward reads a Reverse to its end.
-func readBackward(t testing.TB, src string, last int, opts Options) ([]Frame, *Reverse) {
+func readBackward(t testing.TB, src string, last int, opts Options) ([]media.Frame, *Reverse) {
 	t.Helper()
 	r, err := OpenReverse(context.Background(), src, last, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	var frames []Frame
+	var frames []media.Frame
 	for {
 		f, err := r.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -80,7 +82,7 @@ func compareReverse(t *testing.T, src string, last int, opts Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int]Frame{}
+	want := map[int]media.Frame{}
 	top := -1
 	for _, f := range fwd {
 		if f.Index <= last {
@@ -187,8 +189,8 @@ func TestReverseMemory(t *testing.T) {
 func reverseRSSChildMain(t *testing.T, arg string) {
 	mode, file, _ := strings.Cut(arg, ":")
 	ctx := context.Background()
-	var next func(context.Context) (Frame, error)
-	var recycle func(Frame)
+	var next func(context.Context) (media.Frame, error)
+	var recycle func(media.Frame)
 	if mode == "backward" {
 		r, err := OpenReverse(ctx, file, 1<<30, Options{})
 		if err != nil {

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"samtrack/media"
+
 	"github.com/asticode/go-astiav"
 )
 
@@ -339,19 +341,19 @@ func (s *Source) Stats() Stats {
 // after MaxFrames), an error wrapping ErrTruncated when the source ended
 // before its declared end, and ctx.Err() when ctx is cancelled. After the
 // end every call returns the same error.
-func (s *Source) Next(ctx context.Context) (Frame, error) {
+func (s *Source) Next(ctx context.Context) (media.Frame, error) {
 	if s.closed {
-		return Frame{}, fmt.Errorf("next frame of %s: %w", s.info.Src, ErrClosed)
+		return media.Frame{}, fmt.Errorf("next frame of %s: %w", s.info.Src, ErrClosed)
 	}
 	if s.done != nil {
-		return Frame{}, s.done
+		return media.Frame{}, s.done
 	}
 	if err := ctx.Err(); err != nil {
-		return Frame{}, err
+		return media.Frame{}, err
 	}
 	if s.opts.MaxFrames > 0 && s.stats.Delivered >= s.opts.MaxFrames {
 		s.done = io.EOF
-		return Frame{}, io.EOF
+		return media.Frame{}, io.EOF
 	}
 	if s.info.Kind == KindDir {
 		return s.nextImage(ctx)
@@ -359,22 +361,22 @@ func (s *Source) Next(ctx context.Context) (Frame, error) {
 	return s.nextVideo(ctx)
 }
 
-func (s *Source) nextVideo(ctx context.Context) (Frame, error) {
+func (s *Source) nextVideo(ctx context.Context) (media.Frame, error) {
 	d := s.dec
 	for {
 		if s.primed {
 			s.primed = false
 		} else if err := d.receive(ctx); err != nil {
 			if errors.Is(err, io.EOF) {
-				return Frame{}, s.finishVideo()
+				return media.Frame{}, s.finishVideo()
 			}
 			if ctx.Err() != nil {
-				return Frame{}, err
+				return media.Frame{}, err
 			}
 			s.done = err
 			s.stats.Ended = true
 			s.stats.Truncated = true
-			return Frame{}, err
+			return media.Frame{}, err
 		}
 		s.stats.Decoded++
 		pts, ok := d.framePTS()
@@ -407,10 +409,10 @@ func (s *Source) nextVideo(ctx context.Context) (Frame, error) {
 		d.frm.Unref()
 		if err != nil {
 			s.done = fmt.Errorf("decode %s: frame %d: %w", s.info.Src, idx, err)
-			return Frame{}, s.done
+			return media.Frame{}, s.done
 		}
 		s.stats.Delivered++
-		return Frame{Index: idx, PTS: pts, W: s.info.Width, H: s.info.Height, RGB: rgb}, nil
+		return media.Frame{Index: idx, PTS: pts, Image: media.Image{W: s.info.Width, H: s.info.Height, RGB: rgb}}, nil
 	}
 }
 
@@ -476,7 +478,7 @@ const maxRecycled = 4
 // back to the source, which fills it with a later frame instead of
 // allocating a new one. Optional; it saves allocation and garbage-collection
 // work. After Recycle the caller must not use f.RGB again.
-func (s *Source) Recycle(f Frame) {
+func (s *Source) Recycle(f media.Frame) {
 	n := s.info.Width * s.info.Height * 3
 	if s.closed || n == 0 || cap(f.RGB) < n || len(s.free) >= maxRecycled {
 		return

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"samtrack/internal/testenv"
+	"samtrack/media"
 )
 
 const (
@@ -45,14 +46,14 @@ func need(t testing.TB, paths ...string) {
 
 // readAll decodes src to the end and returns the frames and the final error
 // (nil when the source ended with io.EOF).
-func readAll(t testing.TB, src string, opts Options) ([]Frame, *Source, error) {
+func readAll(t testing.TB, src string, opts Options) ([]media.Frame, *Source, error) {
 	t.Helper()
 	s, err := Open(context.Background(), src, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	t.Cleanup(func() { s.Close() })
-	var frames []Frame
+	var frames []media.Frame
 	for {
 		f, err := s.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -547,7 +548,7 @@ func TestRecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var prev Frame
+	var prev media.Frame
 	reused := 0
 	for i := 0; ; i++ {
 		f, err := s.Next(context.Background())
@@ -574,7 +575,7 @@ func TestRecycle(t *testing.T) {
 
 // synthetic draws a moving gradient with a square, smooth enough for H.264
 // to keep a high PSNR.
-func synthetic(i, w, h int) Frame {
+func synthetic(i, w, h int) media.Frame {
 	rgb := make([]byte, w*h*3)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -587,7 +588,7 @@ func synthetic(i, w, h int) Frame {
 			}
 		}
 	}
-	return Frame{Index: i, W: w, H: h, RGB: rgb}
+	return media.Frame{Index: i, Image: media.Image{W: w, H: h, RGB: rgb}}
 }
 
 func TestWriterRoundTrip(t *testing.T) {
@@ -600,7 +601,7 @@ func TestWriterRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("encoder %s", wr.Codec())
-			var in []Frame
+			var in []media.Frame
 			for i := 0; i < 30; i++ {
 				f := synthetic(i, tc.w, tc.h)
 				in = append(in, f)

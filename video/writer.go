@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"samtrack/media"
+
 	"github.com/asticode/go-astiav"
 )
 
@@ -271,7 +273,7 @@ func (wr *Writer) EncodedSize() (w, h int) { return wr.ew, wr.eh }
 
 // WriteFrame encodes f, which must be W x H packed RGB24 as given to
 // NewWriter.
-func (wr *Writer) WriteFrame(f Frame) error {
+func (wr *Writer) WriteFrame(f media.Frame) error {
 	if wr.closed {
 		return fmt.Errorf("write frame to %s: %w", wr.path, ErrClosed)
 	}
@@ -323,7 +325,7 @@ func (wr *Writer) WriteFrame(f Frame) error {
 // of writerTimeBase; one that does not advance follows the previous frame
 // by that frame's duration. With WriterOptions.KeepPTS the timestamp is
 // kept as it is and must advance.
-func (wr *Writer) pts(f Frame) (int64, error) {
+func (wr *Writer) pts(f media.Frame) (int64, error) {
 	t := f.PTS
 	if wr.keep {
 		p := durationToTS(t, writerTimeBase)

@@ -8,9 +8,9 @@ import (
 
 	"samtrack/config"
 	"samtrack/inpaint"
+	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/tracker"
-	"samtrack/video"
 )
 
 // remove writes a copy of INPUT with the chosen objects filled in: it
@@ -108,7 +108,7 @@ func (a *app) trackForRemoval(ctx context.Context, input, out, trackOut string, 
 	spec.Config.Track.Overlay = false
 	pr := newProgressPrinter(a.stderr)
 	sum, err := pipeline.Run(ctx, spec, pipeline.Hooks{Logger: a.log,
-		OnFrame: func(p pipeline.Progress, _ video.Frame, _ *tracker.FrameResult) { pr.update(p, a) }})
+		OnFrame: func(p pipeline.Progress, _ media.Frame, _ *tracker.FrameResult) { pr.update(p, a) }})
 	pr.done()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -11,8 +11,8 @@ import (
 	"samtrack/inpaint"
 	"samtrack/internal/synthclip"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
-	"samtrack/video"
 )
 
 // TestRemoveSynthetic is the synthetic acceptance check through the CLI:
@@ -173,7 +173,7 @@ func dist(a, b [3]float64) float64 {
 	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
 }
 
-func decodeFrames(t *testing.T, path string) []video.Frame {
+func decodeFrames(t *testing.T, path string) []media.Frame {
 	t.Helper()
 	f, err := synthclip.DecodeAll(path)
 	if err != nil {

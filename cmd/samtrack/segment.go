@@ -13,10 +13,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/pipeline"
-	"samtrack/segment"
-	"samtrack/tracker"
-	"samtrack/video"
 )
 
 func (a *app) segment(ctx context.Context, args []string) error {
@@ -57,7 +55,7 @@ func (a *app) segment(ctx context.Context, args []string) error {
 		return usageErr("segment: give --point/--box prompts or --everything, not both and not neither")
 	}
 
-	var img segment.Image
+	var img media.Image
 	src := *imagePath
 	if src != "" {
 		img, err = readImage(src, c.Video.MaxPixels)
@@ -78,14 +76,14 @@ func (a *app) segment(ctx context.Context, args []string) error {
 	defer seg.Close()
 
 	doc := segmentDoc{Image: docImage{File: src, Width: img.W, Height: img.H}, Segmenter: seg.Name}
-	frame := video.Frame{W: img.W, H: img.H, RGB: img.RGB}
+	frame := media.Frame{Image: img}
 	if src == *videoPath {
 		doc.Image.Frame = frameN
 		frame.Index = *frameN
 	}
 	var labels *mask.LabelMap
 	if *everything {
-		resp, err := seg.Segment(ctx, frame, tracker.SegmentRequest{Everything: true})
+		resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Everything: true})
 		if err != nil {
 			return err
 		}
@@ -111,7 +109,7 @@ func (a *app) segment(ctx context.Context, args []string) error {
 		}
 		a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name)
 	} else {
-		resp, err := seg.Segment(ctx, frame, tracker.SegmentRequest{Prompts: []segment.Prompt{prompt}})
+		resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{prompt}})
 		if err != nil {
 			return err
 		}
@@ -158,14 +156,14 @@ func samFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
 }
 
 // parsePrompt reads --point and --box values.
-func parsePrompt(points []string, box string) (segment.Prompt, error) {
-	var p segment.Prompt
+func parsePrompt(points []string, box string) (media.Prompt, error) {
+	var p media.Prompt
 	for _, s := range points {
 		v, err := parseFloats(s)
 		if err != nil || (len(v) != 2 && len(v) != 3) {
 			return p, fmt.Errorf("--point %q: want X,Y or X,Y,LABEL", s)
 		}
-		pt := segment.Point{X: v[0], Y: v[1], Label: 1}
+		pt := media.Point{X: v[0], Y: v[1], Label: 1}
 		if len(v) == 3 {
 			if v[2] != 0 && v[2] != 1 {
 				return p, fmt.Errorf("--point %q: LABEL must be 1 (positive) or 0 (negative)", s)
@@ -179,7 +177,7 @@ func parsePrompt(points []string, box string) (segment.Prompt, error) {
 		if err != nil || len(v) != 4 {
 			return p, fmt.Errorf("--box %q: want X0,Y0,X1,Y1", box)
 		}
-		p.Box = &segment.Box{X0: v[0], Y0: v[1], X1: v[2], Y1: v[3]}
+		p.Box = &media.Box{X0: v[0], Y0: v[1], X1: v[2], Y1: v[3]}
 	}
 	return p, nil
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/tracker"
-	"samtrack/video"
 )
 
 func (a *app) track(ctx context.Context, args []string) error {
@@ -46,7 +46,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	pr := newProgressPrinter(a.stderr)
 	sum, err := pipeline.Run(ctx, spec, pipeline.Hooks{
 		Logger: a.log,
-		OnFrame: func(p pipeline.Progress, _ video.Frame, res *tracker.FrameResult) {
+		OnFrame: func(p pipeline.Progress, _ media.Frame, res *tracker.FrameResult) {
 			for _, e := range res.Events {
 				switch {
 				case e.Kind == tracker.EventWarning:

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -76,7 +77,7 @@ func (c Clip) Measure(ffprobe, in, out string) (Report, error) {
 
 // floor is the error against the true background more than 30 pixels from
 // the square.
-func (c Clip) floor(frames []video.Frame, bg []byte) float64 {
+func (c Clip) floor(frames []media.Frame, bg []byte) float64 {
 	var s, n float64
 	for i, f := range frames {
 		far, _ := c.Truth(i).DilateDisk(30)
@@ -94,13 +95,13 @@ func (c Clip) floor(frames []video.Frame, bg []byte) float64 {
 
 // DecodeAll reads every frame of a video into memory (for short test
 // clips).
-func DecodeAll(path string) ([]video.Frame, error) {
+func DecodeAll(path string) ([]media.Frame, error) {
 	src, err := video.Open(context.Background(), path, video.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	var out []video.Frame
+	var out []media.Frame
 	for {
 		f, err := src.Next(context.Background())
 		if errors.Is(err, io.EOF) {

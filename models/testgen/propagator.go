@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 
 	"samtrack/models/onnxpb"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 // PropagatorOptions sizes the generated propagator. The zero value gives a
@@ -75,7 +76,7 @@ const propLogitScale = 16
 
 // Propagator file names written by Propagator and WritePropagator.
 const (
-	FilePropagatorManifest    = "propagator.json"
+	FilePropagatorManifest    = sidecar.File
 	FilePropagatorEncoder     = "encoder.onnx"
 	FilePropagatorReference   = "reference.onnx"
 	FilePropagatorPropagate   = "propagate.onnx"
@@ -130,41 +131,6 @@ func (o PropagatorOptions) withDefaults() (PropagatorOptions, error) {
 	return o, nil
 }
 
-// propManifest mirrors the propagator.json sidecar of docs/propagator.md.
-type propManifest struct {
-	Format string            `json:"format"`
-	Name   string            `json:"name"`
-	Files  map[string]string `json:"files"`
-	Slots  int               `json:"slots"`
-	Image  struct {
-		Height int        `json:"height"`
-		Width  int        `json:"width"`
-		Scale  float32    `json:"scale"`
-		Mean   [3]float32 `json:"mean"`
-		Std    [3]float32 `json:"std"`
-	} `json:"image"`
-	Tokens struct {
-		Height int `json:"height"`
-		Width  int `json:"width"`
-		Stride int `json:"stride"`
-	} `json:"tokens"`
-	Logits struct {
-		Height       int  `json:"height"`
-		Width        int  `json:"width"`
-		AlignCorners bool `json:"align_corners"`
-	} `json:"logits"`
-	OneHot struct {
-		Height int `json:"height"`
-		Width  int `json:"width"`
-	} `json:"onehot"`
-	Layers     int `json:"layers"`
-	EmbedDim   int `json:"embed_dim"`
-	KeyDim     int `json:"key_dim"`
-	ValueDim   int `json:"value_dim"`
-	IDDim      int `json:"id_dim"`
-	IDValueDim int `json:"id_value_dim"`
-}
-
 // Propagator generates the DeAOT-style test propagator: the four ONNX
 // graphs and the propagator.json sidecar, keyed by file name.
 func Propagator(opts PropagatorOptions) (map[string][]byte, error) {
@@ -189,13 +155,11 @@ func Propagator(opts PropagatorOptions) (map[string][]byte, error) {
 		}
 		files[g.name] = m
 	}
-	var man propManifest
-	man.Format = "samtrack-deaot/1"
+	var man sidecar.Manifest
+	man.Format = sidecar.Format
 	man.Name = fmt.Sprintf("testgen-colour-attention-%dx%d-s%d", o.Height, o.Width, o.Stride)
-	man.Files = map[string]string{
-		"encoder": FilePropagatorEncoder, "reference": FilePropagatorReference,
-		"propagate": FilePropagatorPropagate, "memory_write": FilePropagatorMemoryWrite,
-	}
+	man.Files.Encoder, man.Files.Reference = FilePropagatorEncoder, FilePropagatorReference
+	man.Files.Propagate, man.Files.MemoryWrite = FilePropagatorPropagate, FilePropagatorMemoryWrite
 	man.Slots = o.Slots
 	man.Image.Height, man.Image.Width = o.Height, o.Width
 	man.Image.Scale = 1.0 / 255

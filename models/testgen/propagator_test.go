@@ -1,7 +1,6 @@
 package testgen_test
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"samtrack/internal/testenv"
 	"samtrack/models/testgen"
 	"samtrack/ort"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 func propRuntime(t testing.TB) *ort.Runtime {
@@ -38,12 +38,9 @@ func TestPropagatorGraphs(t *testing.T) {
 		if total > 2<<20 {
 			t.Errorf("%+v: %d bytes, want under 2 MiB", o, total)
 		}
-		var man struct {
-			Slots, Layers int
-			Tokens        struct{ Height, Width int }
-			Files         map[string]string
-		}
-		if err := json.Unmarshal(files[testgen.FilePropagatorManifest], &man); err != nil {
+		// the sidecar the reader accepts, checks included
+		man, err := sidecar.Parse(files[testgen.FilePropagatorManifest], testgen.FilePropagatorManifest)
+		if err != nil {
 			t.Fatal(err)
 		}
 		L := int64(man.Tokens.Height * man.Tokens.Width)
@@ -59,10 +56,10 @@ func TestPropagatorGraphs(t *testing.T) {
 			testgen.FilePropagatorEncoder:     {"emb": {L, 8}},
 		}
 		for file, shapes := range want {
-			if man.Files[map[string]string{
-				testgen.FilePropagatorPropagate: "propagate", testgen.FilePropagatorMemoryWrite: "memory_write",
-				testgen.FilePropagatorReference: "reference", testgen.FilePropagatorEncoder: "encoder",
-			}[file]] != file {
+			if named := map[string]string{
+				testgen.FilePropagatorPropagate: man.Files.Propagate, testgen.FilePropagatorMemoryWrite: man.Files.MemoryWrite,
+				testgen.FilePropagatorReference: man.Files.Reference, testgen.FilePropagatorEncoder: man.Files.Encoder,
+			}[file]; named != file {
 				t.Errorf("sidecar files %v do not name %s", man.Files, file)
 			}
 			s, err := rt.NewSessionFromBytes(file, files[file], ort.Options{IntraOpThreads: 1})

@@ -23,8 +23,9 @@ import (
 	"sync"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/ort"
-	"samtrack/video"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 // Options tunes a Propagator. The zero value uses the defaults.
@@ -76,7 +77,7 @@ var ErrClosed = errors.New("deaot propagator is closed")
 // Its methods are safe for concurrent use but run one at a time.
 type Propagator struct {
 	mu     sync.Mutex
-	man    *Manifest
+	man    *sidecar.Manifest
 	dir    string
 	opts   Options
 	enc    *ort.Session
@@ -152,14 +153,14 @@ func Open(rt *ort.Runtime, path string, opts Options) (*Propagator, error) {
 	if err != nil {
 		return nil, err
 	}
-	man, err := LoadManifest(dir)
+	man, err := sidecar.Load(dir)
 	if err != nil {
 		return nil, err
 	}
 	if o.LongTermMemGap == 0 {
 		o.LongTermMemGap = cmp.Or(man.LongTermMemGap, 5)
 	}
-	p := &Propagator{man: man, dir: dir, opts: o, L: man.tokens(), NL: man.Layers, S: man.Slots + 1}
+	p := &Propagator{man: man, dir: dir, opts: o, L: man.TokenCount(), NL: man.Layers, S: man.Slots + 1}
 	p.st.objects = map[uint16]*object{}
 	p.idTab = make([]int32, 1<<16)
 	for i := range p.idTab {
@@ -253,7 +254,7 @@ func (p *Propagator) checkGraphs() error {
 }
 
 // Manifest returns a copy of the propagator's sidecar.
-func (p *Propagator) Manifest() Manifest { return *p.man }
+func (p *Propagator) Manifest() sidecar.Manifest { return *p.man }
 
 func (p *Propagator) closeSessions() error {
 	var errs []error
@@ -318,7 +319,7 @@ func (p *Propagator) rebuildIDTab() {
 // their short-term memory. If the previous call was Propagate on the same
 // frame index, that prediction is discarded instead of being written to
 // memory (SAM-Track's "propagate without memory update" on reference frames).
-func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error {
+func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *mask.LabelMap) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -346,7 +347,22 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 	for _, v := range labels.Pix {
 		present[v] = true
 	}
-	// Remove objects the labels no longer hold.
+	if err := p.removeAbsent(present); err != nil {
+		return fmt.Errorf("add reference frame %d: erase removed objects: %w", f.Index, err)
+	}
+	added := p.assignNew(present)
+	p.dropEmptyEngines()
+	p.rebuildIDTab()
+	p.st.referenced = true
+	if len(p.st.engines) == 0 {
+		return nil
+	}
+	return p.writeReference(ctx, f, labels, added)
+}
+
+// removeAbsent frees the slots of the tracked objects that present (by id)
+// no longer holds and erases them from the memory of their engines.
+func (p *Propagator) removeAbsent(present []bool) error {
 	removed := map[*engine][]int{}
 	for id, o := range p.st.objects {
 		if !present[id] {
@@ -359,10 +375,16 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 	}
 	for e, slots := range removed {
 		if err := p.scrub(e, slots); err != nil {
-			return fmt.Errorf("add reference frame %d: erase removed objects: %w", f.Index, err)
+			return err
 		}
 	}
-	// Assign new objects.
+	return nil
+}
+
+// assignNew gives each id present but not yet tracked the first free slot
+// of an engine, or a new engine when every slot is taken, and returns those
+// ids in increasing order.
+func (p *Propagator) assignNew(present []bool) []uint16 {
 	var added []uint16
 	for id := 1; id < len(present); id++ {
 		if !present[id] {
@@ -388,7 +410,12 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 		p.st.objects[uint16(id)] = &object{eng: eng, slot: slot}
 		added = append(added, uint16(id))
 	}
-	// Engines left without objects go, with their memory.
+	return added
+}
+
+// dropEmptyEngines removes the engines left without objects, with their
+// memory.
+func (p *Propagator) dropEmptyEngines() {
 	kept := p.st.engines[:0]
 	for _, e := range p.st.engines {
 		if e.objectCount() > 0 {
@@ -397,11 +424,12 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 	}
 	clear(p.st.engines[len(kept):])
 	p.st.engines = kept
-	p.rebuildIDTab()
-	p.st.referenced = true
-	if len(p.st.engines) == 0 {
-		return nil
-	}
+}
+
+// writeReference encodes frame f once and writes it, with each engine's
+// share of labels, as that engine's newest long-term and short-term
+// memory; the objects in added are introduced on it.
+func (p *Propagator) writeReference(ctx context.Context, f media.Frame, labels *mask.LabelMap, added []uint16) error {
 	enc, err := p.encode(f)
 	if err != nil {
 		return fmt.Errorf("add reference frame %d: %w", f.Index, err)
@@ -422,19 +450,7 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 			return fmt.Errorf("add reference frame %d: %w", f.Index, err)
 		}
 		fr.index, fr.step, fr.ref = f.Index, p.st.step, true
-		// A second reference for the same frame replaces the first.
-		for i := 0; i < len(e.long); i++ {
-			if e.long[i].index == f.Index {
-				old := e.long[i]
-				e.removeLong(i)
-				i--
-				for _, o := range p.st.objects {
-					if o.intro == old {
-						o.intro = fr
-					}
-				}
-			}
-		}
+		p.replaceReference(e, fr)
 		e.appendLong(fr)
 		e.short = fr
 		e.lastMemStep = p.st.step
@@ -448,11 +464,29 @@ func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *ma
 	return nil
 }
 
+// replaceReference removes e's long-term entries for fr's frame: a second
+// reference for the same frame replaces the first, also as the frame that
+// introduced its objects.
+func (p *Propagator) replaceReference(e *engine, fr *memFrame) {
+	for i := 0; i < len(e.long); i++ {
+		if e.long[i].index == fr.index {
+			old := e.long[i]
+			e.removeLong(i)
+			i--
+			for _, o := range p.st.objects {
+				if o.intro == old {
+					o.intro = fr
+				}
+			}
+		}
+	}
+}
+
 // Propagate predicts the labels of the next frame from every engine's
 // memory. The prediction becomes short-term memory (and, every
 // LongTermMemGap frames, long-term memory) when the next frame arrives,
 // unless that next call is AddReference on this same frame.
-func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error) {
+func (p *Propagator) Propagate(ctx context.Context, f media.Frame) (*mask.LabelMap, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out, _, err := p.propagate(ctx, f, false)
@@ -468,7 +502,7 @@ type frameProbs struct {
 
 // propagate is Propagate; withProbs also returns the merged probabilities
 // that the labels are the argmax of. The caller holds p.mu.
-func (p *Propagator) propagate(ctx context.Context, f video.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
+func (p *Propagator) propagate(ctx context.Context, f media.Frame, withProbs bool) (*mask.LabelMap, *frameProbs, error) {
 	if p.closed {
 		return nil, nil, ErrClosed
 	}
@@ -550,7 +584,7 @@ func probsBuf(fp *frameProbs) []float32 {
 
 // encode runs the encoder on a frame, or reuses the last run when it was
 // the same frame (AddReference right after Propagate on one frame).
-func (p *Propagator) encode(f video.Frame) (*encoding, error) {
+func (p *Propagator) encode(f media.Frame) (*encoding, error) {
 	sum := crc32.Checksum(f.RGB, castagnoli)
 	if c := p.cache; c != nil && c.index == f.Index && c.w == f.W && c.h == f.H && c.sum == sum {
 		return c, nil
@@ -583,7 +617,7 @@ func feed(s *ort.Session, avail map[string]ort.Tensor) (map[string]ort.Tensor, e
 }
 
 // sampleFor returns the one-hot cells' source pixels for a frame's size.
-func (p *Propagator) sampleFor(f video.Frame) []int32 {
+func (p *Propagator) sampleFor(f media.Frame) []int32 {
 	if p.sample.fw != f.W || p.sample.fh != f.H {
 		p.sample.fw, p.sample.fh = f.W, f.H
 		p.sample.idx = sampleNearest(f.W, f.H, p.man.OneHot.Width, p.man.OneHot.Height)

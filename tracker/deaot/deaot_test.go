@@ -12,10 +12,11 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/tracker"
 	"samtrack/tracker/deaot"
-	"samtrack/video"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 var _ tracker.Propagator = (*deaot.Propagator)(nil)
@@ -484,7 +485,7 @@ func TestBadInput(t *testing.T) {
 		"short frame":      func() error { return p.AddReference(ctx, short, gt) },
 		"nil labels":       func() error { return p.AddReference(ctx, f, nil) },
 		"labels too small": func() error { return p.AddReference(ctx, f, mask.NewLabelMap(10, 10)) },
-		"zero frame":       func() error { _, err := p.Propagate(ctx, video.Frame{}); return err },
+		"zero frame":       func() error { _, err := p.Propagate(ctx, media.Frame{}); return err },
 	} {
 		if err := call(); err == nil {
 			t.Errorf("%s: no error", name)
@@ -502,7 +503,7 @@ func TestBadInput(t *testing.T) {
 		if err := testgen.WritePropagator(d, testgen.PropagatorOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		m := filepath.Join(d, deaot.ManifestFile)
+		m := filepath.Join(d, sidecar.File)
 		b, _ := os.ReadFile(m)
 		if !strings.Contains(string(b), from) {
 			t.Fatalf("sidecar lacks %q", from)
@@ -532,7 +533,7 @@ func TestBadInput(t *testing.T) {
 		t.Error("negative MaxLongTerm accepted")
 	}
 	// The sidecar path and a graph path open the directory too.
-	for _, path := range []string{filepath.Join(dir, deaot.ManifestFile), filepath.Join(dir, testgen.FilePropagatorPropagate)} {
+	for _, path := range []string{filepath.Join(dir, sidecar.File), filepath.Join(dir, testgen.FilePropagatorPropagate)} {
 		q, err := deaot.Open(rt, path, deaot.Options{})
 		if err != nil {
 			t.Errorf("Open(%s): %v", path, err)
@@ -638,7 +639,7 @@ func TestDynamicAxesCheckedAtRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := genDir(t, testgen.PropagatorOptions{DynamicOutputs: true})
-			m := filepath.Join(dir, deaot.ManifestFile)
+			m := filepath.Join(dir, sidecar.File)
 			b, err := os.ReadFile(m)
 			if err != nil || !strings.Contains(string(b), tc.from) {
 				t.Fatalf("sidecar lacks %q (%v)", tc.from, err)
@@ -714,7 +715,7 @@ func TestSidecarLongTermGap(t *testing.T) {
 // addToSidecar inserts a JSON member at the start of a generated sidecar.
 func addToSidecar(t *testing.T, dir, member string) {
 	t.Helper()
-	m := filepath.Join(dir, deaot.ManifestFile)
+	m := filepath.Join(dir, sidecar.File)
 	b, err := os.ReadFile(m)
 	if err != nil {
 		t.Fatal(err)

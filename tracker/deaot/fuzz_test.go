@@ -1,6 +1,10 @@
 package deaot
 
-import "testing"
+import (
+	"testing"
+
+	"samtrack/tracker/deaot/sidecar"
+)
 
 // FuzzManifest: any propagator sidecar (propagator.json) is refused or
 // accepted with file names that stay inside the model directory. Seeds:
@@ -8,11 +12,11 @@ import "testing"
 func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"format": "x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := parseManifest(data, "propagator.json")
+		m, err := sidecar.Parse(data, "propagator.json")
 		if err != nil {
 			return
 		}
-		if err := m.check(); err != nil {
+		if err := m.Check(); err != nil {
 			t.Fatalf("accepted sidecar fails its check: %v", err)
 		}
 	})

@@ -11,10 +11,10 @@ import (
 
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/tracker/deaot"
-	"samtrack/video"
 )
 
 // quiet drops the warnings of tests that use a small MaxLongTerm on purpose.
@@ -46,8 +46,8 @@ var palette = [][3]uint8{
 
 var background = [3]uint8{128, 128, 128}
 
-func (s scene) frame(t int) (video.Frame, *mask.LabelMap) {
-	f := video.Frame{Index: t, W: s.w, H: s.h, RGB: make([]byte, s.w*s.h*3)}
+func (s scene) frame(t int) (media.Frame, *mask.LabelMap) {
+	f := media.Frame{Index: t, Image: media.Image{W: s.w, H: s.h, RGB: make([]byte, s.w*s.h*3)}}
 	lm := mask.NewLabelMap(s.w, s.h)
 	for i := 0; i < s.w*s.h; i++ {
 		copy(f.RGB[3*i:], s.bg[:])

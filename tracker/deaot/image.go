@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // axisMap maps every destination index of one axis to its two source
@@ -56,7 +56,7 @@ func (m axisMap) set(d int, g float64, src int) {
 
 // preprocess resizes an RGB24 frame bilinearly to the export size and
 // normalises it into a planar [1,3,H,W] tensor: (v·scale − mean)/std.
-func (p *Propagator) preprocess(f video.Frame, dst []float32) {
+func (p *Propagator) preprocess(f media.Frame, dst []float32) {
 	H, W := p.man.Image.Height, p.man.Image.Width
 	if p.imgMaps.fw != f.W || p.imgMaps.fh != f.H {
 		p.imgMaps.fw, p.imgMaps.fh = f.W, f.H
@@ -115,11 +115,11 @@ func nearestSource(d, in, out int) int {
 }
 
 // validFrame checks a frame's geometry.
-func validFrame(f video.Frame) bool {
+func validFrame(f media.Frame) bool {
 	return f.W > 0 && f.H > 0 && f.W <= 1<<15 && f.H <= 1<<15 && len(f.RGB) == f.W*f.H*3
 }
 
 // validLabels checks a label map against the frame it labels.
-func validLabels(l *mask.LabelMap, f video.Frame) bool {
+func validLabels(l *mask.LabelMap, f media.Frame) bool {
 	return l != nil && l.W == f.W && l.H == f.H && len(l.Pix) == l.W*l.H
 }

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"samtrack/video"
+	"samtrack/media"
+	"samtrack/tracker/deaot/sidecar"
 )
 
 func TestAxisMaps(t *testing.T) {
@@ -125,7 +126,7 @@ func TestDecideFollowsUpstream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			S := len(tc.engines[0])
-			p := &Propagator{man: &Manifest{}, S: S}
+			p := &Propagator{man: &sidecar.Manifest{}, S: S}
 			p.man.Logits.Width, p.man.Logits.Height, p.man.Logits.AlignCorners = tc.lw, tc.lh, tc.align
 			logits := make([][]float32, len(tc.engines))
 			used := make([][]bool, len(tc.engines))
@@ -210,13 +211,13 @@ func TestSampleNearestIsTorchNearest(t *testing.T) {
 }
 
 func TestPreprocess(t *testing.T) {
-	p := &Propagator{man: &Manifest{}}
+	p := &Propagator{man: &sidecar.Manifest{}}
 	p.man.Image.Height, p.man.Image.Width = 4, 6
 	p.man.Image.Scale = 1.0 / 255
 	p.man.Image.Mean = [3]float32{0.485, 0.456, 0.406}
 	p.man.Image.Std = [3]float32{0.229, 0.224, 0.225}
 	// A 3×2 frame with a horizontal ramp in red and constant green/blue.
-	f := video.Frame{W: 3, H: 2, RGB: []byte{0, 10, 20, 100, 10, 20, 200, 10, 20, 0, 10, 20, 100, 10, 20, 200, 10, 20}}
+	f := media.Frame{Image: media.Image{W: 3, H: 2, RGB: []byte{0, 10, 20, 100, 10, 20, 200, 10, 20, 0, 10, 20, 100, 10, 20, 200, 10, 20}}}
 	dst := make([]float32, 3*4*6)
 	p.preprocess(f, dst)
 	norm := func(v float32, c int) float32 { return (v/255 - p.man.Image.Mean[c]) / p.man.Image.Std[c] }
@@ -323,7 +324,7 @@ func BenchmarkDecide(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(5, 6))
-			p := &Propagator{man: &Manifest{}, S: 11}
+			p := &Propagator{man: &sidecar.Manifest{}, S: 11}
 			p.man.Logits.Height, p.man.Logits.Width, p.man.Logits.AlignCorners = 117, 209, true
 			p.man.Image.Height, p.man.Image.Width, p.man.Image.Scale = 465, 833, 1.0/255
 			p.man.Image.Mean, p.man.Image.Std = [3]float32{0.485, 0.456, 0.406}, [3]float32{0.229, 0.224, 0.225}
@@ -336,7 +337,7 @@ func BenchmarkDecide(b *testing.B) {
 				}
 				logits = append(logits, lg)
 			}
-			f := video.Frame{W: fw, H: fh, RGB: make([]byte, 3*fw*fh)}
+			f := media.Frame{Image: media.Image{W: fw, H: fh, RGB: make([]byte, 3*fw*fh)}}
 			for i := range f.RGB {
 				f.RGB[i] = byte(rng.IntN(256))
 			}

@@ -19,7 +19,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // Options configures a Propagator. The zero value is a good default.
@@ -215,7 +215,7 @@ func (p *Propagator) ensureFrameBuffers(w, h int) {
 	p.queue = make([]int32, 0, 1024)
 }
 
-func checkFrame(f video.Frame) error {
+func checkFrame(f media.Frame) error {
 	if f.W <= 0 || f.H <= 0 {
 		return fmt.Errorf("frame %d: size %dx%d is empty: pass a decoded frame", f.Index, f.W, f.H)
 	}
@@ -242,7 +242,7 @@ func scaled(w, h int, s float64) (int, int) {
 
 // loadFrame computes the grey image of f at short-term flow resolution into
 // short and at long-term flow resolution into long.
-func (p *Propagator) loadFrame(f video.Frame, short, long *gocv.Mat) error {
+func (p *Propagator) loadFrame(f media.Frame, short, long *gocv.Mat) error {
 	buf, err := p.rgb.DataPtrUint8()
 	if err != nil {
 		return fmt.Errorf("frame buffer: %w", err)
@@ -266,7 +266,7 @@ func (p *Propagator) loadFrame(f video.Frame, short, long *gocv.Mat) error {
 // object of that frame: ids absent from it are forgotten, new ids start
 // being tracked, and the colour models are learned again. The first
 // reference after New or Reset fixes the frame size.
-func (p *Propagator) AddReference(ctx context.Context, f video.Frame, labels *mask.LabelMap) error {
+func (p *Propagator) AddReference(ctx context.Context, f media.Frame, labels *mask.LabelMap) error {
 	if p.closed {
 		return fmt.Errorf("add reference: %w", ErrClosed)
 	}
@@ -338,7 +338,7 @@ func (p *Propagator) ring(box image.Rectangle) image.Rectangle {
 
 // Propagate predicts the labels of frame f, the frame after the last one
 // given to AddReference or Propagate.
-func (p *Propagator) Propagate(ctx context.Context, f video.Frame) (*mask.LabelMap, error) {
+func (p *Propagator) Propagate(ctx context.Context, f media.Frame) (*mask.LabelMap, error) {
 	if p.closed {
 		return nil, fmt.Errorf("propagate: %w", ErrClosed)
 	}

@@ -12,7 +12,7 @@ import (
 	"samtrack/eval"
 	"samtrack/internal/testenv"
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // davisRoot is the shared DAVIS data, relative to this package's directory.
@@ -24,7 +24,7 @@ const davisDevRoot = "../../../shared/data/davis-dev"
 // sequence is a DAVIS sequence loaded into memory.
 type sequence struct {
 	name   string
-	frames []video.Frame
+	frames []media.Frame
 	gt     []*mask.LabelMap
 	files  []string // annotation file names, aligned with frames
 }
@@ -55,16 +55,16 @@ func loadSequence(tb testing.TB, root, name string) *sequence {
 }
 
 // readFrame decodes a JPEG into a packed RGB24 frame.
-func readFrame(path string, index int) (video.Frame, error) {
+func readFrame(path string, index int) (media.Frame, error) {
 	m := gocv.IMRead(path, gocv.IMReadColor)
 	defer m.Close()
 	if m.Empty() {
-		return video.Frame{}, fmt.Errorf("decode %s: not a readable image", path)
+		return media.Frame{}, fmt.Errorf("decode %s: not a readable image", path)
 	}
 	rgb := gocv.NewMat()
 	defer rgb.Close()
 	gocv.CvtColor(m, &rgb, gocv.ColorBGRToRGB)
-	return video.Frame{Index: index, Name: filepath.Base(path), W: rgb.Cols(), H: rgb.Rows(), RGB: append([]byte(nil), rgb.ToBytes()...)}, nil
+	return media.Frame{Index: index, Name: filepath.Base(path), Image: media.Image{W: rgb.Cols(), H: rgb.Rows(), RGB: append([]byte(nil), rgb.ToBytes()...)}}, nil
 }
 
 // writePredictions stores labels as DAVIS label PNGs in dir/<seq>/.

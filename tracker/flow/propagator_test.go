@@ -7,19 +7,19 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker"
 	"samtrack/tracker/flow"
-	"samtrack/video"
 )
 
 var _ tracker.Propagator = (*flow.Propagator)(nil)
 
-func solid(w, h int, v byte) video.Frame {
+func solid(w, h int, v byte) media.Frame {
 	rgb := make([]byte, w*h*3)
 	for i := range rgb {
 		rgb[i] = v + byte(i%7)
 	}
-	return video.Frame{W: w, H: h, RGB: rgb}
+	return media.Frame{Image: media.Image{W: w, H: h, RGB: rgb}}
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -57,13 +57,13 @@ func TestBadInputIsAnError(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		f      video.Frame
+		f      media.Frame
 		labels *mask.LabelMap
 	}{
 		{"nil labels", good, nil},
 		{"labels of another size", good, mask.NewLabelMap(32, 48)},
-		{"short RGB", video.Frame{W: 64, H: 48, RGB: make([]byte, 100)}, labels},
-		{"empty frame", video.Frame{}, labels},
+		{"short RGB", media.Frame{Image: media.Image{W: 64, H: 48, RGB: make([]byte, 100)}}, labels},
+		{"empty frame", media.Frame{}, labels},
 		{"labels with a short Pix", good, &mask.LabelMap{W: 64, H: 48, Pix: make([]uint16, 5)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +78,7 @@ func TestBadInputIsAnError(t *testing.T) {
 	if _, err := p.Propagate(ctx, solid(32, 48, 40)); err == nil {
 		t.Error("Propagate accepted a frame of another size")
 	}
-	if _, err := p.Propagate(ctx, video.Frame{W: 64, H: 48, RGB: make([]byte, 7)}); err == nil {
+	if _, err := p.Propagate(ctx, media.Frame{Image: media.Image{W: 64, H: 48, RGB: make([]byte, 7)}}); err == nil {
 		t.Error("Propagate accepted a short frame")
 	}
 	if err := p.AddReference(ctx, solid(32, 48, 40), mask.NewLabelMap(32, 48)); err == nil {

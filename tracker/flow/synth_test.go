@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 
 	"samtrack/mask"
-	"samtrack/video"
+	"samtrack/media"
 )
 
 // disc is one moving textured disc of a synthetic video.
@@ -77,8 +77,8 @@ func (v *synthVideo) centre(d disc, t int) (float64, float64) {
 }
 
 // frame renders frame t and its labels.
-func (v *synthVideo) frame(t int) (video.Frame, *mask.LabelMap) {
-	f := video.Frame{Index: t, W: v.w, H: v.h, RGB: append([]byte(nil), v.bg...)}
+func (v *synthVideo) frame(t int) (media.Frame, *mask.LabelMap) {
+	f := media.Frame{Index: t, Image: media.Image{W: v.w, H: v.h, RGB: append([]byte(nil), v.bg...)}}
 	l := mask.NewLabelMap(v.w, v.h)
 	for _, d := range v.discs {
 		cx, cy := v.centre(d, t)
