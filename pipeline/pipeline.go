@@ -483,6 +483,15 @@ func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 		MaxPixels: c.Video.MaxPixels}
 }
 
+// FrameOptions are the decoding options of configuration c for reading a
+// frame to prompt on: at the input's own size, since prompts and masks are
+// in the input's pixels (video.max_side only sets the size a job tracks at).
+func FrameOptions(c config.Config, log *slog.Logger) video.Options {
+	o := VideoOptions(c, log)
+	o.MaxSide = 0
+	return o
+}
+
 func trackerOptions(c config.Config, log *slog.Logger) tracker.Options {
 	o := c.TrackerOptions()
 	o.Logger = log

@@ -7,10 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"image"
-	"image/draw"
-	_ "image/jpeg" // uploaded images
-	_ "image/png"
 	"io"
 	"mime"
 	"net/http"
@@ -233,39 +229,27 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 	return f, false, nil
 }
 
-// decodeFrame decodes frame n of a video with the job's video settings.
-// FFmpeg fetches http(s) URLs through proxy, the address guard.
+// decodeFrame decodes frame n of a video with the job's video settings, in
+// the input's own pixels, as job prompts are. FFmpeg fetches http(s) URLs
+// through proxy, the address guard.
 func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy string) (cachedFrame, error) {
-	if n < 0 {
-		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: frame numbers start at 0", n)
-	}
-	v := c.Video
-	// The frame is in the input's own pixels, as job prompts are
-	// (video.max_side only sets the size a job tracks at).
-	o := pipeline.VideoOptions(c, nil)
-	o.MaxSide = 0
+	o := pipeline.FrameOptions(c, nil)
 	o.HTTPProxy = proxy
-	s, err := video.Open(ctx, src, o)
-	if err != nil {
+	img, info, err := video.ReadFrame(ctx, src, n, o)
+	if err == nil {
+		return cachedFrame{img: img, frames: info.Frames}, nil
+	}
+	var fe *video.FrameError
+	if !errors.As(err, &fe) {
 		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", err)
 	}
-	defer s.Close()
-	frames := s.Info().Frames
-	for {
-		f, err := s.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d: the input has only %d frames", n, s.Stats().Delivered)
-		}
-		if err != nil {
-			return cachedFrame{}, fmt.Errorf("decode frame %d: %w", n, err)
-		}
-		if f.Index == n {
-			return cachedFrame{img: f.Image, frames: frames}, nil
-		}
-		if f.Index > n {
-			return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d is not delivered with video.stride %d", n, v.Stride)
-		}
+	switch fe.Problem {
+	case video.FrameNegative, video.FramePastEnd:
+		return cachedFrame{}, errorf(http.StatusBadRequest, "%v", fe)
+	case video.FrameSkipped:
+		return cachedFrame{}, errorf(http.StatusBadRequest, "frame %d is not delivered with video.stride %d", n, c.Video.Stride)
 	}
+	return cachedFrame{}, fmt.Errorf("decode frame %d: %w", n, fe.Err)
 }
 
 // grabLive takes one frame of a live stream.
@@ -566,31 +550,20 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 	return req, img, key, nil
 }
 
-// decodeImage decodes a PNG or JPEG of at most maxPixels (video.max_pixels,
-// checked from the header: a decompression bomb guard).
+// decodeImage decodes an uploaded PNG or JPEG of at most maxPixels
+// (video.max_pixels, checked from the header: a decompression bomb guard).
 func decodeImage(b []byte, maxPixels int) (media.Image, error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
-		return media.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
+	img, err := video.DecodeImage(b, maxPixels)
+	var empty *video.EmptyImageError
+	switch {
+	case err == nil:
+		return img, nil
+	case errors.Is(err, video.ErrTooLarge):
+		return img, errorf(http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.As(err, &empty):
+		return img, errorf(http.StatusBadRequest, "%v", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return media.Image{}, errorf(http.StatusBadRequest, "image of %dx%d pixels is empty", cfg.Width, cfg.Height)
-	}
-	if _, _, err := video.ImageSize(bytes.NewReader(b), maxPixels); err != nil {
-		return media.Image{}, errorf(http.StatusRequestEntityTooLarge, "%v", err)
-	}
-	im, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return media.Image{}, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
-	}
-	bd := im.Bounds()
-	rgba := image.NewRGBA(image.Rect(0, 0, bd.Dx(), bd.Dy()))
-	draw.Draw(rgba, rgba.Bounds(), im, bd.Min, draw.Src)
-	out := media.Image{W: bd.Dx(), H: bd.Dy(), RGB: make([]byte, bd.Dx()*bd.Dy()*3)}
-	for i, j := 0, 0; i < len(rgba.Pix); i, j = i+4, j+3 {
-		out.RGB[j], out.RGB[j+1], out.RGB[j+2] = rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2]
-	}
-	return out, nil
+	return img, errorf(http.StatusBadRequest, "image: %v; send a PNG or JPEG", err)
 }
 
 // handleInputFrame returns a raw frame of an input or job as JPEG: what

@@ -61,9 +61,7 @@ func (a *app) segment(ctx context.Context, args []string) error {
 		img, err = readImage(src, c.Video.MaxPixels)
 	} else {
 		src = *videoPath
-		o := pipeline.VideoOptions(c, a.log)
-		o.MaxSide = 0 // prompts and masks in the input's pixels
-		img, err = readVideoFrame(ctx, src, *frameN, o)
+		img, err = readVideoFrame(ctx, src, *frameN, pipeline.FrameOptions(c, a.log))
 	}
 	if err != nil {
 		return err
