@@ -91,6 +91,16 @@ func (l *LabelMap) Object(id uint16) *Bitmap {
 	return b
 }
 
+// Paint sets the pixels of m (the same size as l) to id, over whatever
+// they held.
+func (l *LabelMap) Paint(m *Bitmap, id uint16) {
+	for i, v := range m.Pix {
+		if v != 0 {
+			l.Pix[i] = id
+		}
+	}
+}
+
 // IDs lists the ids present, ascending, without 0.
 func (l *LabelMap) IDs() []uint16 {
 	var seen [65536]bool

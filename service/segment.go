@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/export"
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/pipeline"
@@ -335,7 +336,7 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 		}
 		img, cached, key = f.img, hit, fs.key()
 	}
-	doc := segmentDoc{Image: segmentImage{File: "upload", Width: img.W, Height: img.H}, Segmenter: g.name()}
+	doc := segmentDoc{SegmentDoc: export.SegmentDoc{Image: export.SegmentImage{File: "upload", Width: img.W, Height: img.H}, Segmenter: g.name()}}
 	if !uploaded {
 		doc.Image.File = req.Input
 		if req.Job != "" {
@@ -404,17 +405,12 @@ func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.
 			return nil, false, errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
 		}
 		embCached = hit
-		rle, err := mask.EncodeRLE(res.Mask)
+		ann, err := export.NewSegmentAnnotation(o.ID, res.Mask, res.Score)
 		if err != nil {
 			return nil, false, err
 		}
-		doc.Annotations = append(doc.Annotations, segmentAnnotation{ID: o.ID, Segmentation: rle.Compress(),
-			Area: rle.Area(), BBox: rle.BBox(), Score: res.Score})
-		for i, v := range res.Mask.Pix {
-			if v != 0 {
-				labels.Pix[i] = uint16(o.ID)
-			}
-		}
+		doc.Annotations = append(doc.Annotations, ann)
+		labels.Paint(res.Mask, uint16(o.ID))
 	}
 	return labels, embCached, nil
 }
@@ -442,26 +438,9 @@ func writeSegmentPNG(w http.ResponseWriter, labels *mask.LabelMap, objs []pipeli
 // --out X.json` writes, plus whether the frame (or its SAM embedding) came
 // from the cache and how long the request took.
 type segmentDoc struct {
-	Image       segmentImage        `json:"image"`
-	Segmenter   string              `json:"segmenter"`
-	Annotations []segmentAnnotation `json:"annotations"`
-	Cached      bool                `json:"cached"`
-	ElapsedMS   int64               `json:"elapsed_ms"`
-}
-
-type segmentImage struct {
-	File   string `json:"file"`
-	Frame  *int   `json:"frame,omitempty"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-}
-
-type segmentAnnotation struct {
-	ID           int                `json:"id"`
-	Segmentation mask.CompressedRLE `json:"segmentation"`
-	Area         int                `json:"area"`
-	BBox         [4]int             `json:"bbox"`
-	Score        float64            `json:"score"`
+	export.SegmentDoc
+	Cached    bool  `json:"cached"`
+	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
 // predict segments one prompt on img; with SAM the embedding comes from the

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/export"
 	"samtrack/internal/testenv"
 	"samtrack/mask"
 )
@@ -207,7 +208,7 @@ func TestSegmentJSON(t *testing.T) {
 	if r := run(t, append(common, "--out", js)...); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	var doc segmentDoc
+	var doc export.SegmentDoc
 	b, _ := os.ReadFile(js)
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)

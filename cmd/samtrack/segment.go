@@ -12,10 +12,21 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"samtrack/config"
+	"samtrack/export"
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/pipeline"
 )
+
+// segmentFlags are the parsed arguments of `samtrack segment`.
+type segmentFlags struct {
+	image, video string
+	frame        int
+	prompt       media.Prompt
+	everything   bool
+	out, ext     string
+}
 
 func (a *app) segment(ctx context.Context, args []string) error {
 	fs, cfgFile := flagSet("segment")
@@ -40,107 +51,123 @@ func (a *app) segment(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("segment: unexpected argument %q", fs.Arg(0))
 	}
-	if (*imagePath == "") == (*videoPath == "") {
+	f := segmentFlags{image: *imagePath, video: *videoPath, frame: *frameN, everything: *everything, out: *out}
+	if err := f.check(*points, *box); err != nil {
+		return err
+	}
+	return a.runSegment(ctx, c, f)
+}
+
+// check validates the flags and parses the prompt.
+func (f *segmentFlags) check(points []string, box string) error {
+	if (f.image == "") == (f.video == "") {
 		return usageErr("segment: give exactly one of --image FILE or --video FILE --frame N")
 	}
-	ext := strings.ToLower(filepath.Ext(*out))
-	if *out == "" || (ext != ".png" && ext != ".json") {
+	f.ext = strings.ToLower(filepath.Ext(f.out))
+	if f.out == "" || (f.ext != ".png" && f.ext != ".json") {
 		return usageErr("segment: --out must name a .png or .json file")
 	}
-	prompt, err := parsePrompt(*points, *box)
+	prompt, err := parsePrompt(points, box)
 	if err != nil {
 		return usageErr("segment: %v", err)
 	}
-	if *everything == (len(prompt.Points) > 0 || prompt.Box != nil) {
+	if f.everything == (len(prompt.Points) > 0 || prompt.Box != nil) {
 		return usageErr("segment: give --point/--box prompts or --everything, not both and not neither")
 	}
+	f.prompt = prompt
+	return nil
+}
 
-	var img media.Image
-	src := *imagePath
-	if src != "" {
-		img, err = readImage(src, c.Video.MaxPixels)
+// runSegment reads the picture, segments it and writes the output.
+func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) error {
+	doc := export.SegmentDoc{Image: export.SegmentImage{File: f.image}}
+	var frame media.Frame
+	var err error
+	if f.image != "" {
+		frame.Image, err = readImage(f.image, c.Video.MaxPixels)
 	} else {
-		src = *videoPath
-		img, err = readVideoFrame(ctx, src, *frameN, pipeline.FrameOptions(c, a.log))
+		doc.Image.File, doc.Image.Frame, frame.Index = f.video, &f.frame, f.frame
+		frame.Image, err = readVideoFrame(ctx, f.video, f.frame, pipeline.FrameOptions(c, a.log))
 	}
 	if err != nil {
 		return err
 	}
+	doc.Image.Width, doc.Image.Height = frame.W, frame.H
 
 	seg, err := pipeline.OpenSegmenter(c)
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
-
-	doc := segmentDoc{Image: docImage{File: src, Width: img.W, Height: img.H}, Segmenter: seg.Name}
-	frame := media.Frame{Image: img}
-	if src == *videoPath {
-		doc.Image.Frame = frameN
-		frame.Index = *frameN
-	}
+	doc.Segmenter = seg.Name
 	var labels *mask.LabelMap
-	if *everything {
-		resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Everything: true})
-		if err != nil {
-			return err
-		}
-		segs := resp.Segments
-		// Larger masks first, so that smaller ones stay visible on top.
-		sort.SliceStable(segs, func(i, j int) bool { return segs[i].Area > segs[j].Area })
-		labels = mask.NewLabelMap(img.W, img.H)
-		for i, s := range segs {
-			id := i + 1
-			for p, v := range s.Mask.Pix {
-				if v != 0 {
-					labels.Pix[p] = uint16(id)
-				}
-			}
-			ann, err := annotation(id, s.Mask, s.PredictedIoU)
-			if err != nil {
-				return err
-			}
-			stab := s.StabilityScore
-			ann.Stability = &stab
-			ann.Point = s.PointCoords
-			doc.Annotations = append(doc.Annotations, ann)
-		}
-		a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name)
+	if f.everything {
+		labels, err = a.segmentEverything(ctx, seg, frame, &doc)
 	} else {
-		resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{prompt}})
-		if err != nil {
-			return err
-		}
-		res := resp.Masks[0]
-		ann, err := annotation(1, res.Mask, res.Score)
-		if err != nil {
-			return err
-		}
-		doc.Annotations = append(doc.Annotations, ann)
-		labels = mask.NewLabelMap(img.W, img.H)
-		for p, v := range res.Mask.Pix {
-			if v != 0 {
-				labels.Pix[p] = 1
-			}
-		}
-		a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name)
+		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, &doc)
 	}
-
+	if err != nil {
+		return err
+	}
 	write := func(w io.Writer) error {
-		if ext == ".json" {
+		switch {
+		case f.ext == ".json":
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", " ")
 			return enc.Encode(doc)
-		}
-		if *everything {
+		case f.everything:
 			return mask.WritePalettePNG(w, labels)
 		}
 		return mask.WriteBinaryPNG(w, labels.Object(1))
 	}
-	if err := mask.WriteFileAtomic(*out, write); err != nil {
-		return fmt.Errorf("write %s: %w", *out, err)
+	if err := mask.WriteFileAtomic(f.out, write); err != nil {
+		return fmt.Errorf("write %s: %w", f.out, err)
 	}
 	return nil
+}
+
+// segmentEverything generates every mask of frame into doc and a label map,
+// larger masks first so that smaller ones stay visible on top.
+func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, doc *export.SegmentDoc) (*mask.LabelMap, error) {
+	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Everything: true})
+	if err != nil {
+		return nil, err
+	}
+	segs := resp.Segments
+	sort.SliceStable(segs, func(i, j int) bool { return segs[i].Area > segs[j].Area })
+	labels := mask.NewLabelMap(frame.W, frame.H)
+	for i, s := range segs {
+		id := i + 1
+		labels.Paint(s.Mask, uint16(id))
+		ann, err := export.NewSegmentAnnotation(id, s.Mask, s.PredictedIoU)
+		if err != nil {
+			return nil, err
+		}
+		stab := s.StabilityScore
+		ann.Stability = &stab
+		ann.Point = s.PointCoords
+		doc.Annotations = append(doc.Annotations, ann)
+	}
+	a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name)
+	return labels, nil
+}
+
+// segmentPrompt segments one prompt on frame as object 1.
+func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, p media.Prompt, doc *export.SegmentDoc) (*mask.LabelMap, error) {
+	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{p}})
+	if err != nil {
+		return nil, err
+	}
+	res := resp.Masks[0]
+	ann, err := export.NewSegmentAnnotation(1, res.Mask, res.Score)
+	if err != nil {
+		return nil, err
+	}
+	doc.Annotations = append(doc.Annotations, ann)
+	labels := mask.NewLabelMap(frame.W, frame.H)
+	labels.Paint(res.Mask, 1)
+	a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name)
+	return labels, nil
 }
 
 // samFlags binds the model-selection flags to their configuration keys.
@@ -191,36 +218,4 @@ func parseFloats(s string) ([]float64, error) {
 		out[i] = v
 	}
 	return out, nil
-}
-
-// The JSON written by `segment --out X.json`: COCO-style RLE annotations.
-type segmentDoc struct {
-	Image       docImage        `json:"image"`
-	Segmenter   string          `json:"segmenter"`
-	Annotations []annotationDoc `json:"annotations"`
-}
-
-type docImage struct {
-	File   string `json:"file"`
-	Frame  *int   `json:"frame,omitempty"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-}
-
-type annotationDoc struct {
-	ID           int                `json:"id"`
-	Segmentation mask.CompressedRLE `json:"segmentation"`
-	Area         int                `json:"area"`
-	BBox         [4]int             `json:"bbox"`
-	Score        float64            `json:"score"`
-	Stability    *float64           `json:"stability_score,omitempty"`
-	Point        [][2]float64       `json:"point_coords,omitempty"`
-}
-
-func annotation(id int, m *mask.Bitmap, score float64) (annotationDoc, error) {
-	rle, err := mask.EncodeRLE(m)
-	if err != nil {
-		return annotationDoc{}, err
-	}
-	return annotationDoc{ID: id, Segmentation: rle.Compress(), Area: rle.Area(), BBox: rle.BBox(), Score: score}, nil
 }
