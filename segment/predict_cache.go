@@ -2,8 +2,9 @@ package segment
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 
+	"samtrack/internal/lru"
 	"samtrack/media"
 )
 
@@ -13,12 +14,9 @@ import (
 // concurrent use; two callers asking for the same missing frame at once may
 // both encode it.
 type EmbeddingCache struct {
-	mu       sync.Mutex
-	capacity int
-	order    []cacheKey // least recently used first
-	entries  map[cacheKey]*Embedding
-	hits     int
-	misses   int
+	entries *lru.Cache[cacheKey, *Embedding]
+	hits    atomic.Int64
+	misses  atomic.Int64
 }
 
 type cacheKey struct {
@@ -29,60 +27,37 @@ type cacheKey struct {
 // NewEmbeddingCache returns a cache holding at most capacity embeddings
 // (at least 1).
 func NewEmbeddingCache(capacity int) *EmbeddingCache {
-	return &EmbeddingCache{capacity: max(capacity, 1), entries: map[cacheKey]*Embedding{}}
+	return &EmbeddingCache{entries: lru.New[cacheKey, *Embedding](capacity)}
 }
 
 // Encode returns the cached embedding of frame for model m, or encodes img
 // and remembers it. frame must be comparable.
 func (c *EmbeddingCache) Encode(ctx context.Context, m Model, frame any, img media.Image) (*Embedding, error) {
-	k := cacheKey{m, frame}
-	c.mu.Lock()
-	if e, ok := c.entries[k]; ok {
-		c.hits++
-		c.touch(k)
-		c.mu.Unlock()
-		return e, nil
-	}
-	c.misses++
-	c.mu.Unlock()
-	e, err := m.Encode(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; !ok {
-		c.order = append(c.order, k)
-	}
-	c.entries[k] = e
-	c.touch(k)
-	for len(c.order) > c.capacity {
-		delete(c.entries, c.order[0])
-		c.order = c.order[1:]
-	}
-	return e, nil
+	e, _, err := c.EncodeCached(ctx, m, frame, img)
+	return e, err
 }
 
-func (c *EmbeddingCache) touch(k cacheKey) {
-	for i, o := range c.order {
-		if o == k {
-			copy(c.order[i:], c.order[i+1:])
-			c.order[len(c.order)-1] = k
-			return
-		}
+// EncodeCached is Encode that also says whether the embedding came from
+// the cache.
+func (c *EmbeddingCache) EncodeCached(ctx context.Context, m Model, frame any, img media.Image) (*Embedding, bool, error) {
+	k := cacheKey{m, frame}
+	if e, ok := c.entries.Get(k); ok {
+		c.hits.Add(1)
+		return e, true, nil
 	}
+	c.misses.Add(1)
+	e, err := m.Encode(ctx, img)
+	if err != nil {
+		return nil, false, err
+	}
+	c.entries.Put(k, e)
+	return e, false, nil
 }
 
 // Stats reports cache hits and misses so far.
 func (c *EmbeddingCache) Stats() (hits, misses int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hits, c.misses
+	return int(c.hits.Load()), int(c.misses.Load())
 }
 
 // Len is the number of cached embeddings.
-func (c *EmbeddingCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *EmbeddingCache) Len() int { return c.entries.Len() }

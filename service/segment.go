@@ -16,6 +16,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/export"
+	"samtrack/internal/lru"
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/pipeline"
@@ -30,7 +31,7 @@ import (
 type segmenter struct {
 	s      *Server
 	sem    chan struct{} // bounds concurrent segmentations
-	frames *frameCache
+	frames *lru.Cache[frameKey, cachedFrame]
 
 	openOnce sync.Once
 	openErr  error
@@ -44,7 +45,7 @@ type segmenter struct {
 const maxImageBytes = 64 << 20
 
 func newSegmenter(s *Server) *segmenter {
-	return &segmenter{s: s, sem: make(chan struct{}, 2), frames: newFrameCache(8), embeds: segment.NewEmbeddingCache(8)}
+	return &segmenter{s: s, sem: make(chan struct{}, 2), frames: lru.New[frameKey, cachedFrame](8), embeds: segment.NewEmbeddingCache(8)}
 }
 
 func (g *segmenter) open() error {
@@ -153,14 +154,6 @@ func (f frameSource) key() frameKey {
 	return frameKey(fmt.Sprintf("file|%s|%d|%d|%d|%d", f.source, f.frame, v.MaxSide, v.Stride, v.Start))
 }
 
-// frameCache is a small LRU of decoded frames.
-type frameCache struct {
-	mu    sync.Mutex
-	cap   int
-	order []frameKey
-	m     map[frameKey]cachedFrame
-}
-
 // cachedFrame is a decoded frame and the frame count of its input (0:
 // unknown).
 type cachedFrame struct {
@@ -168,49 +161,11 @@ type cachedFrame struct {
 	frames int
 }
 
-func newFrameCache(n int) *frameCache {
-	return &frameCache{cap: n, m: map[frameKey]cachedFrame{}}
-}
-
-func (c *frameCache) get(k frameKey) (cachedFrame, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.m[k]
-	if ok {
-		c.touch(k)
-	}
-	return f, ok
-}
-
-func (c *frameCache) put(k frameKey, img cachedFrame) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[k]; !ok {
-		c.order = append(c.order, k)
-	}
-	c.m[k] = img
-	c.touch(k)
-	for len(c.order) > c.cap {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-}
-
-func (c *frameCache) touch(k frameKey) {
-	for i, o := range c.order {
-		if o == k {
-			copy(c.order[i:], c.order[i+1:])
-			c.order[len(c.order)-1] = k
-			return
-		}
-	}
-}
-
 // frame returns a decoded frame, from the cache when possible.
 func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (cachedFrame, bool, error) {
 	k := fs.key()
 	if !refresh {
-		if f, ok := g.frames.get(k); ok {
+		if f, ok := g.frames.Get(k); ok {
 			g.s.metrics.frameHits.Add(1)
 			return f, true, nil
 		}
@@ -226,7 +181,7 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 	if err != nil {
 		return f, false, err
 	}
-	g.frames.put(k, f)
+	g.frames.Put(k, f)
 	return f, false, nil
 }
 
@@ -450,13 +405,10 @@ func (g *segmenter) predict(ctx context.Context, key frameKey, img media.Image, 
 		r, err := g.cl.Segment(ctx, img, p)
 		return r, false, err
 	}
-	hits, _ := g.embeds.Stats()
-	emb, err := g.embeds.Encode(ctx, g.sam.Model, key, img)
+	emb, cached, err := g.embeds.EncodeCached(ctx, g.sam.Model, key, img)
 	if err != nil {
 		return media.Result{}, false, err
 	}
-	h2, _ := g.embeds.Stats()
-	cached := h2 > hits
 	if cached {
 		g.s.metrics.embedHits.Add(1)
 	} else {
@@ -497,7 +449,7 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 			}
 			sum := sha256.Sum256(b)
 			key = frameKey("image|" + hex.EncodeToString(sum[:]))
-			if cached, ok := s.seg.frames.get(key); ok {
+			if cached, ok := s.seg.frames.Get(key); ok {
 				img = cached.img
 				s.metrics.frameHits.Add(1)
 			} else {
@@ -505,7 +457,7 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 					return req, img, key, err
 				}
 				s.metrics.frameMisses.Add(1)
-				s.seg.frames.put(key, cachedFrame{img: img})
+				s.seg.frames.Put(key, cachedFrame{img: img})
 			}
 			gotImage = true
 		case "request":
