@@ -56,20 +56,20 @@ func openSource(ctx context.Context, spec Spec, c config.Config, log *slog.Logge
 	if c.Video.Start != 0 || c.Video.Stride != 1 {
 		log.Warn("video.start and video.stride do not apply to a live stream; ignoring them", "start", c.Video.Start, "stride", c.Video.Stride)
 	}
-	o := spec.LiveOptions
+	o, d := spec.LiveOptions, LiveOptions(c, log)
 	if o.MaxSide == 0 {
-		o.MaxSide = c.Video.MaxSide
+		o.MaxSide = d.MaxSide
 	}
 	if o.Threads == 0 {
-		o.Threads = c.Video.Threads
+		o.Threads = d.Threads
 	}
 	if o.Timeout == 0 {
-		o.Timeout = c.Video.Timeout
+		o.Timeout = d.Timeout
 	}
 	if o.Logger == nil {
-		o.Logger = log
+		o.Logger = d.Logger
 	}
-	o.MaxPixels, o.HTTPProxy = c.Video.MaxPixels, spec.HTTPProxy
+	o.MaxPixels, o.HTTPProxy = d.MaxPixels, spec.HTTPProxy
 	if user, hook := o.OnEvent, h.OnLive; user != nil || hook != nil {
 		o.OnEvent = func(ev video.LiveEvent) {
 			if user != nil {

@@ -483,6 +483,13 @@ func VideoOptions(c config.Config, log *slog.Logger) video.Options {
 		MaxPixels: c.Video.MaxPixels}
 }
 
+// LiveOptions are the live-stream options of configuration c (video.start,
+// video.stride and video.max_frames do not apply to a live stream).
+func LiveOptions(c config.Config, log *slog.Logger) video.LiveOptions {
+	return video.LiveOptions{MaxSide: c.Video.MaxSide, Threads: c.Video.Threads, Timeout: c.Video.Timeout,
+		Logger: log, MaxPixels: c.Video.MaxPixels}
+}
+
 // FrameOptions are the decoding options of configuration c for reading a
 // frame to prompt on: at the input's own size, since prompts and masks are
 // in the input's pixels (video.max_side only sets the size a job tracks at).

@@ -212,8 +212,9 @@ func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy 
 func grabLive(ctx context.Context, url string, c config.Config, proxy string) (media.Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	l, err := video.OpenLive(ctx, url, video.LiveOptions{MaxReconnects: 1, MaxSide: c.Video.MaxSide, Timeout: c.Video.Timeout, Buffer: 1,
-		MaxPixels: c.Video.MaxPixels, HTTPProxy: proxy})
+	o := pipeline.LiveOptions(c, nil)
+	o.MaxReconnects, o.Buffer, o.HTTPProxy = 1, 1, proxy
+	l, err := video.OpenLive(ctx, url, o)
 	if err != nil {
 		return media.Image{}, errorf(http.StatusBadGateway, "%v", err)
 	}
