@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"samtrack/config"
 	"samtrack/models"
 	"samtrack/pipeline"
 )
@@ -41,48 +42,9 @@ func (a *app) models(ctx context.Context, args []string) error {
 	case "list":
 		return a.listModels(st, cat, *verbose)
 	case "pull":
-		if len(names) == 0 {
-			return usageErr("models pull: name a model (see `samtrack models list`)")
-		}
-		for _, n := range names {
-			m, err := cat.Lookup(n)
-			if err != nil {
-				return err
-			}
-			if err := st.Pull(ctx, m, a.stderr); err != nil {
-				return fmt.Errorf("pull %s: %w", n, err)
-			}
-			if err := a.checkLayout(c, st, m); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s: pulled and verified into %s\n", n, filepath.Join(st.Dir, m.Name))
-		}
-		return nil
+		return a.pullModels(ctx, c, st, cat, names)
 	case "verify":
-		if len(names) == 0 {
-			return usageErr("models verify: name a model")
-		}
-		for _, n := range names {
-			m, err := cat.Lookup(n)
-			if err != nil {
-				return err
-			}
-			res, verr := st.Verify(m)
-			for _, r := range res {
-				if r.OK {
-					fmt.Fprintf(a.stdout, "%s: %s ok (sha256 %s, %s)\n", n, r.File.Name, r.SHA256, r.Source)
-				} else {
-					fmt.Fprintf(a.stdout, "%s: %s FAILED: %s\n", n, r.Path, r.Problem)
-				}
-			}
-			if verr != nil {
-				return verr
-			}
-			if err := a.checkLayout(c, st, m); err != nil {
-				return err
-			}
-		}
-		return nil
+		return a.verifyModels(c, st, cat, names)
 	case "inspect":
 		if len(names) == 0 {
 			return usageErr("models inspect: give one or more ONNX files")
@@ -92,22 +54,77 @@ func (a *app) models(ctx context.Context, args []string) error {
 		if len(names) != 1 || *encoder == "" || *decoder == "" {
 			return usageErr("models add: want NAME --encoder FILE --decoder FILE")
 		}
-		m := models.Model{Name: names[0], Family: "user", Format: *format, License: "user-supplied",
-			Files: []models.File{{Role: models.Encoder, Name: *encoder}, {Role: models.Decoder, Name: *decoder}}}
-		if m.Format == "" {
-			f, err := a.detectPair(c, *encoder, *decoder)
-			if err != nil {
-				return err
-			}
-			m.Format = f
-		}
-		if err := st.Register(m); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "%s: registered (%s); digests recorded for later verification\n", m.Name, m.Format)
-		return nil
+		return a.addModel(c, st, names[0], *encoder, *decoder, *format)
 	}
 	return usageErr("models: want list, pull, verify, inspect or add")
+}
+
+// pullModels downloads and verifies the named catalogue entries.
+func (a *app) pullModels(ctx context.Context, c config.Config, st models.Store, cat *models.Catalogue, names []string) error {
+	if len(names) == 0 {
+		return usageErr("models pull: name a model (see `samtrack models list`)")
+	}
+	for _, n := range names {
+		m, err := cat.Lookup(n)
+		if err != nil {
+			return err
+		}
+		if err := st.Pull(ctx, m, a.stderr); err != nil {
+			return fmt.Errorf("pull %s: %w", n, err)
+		}
+		if err := pipeline.CheckLayout(c, st, m); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s: pulled and verified into %s\n", n, filepath.Join(st.Dir, m.Name))
+	}
+	return nil
+}
+
+// verifyModels checks the digests and layout of the named models' files.
+func (a *app) verifyModels(c config.Config, st models.Store, cat *models.Catalogue, names []string) error {
+	if len(names) == 0 {
+		return usageErr("models verify: name a model")
+	}
+	for _, n := range names {
+		m, err := cat.Lookup(n)
+		if err != nil {
+			return err
+		}
+		res, verr := st.Verify(m)
+		for _, r := range res {
+			if r.OK {
+				fmt.Fprintf(a.stdout, "%s: %s ok (sha256 %s, %s)\n", n, r.File.Name, r.SHA256, r.Source)
+			} else {
+				fmt.Fprintf(a.stdout, "%s: %s FAILED: %s\n", n, r.Path, r.Problem)
+			}
+		}
+		if verr != nil {
+			return verr
+		}
+		if err := pipeline.CheckLayout(c, st, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addModel registers a user's encoder and decoder files under name; an
+// empty format is detected from the files.
+func (a *app) addModel(c config.Config, st models.Store, name, encoder, decoder, format string) error {
+	m := models.Model{Name: name, Family: "user", Format: format, License: "user-supplied",
+		Files: []models.File{{Role: models.Encoder, Name: encoder}, {Role: models.Decoder, Name: decoder}}}
+	if m.Format == "" {
+		f, err := pipeline.DetectPair(c, encoder, decoder)
+		if err != nil {
+			return err
+		}
+		m.Format = f
+	}
+	if err := st.Register(m); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: registered (%s); digests recorded for later verification\n", m.Name, m.Format)
+	return nil
 }
 
 // listModels prints the catalogue: presence only (hashing every pulled file,
