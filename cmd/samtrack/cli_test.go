@@ -15,6 +15,7 @@ import (
 	"samtrack/export"
 	"samtrack/internal/testenv"
 	"samtrack/mask"
+	"samtrack/models/testgen"
 )
 
 // The CLI is tested as users run it: the real binary, real files.
@@ -225,6 +226,67 @@ func TestSegmentJSON(t *testing.T) {
 	}
 	if doc.Annotations[0].Area != m.Area() {
 		t.Errorf("area %d, mask has %d", doc.Annotations[0].Area, m.Area())
+	}
+}
+
+// TestSegmentEverythingVideoFrame: segment --everything on frame N of a
+// video (generated SAM models) writes a JSON document naming the frame,
+// masks largest first with their stability scores and points, and a palette
+// PNG where each pixel holds the last (smallest) mask covering it.
+func TestSegmentEverythingVideoFrame(t *testing.T) {
+	video := shared + "/data/videos/blackswan.mp4"
+	needShared(t, video)
+	dir := t.TempDir()
+	p, err := testgen.WriteDir(filepath.Join(dir, "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SAMTRACK_EVERYTHING_POINTS_PER_SIDE", "8")
+	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "0") // the generated decoder's scores are not SAM's
+	t.Setenv("SAMTRACK_EVERYTHING_STABILITY_SCORE_THRESH", "0")
+	png, js := filepath.Join(dir, "e.png"), filepath.Join(dir, "e.json")
+	common := []string{"segment", "--video", video, "--frame", "2", "--everything",
+		"--sam-encoder", p.SAMEncoder, "--sam-decoder", p.SAMDecoder}
+	for _, out := range []string{png, js} {
+		if r := run(t, append(common, "--out", out)...); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+	}
+	var doc export.SegmentDoc
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Image.File != video || doc.Image.Frame == nil || *doc.Image.Frame != 2 || doc.Image.Width != 854 || doc.Image.Height != 480 {
+		t.Fatalf("image %+v, want frame 2 of %s at 854x480", doc.Image, video)
+	}
+	if len(doc.Annotations) < 2 {
+		t.Fatalf("%d masks; want several", len(doc.Annotations))
+	}
+	labels, err := mask.ReadLabelPNGFile(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]uint16, len(labels.Pix))
+	for i, a := range doc.Annotations {
+		if a.ID != i+1 || a.Stability == nil || len(a.Point) == 0 || (i > 0 && a.Area > doc.Annotations[i-1].Area) {
+			t.Fatalf("annotation %d: id %d, stability %v, points %v, area %d; want ids in order, largest first, with scores and points",
+				i, a.ID, a.Stability, a.Point, a.Area)
+		}
+		m, err := a.Segmentation.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, v := range m.Pix {
+			if v != 0 {
+				want[p] = uint16(a.ID)
+			}
+		}
+	}
+	for p := range want {
+		if labels.Pix[p] != want[p] {
+			t.Fatalf("pixel %d holds %d in the PNG, want %d (the last mask covering it)", p, labels.Pix[p], want[p])
+		}
 	}
 }
 
