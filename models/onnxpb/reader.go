@@ -3,6 +3,7 @@ package onnxpb
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -115,6 +116,9 @@ func Signature(model []byte) (inputs, outputs []string, err error) {
 				inputs = append(inputs, name)
 			}
 		} else {
+			if name == "" || slices.Contains(outputs, name) {
+				return nil, nil, fmt.Errorf("graph output %q is empty or declared twice: an ONNX graph's outputs have unique names; re-export the model", name)
+			}
 			outputs = append(outputs, name)
 		}
 	}
