@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"samtrack/mask"
 )
@@ -134,26 +131,7 @@ func TestTrackBothDirectionsResume(t *testing.T) {
 	t.Logf("object prompted on frame %d starts on frame %d", prompt, tr.Objects[0].FirstFrame)
 
 	part := filepath.Join(t.TempDir(), "part")
-	cmd := exec.Command(binary, args(part)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(filepath.Join(part, "manifest.json"))
-		var m manifestDoc
-		if err == nil && json.Unmarshal(b, &m) == nil && m.FramesDone >= 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted run: %v (want exit 130)\n%s", err, stderr.String())
-	}
+	interruptRun(t, args(part), part, 10)
 	if m := readManifest(t, part); m.Complete || m.FramesDone >= frames {
 		t.Fatalf("interrupted manifest: %+v", m)
 	}

@@ -112,27 +112,7 @@ func TestTrackInterruptAndResume(t *testing.T) {
 	}
 
 	part := filepath.Join(t.TempDir(), "part")
-	cmd := exec.Command(binary, args(part)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(filepath.Join(part, "manifest.json"))
-		var m manifestDoc
-		if err == nil && json.Unmarshal(b, &m) == nil && m.FramesDone >= 20 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted run: %v (want exit 130)\n%s", err, stderr.String())
-	}
+	interruptRun(t, args(part), part, 20)
 	m := readManifest(t, part)
 	if m.Complete || m.FramesDone < 20 || m.FramesDone >= 90 {
 		t.Fatalf("interrupted manifest: %+v", m)
@@ -327,5 +307,32 @@ func TestTrackWarnsOnTinyPrompt(t *testing.T) {
 		if o["warnings"] != nil {
 			t.Errorf("object %v has warnings %v", o["id"], o["warnings"])
 		}
+	}
+}
+
+// interruptRun starts the binary with args, sends SIGINT once the manifest
+// in out records at least frames finished frames (or after 60 s), and
+// requires exit status 130.
+func interruptRun(t *testing.T, args []string, out string, frames int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+		var m manifestDoc
+		if err == nil && json.Unmarshal(b, &m) == nil && m.FramesDone >= frames {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted run: %v (want exit 130)\n%s", err, stderr.String())
 	}
 }
