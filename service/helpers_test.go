@@ -82,6 +82,7 @@ func startServer(t testing.TB, opts Options) *testServer {
 		opts.DataDir = t.TempDir()
 	}
 	if opts.AllowDirs == nil {
+		needVideos(t) // the default allowed folder is the shared videos'
 		opts.AllowDirs = []string{abs(t, videosDir)}
 	}
 	if opts.Listen == "" {
