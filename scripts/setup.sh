@@ -16,6 +16,7 @@ DEB_PACKAGES=(
   libopencv-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavfilter-dev libavdevice-dev ffmpeg chromium chromium-driver
+  nats-server
 )
 
 command -v npm >/dev/null || DEB_PACKAGES+=(npm)

@@ -1,0 +1,308 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"samtrack/internal/testenv"
+)
+
+// server is a running NATS server under test: the embedded one, or Debian's
+// nats-server (2.9) started with -js as an external process.
+type testServer struct {
+	url     string
+	restart func(t *testing.T, down time.Duration)
+}
+
+func startEmbedded(t *testing.T) testServer {
+	t.Helper()
+	dir := t.TempDir()
+	e, err := StartEmbedded(EmbeddedOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	url := e.URL()
+	_, port, _ := net.SplitHostPort(url[len("nats://"):])
+	return testServer{url: url, restart: func(t *testing.T, down time.Duration) {
+		t.Helper()
+		e.Close()
+		time.Sleep(down)
+		e2, err := StartEmbedded(EmbeddedOptions{Dir: dir, Listen: "127.0.0.1:" + port})
+		if err != nil {
+			t.Fatalf("restart embedded server: %v", err)
+		}
+		e = e2
+	}}
+}
+
+func natsServerBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	testenv.Missing(t, "nats-server is not installed: apt-get install nats-server (./dev.sh setup does)")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startExternal(t *testing.T) testServer {
+	t.Helper()
+	bin := natsServerBinary(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	var cmd *exec.Cmd
+	start := func() {
+		cmd = exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", filepath.Join(dir, "js"))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", bin, err)
+		}
+		waitListening(t, port)
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	start()
+	t.Cleanup(stop)
+	return testServer{url: fmt.Sprintf("nats://127.0.0.1:%d", port), restart: func(t *testing.T, down time.Duration) {
+		stop()
+		time.Sleep(down)
+		start()
+	}}
+}
+
+func waitListening(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nats-server did not listen on %d within 10 s", port)
+}
+
+var servers = []struct {
+	name  string
+	start func(t *testing.T) testServer
+}{
+	{"embedded", startEmbedded},
+	{"external-2.9", startExternal},
+}
+
+func connect(t *testing.T, url, name string) *Conn {
+	t.Helper()
+	c, err := Connect(ClientOptions{URL: url, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nextWithin(t *testing.T, q *Queue, d time.Duration) (*Delivery, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return q.Next(ctx)
+}
+
+// A job that its worker stops answering for goes to another worker after
+// AckWait, marked as a second attempt; a job kept alive does not; an
+// acknowledged one is gone; a resubmitted id is not queued twice.
+func TestQueueRedeliveryAndKeepAlive(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := s.start(t)
+			ctx := context.Background()
+			opts := QueueOptions{AckWait: time.Second}
+			qa, err := connect(t, srv.url, "worker a").JobQueue(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qb, err := connect(t, srv.url, "worker b").JobQueue(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ { // the second submit is a retried one
+				if err := qa.Submit(ctx, "job-1", []byte("payload 1")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := nextWithin(t, qa, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ID != "job-1" || string(d.Payload) != "payload 1" || d.Attempt != 1 {
+				t.Fatalf("first delivery: id %q payload %q attempt %d", d.ID, d.Payload, d.Attempt)
+			}
+			// Worker a goes silent: worker b gets the job after AckWait.
+			d2, err := nextWithin(t, qb, 5*time.Second)
+			if err != nil {
+				t.Fatalf("worker b got no redelivery: %v", err)
+			}
+			if d2.ID != "job-1" || d2.Attempt != 2 {
+				t.Fatalf("redelivery: id %q attempt %d, want job-1 attempt 2", d2.ID, d2.Attempt)
+			}
+			// Worker b keeps it alive for 3 x AckWait: nobody else gets it.
+			stop := d2.KeepAlive(300 * time.Millisecond)
+			if d3, err := nextWithin(t, qa, 3*time.Second); err == nil {
+				t.Fatalf("job kept alive was handed out again (attempt %d)", d3.Attempt)
+			}
+			stop()
+			if err := d2.Done(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d4, err := nextWithin(t, qa, 2*time.Second); err == nil {
+				t.Fatalf("acknowledged job came back (id %q attempt %d), or the duplicate submit was queued", d4.ID, d4.Attempt)
+			}
+		})
+	}
+}
+
+// Jobs queued before the server stops are still there after it has been down
+// for a while; a client that was connected the whole time carries on.
+func TestQueueSurvivesServerRestart(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := s.start(t)
+			ctx := context.Background()
+			q, err := connect(t, srv.url, "worker").JobQueue(ctx, QueueOptions{AckWait: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ {
+				if err := q.Submit(ctx, fmt.Sprintf("job-%d", i), []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv.restart(t, 2*time.Second)
+			got := map[string]bool{}
+			for i := 0; i < 3; i++ {
+				d, err := nextWithin(t, q, 15*time.Second)
+				if err != nil {
+					t.Fatalf("after restart, job %d of 3: %v", i+1, err)
+				}
+				got[d.ID] = true
+				if err := d.Done(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(got) != 3 {
+				t.Fatalf("got jobs %v, want job-0..job-2", got)
+			}
+		})
+	}
+}
+
+// A lease is held by one holder at a time; it can be taken over only after
+// its holder stopped renewing for a TTL, and the old holder then learns that
+// it lost it.
+func TestLeaseExclusiveAndTakeover(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := s.start(t)
+			ctx := context.Background()
+			la, err := connect(t, srv.url, "worker a").Leases(ctx, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := connect(t, srv.url, "worker b").Leases(ctx, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := la.Acquire(ctx, "camera-1", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Renewed every 300 ms for 2 s (two TTLs): b never gets it.
+			for i := 0; i < 7; i++ {
+				if _, err := lb.Acquire(ctx, "camera-1", "b"); !errors.Is(err, ErrHeld) {
+					t.Fatalf("b acquired a held lease (err %v)", err)
+				}
+				time.Sleep(300 * time.Millisecond)
+				if err := a.Renew(ctx); err != nil {
+					t.Fatalf("renew %d: %v", i, err)
+				}
+			}
+			if h, _ := lb.Holder(ctx, "camera-1"); h != "a" {
+				t.Fatalf("holder %q, want a", h)
+			}
+			// a stops renewing: b takes over after the TTL.
+			var b *Lease
+			deadline := time.Now().Add(5 * time.Second)
+			for b == nil && time.Now().Before(deadline) {
+				b, err = lb.Acquire(ctx, "camera-1", "b")
+				if err != nil && !errors.Is(err, ErrHeld) {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if b == nil {
+				t.Fatal("b could not take the lease 5 s after a stopped renewing (TTL 1 s)")
+			}
+			if err := a.Renew(ctx); !errors.Is(err, ErrLost) {
+				t.Fatalf("a renewed a lease b holds (err %v)", err)
+			}
+			if err := a.Release(ctx); !errors.Is(err, ErrLost) {
+				t.Fatalf("a released a lease b holds (err %v)", err)
+			}
+			if err := b.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := la.Acquire(ctx, "camera-1", "a"); err != nil {
+				t.Fatalf("acquire after release: %v", err)
+			}
+		})
+	}
+}
+
+func TestConnectErrorsNameTheFix(t *testing.T) {
+	cases := []struct {
+		name string
+		opts ClientOptions
+		want string
+	}{
+		{"no url", ClientOptions{}, "--nats"},
+		{"half a client certificate", ClientOptions{URL: "nats://127.0.0.1:1", TLSCert: "c.pem"}, "--nats-tls-key"},
+		{"missing nkey", ClientOptions{URL: "nats://127.0.0.1:1", NKeyFile: filepath.Join(t.TempDir(), "none.nk")}, "nkey seed"},
+		{"nothing listening", ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))}, "connect to nats://127.0.0.1:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := Connect(c.opts)
+			if err == nil {
+				conn.Close()
+				t.Fatal("connected")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+		})
+	}
+}

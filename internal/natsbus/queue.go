@@ -1,0 +1,185 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The file-job work queue: one JetStream stream with work-queue retention (a
+// job message is removed once a worker acknowledges it) and one durable pull
+// consumer shared by every worker, so each job goes to one worker at a time
+// and comes back to another after AckWait when its worker stops answering.
+const (
+	JobsStream   = "SAMTRACK_JOBS"
+	JobsSubject  = "samtrack.jobs.file"
+	JobsConsumer = "samtrack-workers"
+)
+
+// QueueOptions configures the job queue.
+type QueueOptions struct {
+	// AckWait is how long a job may go without a sign of life from its
+	// worker before another worker gets it (default 30 s).
+	AckWait time.Duration
+	// MaxDeliver bounds how often one job is handed out (default 10): a job
+	// that kills every worker that takes it must not go round for ever.
+	MaxDeliver int
+}
+
+func (o QueueOptions) withDefaults() QueueOptions {
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxDeliver <= 0 {
+		o.MaxDeliver = 10
+	}
+	return o
+}
+
+// Queue is the file-job work queue.
+type Queue struct {
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	opts QueueOptions
+}
+
+// JobQueue creates (or opens, updating its settings) the job queue.
+func (c *Conn) JobQueue(ctx context.Context, opts QueueOptions) (*Queue, error) {
+	opts = opts.withDefaults()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	stream, err := c.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       JobsStream,
+		Subjects:   []string{JobsSubject},
+		Retention:  jetstream.WorkQueuePolicy,
+		Storage:    jetstream.FileStorage,
+		Duplicates: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: job stream %s: %w", JobsStream, err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       JobsConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opts.AckWait,
+		MaxDeliver:    opts.MaxDeliver,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: job consumer %s: %w", JobsConsumer, err)
+	}
+	return &Queue{js: c.JS, cons: cons, opts: opts}, nil
+}
+
+// Submit queues a job. id is its job id: submitting the same id again within
+// an hour is ignored by the server, so a retried submit cannot queue a job twice.
+func (q *Queue) Submit(ctx context.Context, id string, payload []byte) error {
+	if id == "" {
+		return errors.New("natsbus: a job needs an id")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := q.js.Publish(ctx, JobsSubject, payload, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("natsbus: queue job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Delivery is one job handed to this worker.
+type Delivery struct {
+	msg     jetstream.Msg
+	ID      string
+	Payload []byte
+	// Attempt counts deliveries of this job: 1 the first time, more after a
+	// worker died or gave it back.
+	Attempt uint64
+}
+
+// Next waits for the next job, until ctx ends.
+func (q *Queue) Next(ctx context.Context) (*Delivery, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch, err := q.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return nil, fmt.Errorf("natsbus: wait for a job: %w", err)
+			}
+			// Disconnected or the server restarting: the client reconnects.
+			if !sleepCtx(ctx, 250*time.Millisecond) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			return newDelivery(msg)
+		}
+	}
+}
+
+func newDelivery(msg jetstream.Msg) (*Delivery, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: job message metadata: %w", err)
+	}
+	return &Delivery{
+		msg:     msg,
+		ID:      msg.Headers().Get(jetstream.MsgIDHeader),
+		Payload: msg.Data(),
+		Attempt: meta.NumDelivered,
+	}, nil
+}
+
+// KeepAlive tells the server, every interval, that this worker still runs the
+// job, until the returned stop is called. interval should be well under the
+// queue's AckWait (a third of it is usual).
+func (d *Delivery) KeepAlive(interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = d.msg.InProgress() // a failure is retried at the next tick
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// Done acknowledges the job: it leaves the queue for good.
+func (d *Delivery) Done(ctx context.Context) error {
+	if err := d.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("natsbus: acknowledge job %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Retry gives the job back, to be handed out again after delay.
+func (d *Delivery) Retry(delay time.Duration) error {
+	if err := d.msg.NakWithDelay(delay); err != nil {
+		return fmt.Errorf("natsbus: give back job %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
