@@ -15,6 +15,11 @@ import (
 // key's revision, so two workers can never both believe they hold one key.
 const LeaseBucket = "samtrack_leases"
 
+// WorkerBucket holds one key a live worker, rewritten every round by its
+// Keeper and expiring a TTL after the worker stops: how many workers share
+// the leases.
+const WorkerBucket = "samtrack_workers"
+
 // ErrHeld is returned by Acquire when another holder has the lease.
 var ErrHeld = errors.New("natsbus: lease is held by another worker")
 
@@ -24,8 +29,9 @@ var ErrLost = errors.New("natsbus: lease lost")
 
 // Leases is the lease bucket.
 type Leases struct {
-	kv  jetstream.KeyValue
-	ttl time.Duration
+	kv      jetstream.KeyValue
+	workers jetstream.KeyValue
+	ttl     time.Duration
 }
 
 // Leases creates (or opens) the lease bucket with the given TTL. A holder
@@ -46,7 +52,16 @@ func (c *Conn) Leases(ctx context.Context, ttl time.Duration) (*Leases, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: lease bucket %s: %w", LeaseBucket, err)
 	}
-	return &Leases{kv: kv, ttl: ttl}, nil
+	workers, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:  WorkerBucket,
+		TTL:     ttl,
+		History: 1,
+		Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: worker bucket %s: %w", WorkerBucket, err)
+	}
+	return &Leases{kv: kv, workers: workers, ttl: ttl}, nil
 }
 
 // TTL is the bucket's lease time.
@@ -71,6 +86,27 @@ func (l *Leases) Acquire(ctx context.Context, key, holder string) (*Lease, error
 		return nil, fmt.Errorf("natsbus: acquire lease %s: %w", key, err)
 	}
 	return &Lease{kv: l.kv, Key: key, Holder: holder, rev: rev}, nil
+}
+
+// Present records that holder is alive and sharing the leases, for a TTL.
+func (l *Leases) Present(ctx context.Context, holder string) error {
+	if _, err := l.workers.Put(ctx, holder, nil); err != nil {
+		return fmt.Errorf("natsbus: record worker %s: %w", holder, err)
+	}
+	return nil
+}
+
+// Workers counts the workers that recorded themselves within the last TTL.
+func (l *Leases) Workers(ctx context.Context) (int, error) {
+	lister, err := l.workers.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: list workers: %w", err)
+	}
+	n := 0
+	for range lister.Keys() {
+		n++
+	}
+	return n, nil
 }
 
 // Holder says who holds key now ("" when nobody does).

@@ -1,0 +1,201 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Keeper holds a worker's share of a set of leases (one a live camera): it
+// takes free ones up to Max, renews those it holds, and stops the work of any
+// it can no longer prove it holds. Workers share the keys evenly: each round
+// a keeper records itself as present, takes at most one new lease while it
+// holds less than its share (the keys divided by the workers present, rounded
+// up), and gives one back while it holds more, so a worker that joins gets
+// its share within a few rounds.
+//
+// Safety: a holder that cannot renew (lost connection, slow server) stops its
+// work once half the TTL has passed since it sent its last successful renewal
+// (checked every third of the TTL, each call bounded to a sixth), so it stops
+// before the server can expire the key and let another worker take it: no key
+// is ever worked on twice. Stop must therefore return promptly, with the work
+// stopped.
+type Keeper struct {
+	Leases *Leases
+	Holder string
+	// Max is the most leases this worker holds (--max-live).
+	Max int
+	// Keys lists the keys that should be held by someone (the live jobs).
+	Keys func(ctx context.Context) ([]string, error)
+	// Start begins the work a lease guards; Stop ends it (also when the
+	// keeper itself stops). Both are called from the keeper's goroutine.
+	Start func(key string)
+	Stop  func(key string, why error)
+	Log   *slog.Logger
+}
+
+type held struct {
+	lease   *Lease
+	renewed time.Time
+}
+
+// Run keeps leases until ctx ends, then releases every lease it holds so
+// another worker can take it at once.
+func (k *Keeper) Run(ctx context.Context) error {
+	if k.Max < 0 || k.Leases == nil || k.Keys == nil || k.Start == nil || k.Stop == nil {
+		return errors.New("natsbus: Keeper needs Leases, Keys, Start, Stop and Max >= 0")
+	}
+	log := k.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	mine := map[string]*held{}
+	round := k.Leases.TTL() / 3
+	t := time.NewTimer(jitter(round))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			k.releaseAll(mine, log)
+			return nil
+		case <-t.C:
+		}
+		k.renew(ctx, mine, log)
+		k.balance(ctx, mine, log)
+		t.Reset(jitter(round))
+	}
+}
+
+// jitter spreads rounds of different workers apart (0.8 to 1.0 of d).
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func (k *Keeper) renew(ctx context.Context, mine map[string]*held, log *slog.Logger) {
+	ttl := k.Leases.TTL()
+	for key, h := range mine {
+		sent := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, ttl/6)
+		err := h.lease.Renew(cctx)
+		cancel()
+		if err == nil {
+			h.renewed = sent
+			continue
+		}
+		if errors.Is(err, ErrLost) || time.Since(h.renewed) > ttl/2 {
+			log.Warn("lease lost; stopping its work", "key", key, "holder", k.Holder, "err", err)
+			delete(mine, key)
+			k.Stop(key, err)
+			continue
+		}
+		log.Warn("lease renewal failed; retrying", "key", key, "err", err)
+	}
+}
+
+// balance takes one free key while this worker holds less than its share,
+// and gives one back while it holds more.
+func (k *Keeper) balance(ctx context.Context, mine map[string]*held, log *slog.Logger) {
+	if err := k.Leases.Present(ctx, k.Holder); err != nil {
+		log.Warn("record presence", "err", err)
+		return
+	}
+	keys, err := k.Keys(ctx)
+	if err != nil {
+		log.Warn("list leased keys", "err", err)
+		return
+	}
+	k.dropGone(ctx, keys, mine, log)
+	workers, err := k.Leases.Workers(ctx)
+	if err != nil || workers < 1 {
+		log.Warn("count workers", "err", err)
+		return
+	}
+	share := min(k.Max, (len(keys)+workers-1)/workers)
+	switch {
+	case len(mine) > share:
+		k.giveBackOne(ctx, mine, log)
+	case len(mine) < share:
+		k.acquireOne(ctx, keys, mine, log)
+	}
+}
+
+// dropGone stops and releases held keys that are no longer listed (a live
+// job that was stopped or removed).
+func (k *Keeper) dropGone(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) {
+	listed := make(map[string]bool, len(keys))
+	for _, key := range keys {
+		listed[key] = true
+	}
+	for key, h := range mine {
+		if listed[key] {
+			continue
+		}
+		delete(mine, key)
+		k.Stop(key, errGone)
+		if err := h.lease.Release(ctx); err != nil {
+			log.Warn("release lease", "key", key, "err", err)
+		}
+	}
+}
+
+// errGone is why Stop is called for a key no longer listed.
+var errGone = errors.New("natsbus: the leased job is gone")
+
+func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *slog.Logger) {
+	for key, h := range mine {
+		delete(mine, key)
+		k.Stop(key, errRebalanced)
+		if err := h.lease.Release(ctx); err != nil {
+			log.Warn("release lease", "key", key, "err", err)
+		}
+		return
+	}
+}
+
+// errRebalanced is why Stop is called when a lease is given back to another worker.
+var errRebalanced = errors.New("natsbus: lease given back to even out the workers' shares")
+
+func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) {
+	sort.Strings(keys)
+	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	for _, key := range keys {
+		if mine[key] != nil {
+			continue
+		}
+		sent := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, k.Leases.TTL()/6)
+		l, err := k.Leases.Acquire(cctx, key, k.Holder)
+		cancel()
+		if errors.Is(err, ErrHeld) {
+			continue
+		}
+		if err != nil {
+			log.Warn("acquire lease", "key", key, "err", err)
+			return
+		}
+		mine[key] = &held{lease: l, renewed: sent}
+		k.Start(key)
+		return
+	}
+}
+
+func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for key, h := range mine {
+		k.Stop(key, context.Canceled)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.lease.Release(ctx); err != nil {
+				log.Warn("release lease", "key", key, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
