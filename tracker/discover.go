@@ -244,23 +244,7 @@ func (e *frameEdit) discover(segs []media.Segment) (int, error) {
 	if len(segs) == 0 {
 		return 0, nil
 	}
-	type cand struct {
-		o    *object
-		used bool
-	}
-	var missing []*cand
-	if t.opts.ReIDMinSimilarity > 0 {
-		ids := make([]uint16, 0, len(t.objs))
-		for id, o := range t.objs {
-			if o.State != StateRemoved && o.FirstFrame >= 0 && e.areas[id] == 0 && o.app.ok {
-				ids = append(ids, id)
-			}
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			missing = append(missing, &cand{o: t.objs[id]})
-		}
-	}
+	missing := e.missingCandidates()
 	frameArea := float64(e.f.W * e.f.H)
 	added := 0
 	for si, s := range segs {
@@ -273,39 +257,18 @@ func (e *frameEdit) discover(segs []media.Segment) (int, error) {
 			continue
 		}
 		if outside < t.opts.MinArea || float64(outside) < t.opts.MinNewObjRatio*float64(area) {
-			var id uint16
-			for k, n := range over {
-				if id == 0 || n > over[id] || n == over[id] && k < id {
-					id = k
-				}
-			}
-			if id != 0 && e.extend(m, id, area, outside, over, s.PredictedIoU) {
+			if e.completeMostCovered(m, area, outside, over, s.PredictedIoU) {
 				added++
 			}
 			continue
 		}
 		var id uint16
 		source := SourceDiscovered
-		best, bestSim := (*cand)(nil), t.opts.ReIDMinSimilarity
-		if len(missing) > 0 {
-			e.untrackedHist(m, outside)
-			for _, c := range missing {
-				if c.used {
-					continue
-				}
-				if sim := similarity(&e.hist, &c.o.app.hist); sim >= bestSim {
-					// ties go to the most recently seen object
-					if best == nil || sim > bestSim || c.o.LastFrame > best.o.LastFrame {
-						best, bestSim = c, sim
-					}
-				}
-			}
-		}
-		if best != nil {
+		if best, sim := e.reidentify(m, outside, missing); best != nil {
 			best.used = true
 			id = best.o.ID
 			source = SourceReturned
-			t.log.Info("tracker: re-identified a returning object", "frame", e.f.Index, "id", id, "similarity", bestSim, "segment", si, "area", outside)
+			t.log.Info("tracker: re-identified a returning object", "frame", e.f.Index, "id", id, "similarity", sim, "segment", si, "area", outside)
 		} else {
 			nid, err := t.newID()
 			if err != nil {
@@ -319,4 +282,66 @@ func (e *frameEdit) discover(segs []media.Segment) (int, error) {
 		added++
 	}
 	return added, nil
+}
+
+// reidCandidate is an object with no pixels on this frame that a new segment
+// may give back; used once a frame.
+type reidCandidate struct {
+	o    *object
+	used bool
+}
+
+// missingCandidates lists, by id, the objects a new segment may re-identify
+// (none when re-identification is off).
+func (e *frameEdit) missingCandidates() []*reidCandidate {
+	t := e.t
+	if t.opts.ReIDMinSimilarity <= 0 {
+		return nil
+	}
+	ids := make([]uint16, 0, len(t.objs))
+	for id, o := range t.objs {
+		if o.State != StateRemoved && o.FirstFrame >= 0 && e.areas[id] == 0 && o.app.ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	missing := make([]*reidCandidate, 0, len(ids))
+	for _, id := range ids {
+		missing = append(missing, &reidCandidate{o: t.objs[id]})
+	}
+	return missing
+}
+
+// completeMostCovered lets a segment that is not new complete the tracked
+// object it overlaps most (ties: the lower id), as extend decides.
+func (e *frameEdit) completeMostCovered(m *mask.Bitmap, area, outside int, over map[uint16]int, score float64) bool {
+	var id uint16
+	for k, n := range over {
+		if id == 0 || n > over[id] || n == over[id] && k < id {
+			id = k
+		}
+	}
+	return id != 0 && e.extend(m, id, area, outside, over, score)
+}
+
+// reidentify returns the unused missing object whose colour histogram is most
+// similar to the segment's outside part, if at least ReIDMinSimilarity; ties
+// go to the most recently seen object.
+func (e *frameEdit) reidentify(m *mask.Bitmap, outside int, missing []*reidCandidate) (*reidCandidate, float64) {
+	if len(missing) == 0 {
+		return nil, 0
+	}
+	best, bestSim := (*reidCandidate)(nil), e.t.opts.ReIDMinSimilarity
+	e.untrackedHist(m, outside)
+	for _, c := range missing {
+		if c.used {
+			continue
+		}
+		if sim := similarity(&e.hist, &c.o.app.hist); sim >= bestSim {
+			if best == nil || sim > bestSim || c.o.LastFrame > best.o.LastFrame {
+				best, bestSim = c, sim
+			}
+		}
+	}
+	return best, bestSim
 }
