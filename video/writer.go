@@ -133,20 +133,8 @@ func NewScaledWriterWith(path string, w, h, outW, outH int, fps float64, opts Wr
 			"path", path, "encoder", wr.codec, "tried", tried)
 	}
 
-	wr.stream = fc.NewStream(nil)
-	if wr.stream == nil {
-		return nil, fmt.Errorf("create video %s: cannot add a stream to the mp4 muxer", path)
-	}
-	if err := wr.stream.CodecParameters().FromCodecContext(wr.cc); err != nil {
-		return nil, fmt.Errorf("create video %s: copy encoder parameters: %w", path, err)
-	}
-	wr.stream.SetTimeBase(tb)
-	wr.stream.SetAvgFrameRate(rate)
-	wr.stream.SetRFrameRate(rate)
-	if opts.AudioFrom != "" {
-		if wr.audio, err = newAudioCopier(opts.AudioFrom, fc); err != nil {
-			return nil, fmt.Errorf("create video %s: %w", path, err)
-		}
+	if err := wr.addStream(fc, tb, rate, opts.AudioFrom); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
 	}
 
 	if !fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
@@ -162,17 +150,46 @@ func NewScaledWriterWith(path string, w, h, outW, outH int, fps float64, opts Wr
 	}
 	wr.header = true
 
+	if err := wr.allocConversion(w, h, outW, outH); err != nil {
+		return nil, fmt.Errorf("create video %s: %w", path, err)
+	}
+	return wr, nil
+}
+
+// addStream adds the video stream (and the copied audio, if any) to the muxer.
+func (wr *Writer) addStream(fc *astiav.FormatContext, tb, rate astiav.Rational, audioFrom string) (err error) {
+	wr.stream = fc.NewStream(nil)
+	if wr.stream == nil {
+		return errors.New("cannot add a stream to the mp4 muxer")
+	}
+	if err := wr.stream.CodecParameters().FromCodecContext(wr.cc); err != nil {
+		return fmt.Errorf("copy encoder parameters: %w", err)
+	}
+	wr.stream.SetTimeBase(tb)
+	wr.stream.SetAvgFrameRate(rate)
+	wr.stream.SetRFrameRate(rate)
+	if audioFrom != "" {
+		if wr.audio, err = newAudioCopier(audioFrom, fc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allocConversion sets up the RGB-to-YUV converter and its frames, the
+// padding buffer for odd sizes and the upscaler from the working size.
+func (wr *Writer) allocConversion(w, h, outW, outH int) (err error) {
 	wr.sws, err = astiav.CreateSoftwareScaleContext(wr.ew, wr.eh, astiav.PixelFormatRgb24, wr.ew, wr.eh,
 		astiav.PixelFormatYuv420P, astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
 	if err != nil {
-		return nil, fmt.Errorf("create video %s: RGB to YUV converter: %w", path, err)
+		return fmt.Errorf("RGB to YUV converter: %w", err)
 	}
 	wr.rgb = astiav.AllocFrame()
 	wr.rgb.SetWidth(wr.ew)
 	wr.rgb.SetHeight(wr.eh)
 	wr.rgb.SetPixelFormat(astiav.PixelFormatRgb24)
 	if err := wr.rgb.AllocBuffer(0); err != nil {
-		return nil, fmt.Errorf("create video %s: allocate RGB frame: %w", path, err)
+		return fmt.Errorf("allocate RGB frame: %w", err)
 	}
 	wr.yuv = astiav.AllocFrame()
 	wr.pkt = astiav.AllocPacket()
@@ -181,10 +198,10 @@ func NewScaledWriterWith(path string, w, h, outW, outH int, fps float64, opts Wr
 	}
 	if outW != w || outH != h {
 		if wr.up, err = newScaler(w, h, outW, outH); err != nil {
-			return nil, fmt.Errorf("create video %s: %w", path, err)
+			return err
 		}
 	}
-	return wr, nil
+	return nil
 }
 
 func checkWriterArgs(w, h, outW, outH int, fps float64, crf int) error {
