@@ -76,31 +76,47 @@ func EvaluateOptions(ctx context.Context, gtDir, predDir string, opt Options) (*
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, total)
-
-	type job struct{ seq, frame int } // frame indexes s.files, 1..n-2
-	var (
-		mu      sync.Mutex
-		firstE  error
-		firstAt = job{math.MaxInt, 0}
-	)
-	before := func(a, b job) bool { return a.seq < b.seq || a.seq == b.seq && a.frame < b.frame }
-	// Jobs after the earliest failure are skipped, jobs before it still
-	// run, so the error reported is always the earliest one in frame order.
-	skip := func(jb job) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return !before(jb, firstAt)
+	if err := scoreFrames(ctx, seqs, min(workers, total)); err != nil {
+		return nil, err
 	}
-	fail := func(jb job, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if before(jb, firstAt) {
-			firstAt, firstE = jb, err
-		}
-	}
+	return buildReport(seqs)
+}
 
-	jobs := make(chan job)
+// frameJob is one frame to score: frame indexes seqs[seq].files, 1..n-2.
+type frameJob struct{ seq, frame int }
+
+func (a frameJob) before(b frameJob) bool {
+	return a.seq < b.seq || a.seq == b.seq && a.frame < b.frame
+}
+
+// earliestError keeps the failure of the earliest frame in frame order.
+// Jobs after the earliest failure are skipped, jobs before it still run, so
+// the error reported is always the earliest one whatever the scheduling.
+type earliestError struct {
+	mu  sync.Mutex
+	at  frameJob
+	err error
+}
+
+func (e *earliestError) skip(jb frameJob) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !jb.before(e.at)
+}
+
+func (e *earliestError) fail(jb frameJob, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if jb.before(e.at) {
+		e.at, e.err = jb, err
+	}
+}
+
+// scoreFrames scores every frame but the first and last of each sequence on
+// workers goroutines.
+func scoreFrames(ctx context.Context, seqs []*sequence, workers int) error {
+	first := &earliestError{at: frameJob{math.MaxInt, 0}}
+	jobs := make(chan frameJob)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -108,11 +124,11 @@ func EvaluateOptions(ctx context.Context, gtDir, predDir string, opt Options) (*
 			defer wg.Done()
 			var sc *scorer
 			for jb := range jobs {
-				if skip(jb) {
+				if first.skip(jb) {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
-					fail(jb, fmt.Errorf("evaluate: %w", err))
+					first.fail(jb, fmt.Errorf("evaluate: %w", err))
 					continue
 				}
 				s := seqs[jb.seq]
@@ -120,7 +136,7 @@ func EvaluateOptions(ctx context.Context, gtDir, predDir string, opt Options) (*
 					sc = newScorer(s.w, s.h)
 				}
 				if err := s.scoreFrame(sc, jb.frame); err != nil {
-					fail(jb, err)
+					first.fail(jb, err)
 				}
 			}
 		}()
@@ -129,7 +145,7 @@ feed:
 	for si, s := range seqs {
 		for fi := 1; fi < len(s.files)-1; fi++ {
 			select {
-			case jobs <- job{si, fi}:
+			case jobs <- frameJob{si, fi}:
 			case <-ctx.Done():
 				break feed
 			}
@@ -137,13 +153,13 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
-	if firstE != nil {
-		return nil, firstE
+	if first.err != nil {
+		return first.err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
+		return fmt.Errorf("evaluate: %w", err)
 	}
-	return buildReport(seqs)
+	return nil
 }
 
 // discover lists the sequences of gtDir and where their predictions are.
