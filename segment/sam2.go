@@ -128,9 +128,24 @@ func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []media.
 			return nil, fmt.Errorf("decode: prompt %d: %w", i, err)
 		}
 	}
-	// Group prompts by point count, keeping their order within a group.
-	var order []int
-	groups := map[int][]int{}
+	order, groups := groupByPointCount(prompts)
+	outs := make([]Output, len(prompts))
+	for _, n := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := m.decodeGroup(emb, prompts, groups[n], n, feeds, opts, outs); err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+// groupByPointCount groups prompt indexes by SAM 2 point count (one decoder
+// batch needs one count), groups in order of first appearance, prompts in
+// their order within a group.
+func groupByPointCount(prompts []media.Prompt) (order []int, groups map[int][]int) {
+	groups = map[int][]int{}
 	for i, p := range prompts {
 		n := sam2PointCount(p)
 		if _, ok := groups[n]; !ok {
@@ -138,62 +153,61 @@ func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []media.
 		}
 		groups[n] = append(groups[n], i)
 	}
+	return order, groups
+}
+
+// decodeGroup runs the decoder once for the prompts idx, which all have n
+// points, and stores their outputs in outs.
+func (m *sam2Model) decodeGroup(emb *Embedding, prompts []media.Prompt, idx []int, n int, feeds map[string]ort.Tensor, opts DecodeOptions, outs []Output) error {
 	const px = LowResSize * LowResSize
-	outs := make([]Output, len(prompts))
-	for _, n := range order {
-		idx := groups[n]
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b := len(idx)
-		coords := make([]float32, 0, b*n*2)
-		labels := make([]float32, 0, b*n)
-		has := make([]float32, b)
-		var masks []float32
-		if b == 1 && prompts[idx[0]].MaskInput == nil {
-			masks = m.zeros
-		} else {
-			masks = make([]float32, b*px)
-		}
-		for j, i := range idx {
-			c, l := sam2PromptTensors(prompts[i], emb.W, emb.H)
-			coords = append(coords, c...)
-			labels = append(labels, l...)
-			if mi := prompts[i].MaskInput; mi != nil {
-				copy(masks[j*px:], mi)
-				has[j] = 1
-			}
-		}
-		feeds["point_coords"] = ort.F32Tensor(coords, int64(b), int64(n), 2)
-		feeds["point_labels"] = ort.F32Tensor(labels, int64(b), int64(n))
-		feeds["mask_input"] = ort.F32Tensor(masks, int64(b), 1, LowResSize, LowResSize)
-		feeds["has_mask_input"] = ort.F32Tensor(has, int64(b))
-		res, err := m.dec.Run(feeds)
-		if err != nil {
-			return nil, fmt.Errorf("decode: %d prompt(s) of %d points: %w", b, n, err)
-		}
-		iou, lr := res["iou_predictions"].F32, res["masks"].F32
-		if len(iou) != 3*b || len(lr) != 3*b*px {
-			return nil, fmt.Errorf("decode: %s gave iou_predictions %v and masks %v for %d prompts", m.dec.Path(),
-				res["iou_predictions"].Shape, res["masks"].Shape, b)
-		}
-		for j, i := range idx {
-			o := Output{IoU: iou[3*j : 3*j+3 : 3*j+3], LowRes: make([][]float32, 3)}
-			for k := range 3 {
-				off := (3*j + k) * px
-				o.LowRes[k] = lr[off : off+px : off+px]
-			}
-			o.Best = argmax(o.IoU)
-			if opts.FullRes {
-				o.Logits = make([][]float32, 3)
-				for k := range 3 {
-					o.Logits[k] = m.Upscale(emb, o.LowRes[k])
-				}
-			}
-			outs[i] = o
+	b := len(idx)
+	coords := make([]float32, 0, b*n*2)
+	labels := make([]float32, 0, b*n)
+	has := make([]float32, b)
+	var masks []float32
+	if b == 1 && prompts[idx[0]].MaskInput == nil {
+		masks = m.zeros
+	} else {
+		masks = make([]float32, b*px)
+	}
+	for j, i := range idx {
+		c, l := sam2PromptTensors(prompts[i], emb.W, emb.H)
+		coords = append(coords, c...)
+		labels = append(labels, l...)
+		if mi := prompts[i].MaskInput; mi != nil {
+			copy(masks[j*px:], mi)
+			has[j] = 1
 		}
 	}
-	return outs, nil
+	feeds["point_coords"] = ort.F32Tensor(coords, int64(b), int64(n), 2)
+	feeds["point_labels"] = ort.F32Tensor(labels, int64(b), int64(n))
+	feeds["mask_input"] = ort.F32Tensor(masks, int64(b), 1, LowResSize, LowResSize)
+	feeds["has_mask_input"] = ort.F32Tensor(has, int64(b))
+	res, err := m.dec.Run(feeds)
+	if err != nil {
+		return fmt.Errorf("decode: %d prompt(s) of %d points: %w", b, n, err)
+	}
+	iou, lr := res["iou_predictions"].F32, res["masks"].F32
+	if len(iou) != 3*b || len(lr) != 3*b*px {
+		return fmt.Errorf("decode: %s gave iou_predictions %v and masks %v for %d prompts", m.dec.Path(),
+			res["iou_predictions"].Shape, res["masks"].Shape, b)
+	}
+	for j, i := range idx {
+		o := Output{IoU: iou[3*j : 3*j+3 : 3*j+3], LowRes: make([][]float32, 3)}
+		for k := range 3 {
+			off := (3*j + k) * px
+			o.LowRes[k] = lr[off : off+px : off+px]
+		}
+		o.Best = argmax(o.IoU)
+		if opts.FullRes {
+			o.Logits = make([][]float32, 3)
+			for k := range 3 {
+				o.Logits[k] = m.Upscale(emb, o.LowRes[k])
+			}
+		}
+		outs[i] = o
+	}
+	return nil
 }
 
 // Upscale resizes SAM 2's 256×256 logits to the frame (bilinear, half-pixel
