@@ -29,23 +29,7 @@ func ConnectedComponents(b *Bitmap) (*Components, error) {
 // (normalised to 0/1) differs from bg.
 func components(pix []uint8, w, h int, bg uint8) *Components {
 	labels := make([]int32, w*h)
-	parent := []int32{0} // provisional label 0 is the background
-	find := func(x int32) int32 {
-		for parent[x] != x {
-			parent[x] = parent[parent[x]]
-			x = parent[x]
-		}
-		return x
-	}
-	union := func(a, b int32) int32 {
-		ra, rb := find(a), find(b)
-		if ra < rb {
-			parent[rb] = ra
-			return ra
-		}
-		parent[ra] = rb
-		return rb
-	}
+	uf := &unionFind{parent: []int32{0}} // provisional label 0 is the background
 	inv := bg != 0
 	for y := 0; y < h; y++ {
 		row := y * w
@@ -78,28 +62,59 @@ func components(pix []uint8, w, h int, bg uint8) *Components {
 			case ne != 0:
 				l = ne
 				if wl != 0 {
-					l = union(ne, wl)
+					l = uf.union(ne, wl)
 				} else if nw != 0 {
-					l = union(ne, nw)
+					l = uf.union(ne, nw)
 				}
 			case wl != 0:
 				l = wl
 			case nw != 0:
 				l = nw
 			default:
-				l = int32(len(parent))
-				parent = append(parent, l)
+				l = uf.add()
 			}
 			labels[i] = l
 		}
 	}
-	// Compact: roots are the smallest provisional label of each set, which
-	// was created at the set's first raster pixel, so ascending roots keep
-	// raster order.
-	final := make([]int32, len(parent))
+	return uf.compact(labels, w, h)
+}
+
+// unionFind holds the provisional labels of the first pass and their sets.
+type unionFind struct{ parent []int32 }
+
+// add makes a new provisional label, a set of its own.
+func (u *unionFind) add() int32 {
+	l := int32(len(u.parent))
+	u.parent = append(u.parent, l)
+	return l
+}
+
+func (u *unionFind) find(x int32) int32 {
+	for u.parent[x] != x {
+		u.parent[x] = u.parent[u.parent[x]]
+		x = u.parent[x]
+	}
+	return x
+}
+
+func (u *unionFind) union(a, b int32) int32 {
+	ra, rb := u.find(a), u.find(b)
+	if ra < rb {
+		u.parent[rb] = ra
+		return ra
+	}
+	u.parent[ra] = rb
+	return rb
+}
+
+// compact renumbers the sets 1..n and counts their pixels. Roots are the
+// smallest provisional label of each set, which was created at the set's
+// first raster pixel, so ascending roots keep raster order.
+func (u *unionFind) compact(labels []int32, w, h int) *Components {
+	final := make([]int32, len(u.parent))
 	n := int32(0)
-	for p := 1; p < len(parent); p++ {
-		r := find(int32(p))
+	for p := 1; p < len(u.parent); p++ {
+		r := u.find(int32(p))
 		if r == int32(p) {
 			n++
 			final[p] = n
