@@ -137,99 +137,123 @@ func (p *Propagator) decodeSnapshot(b []byte) (st *state, err error) {
 	if s.Model != p.snapModel() {
 		return nil, fmt.Errorf("snapshot was taken with model %+v, this propagator has %+v", s.Model, p.snapModel())
 	}
-	m := p.man
-	NL, L := p.NL, p.L
-	ohw := m.OneHot.Height * m.OneHot.Width
 	st = &state{step: s.Step, referenced: s.Referenced, freeSeq: s.FreeSeq, objects: map[uint16]*object{}}
 	if s.Step < 0 {
 		return nil, errors.New("negative step")
 	}
 	for ei, se := range s.Engines {
-		bad := func(f string, a ...any) error {
-			return fmt.Errorf("engine %d: %s", ei, fmt.Sprintf(f, a...))
-		}
-		if len(se.IDs) != p.S || len(se.FreedAt) != p.S || len(se.Intro) != p.S {
-			return nil, bad("%d slots, want %d", len(se.IDs), p.S)
-		}
-		e := &engine{ids: append([]uint16(nil), se.IDs...), freedAt: append([]int64(nil), se.FreedAt...),
-			lastMemStep: se.LastMemStep, ltDirty: true}
-		frames := make([]*memFrame, len(se.Frames))
-		for i, sf := range se.Frames {
-			f := &memFrame{index: sf.Index, step: sf.Step, ref: sf.Ref, slots: append([]uint8(nil), sf.Slots...)}
-			var ok bool
-			if f.k, ok = bytesF32(sf.K, NL*L*m.KeyDim); !ok {
-				return nil, bad("frame %d: keys have %d bytes", i, len(sf.K))
-			}
-			if f.v, ok = bytesF32(sf.V, NL*L*m.ValueDim); !ok {
-				return nil, bad("frame %d: values have %d bytes", i, len(sf.V))
-			}
-			if f.id, ok = bytesF32(sf.ID, NL*L*m.IDDim); !ok {
-				return nil, bad("frame %d: ID state has %d bytes", i, len(sf.ID))
-			}
-			if sf.HasIDV {
-				if f.idv, ok = bytesF32(sf.IDV, NL*L*m.IDValueDim); !ok {
-					return nil, bad("frame %d: ID-values have %d bytes", i, len(sf.IDV))
-				}
-			}
-			if len(f.slots) != ohw {
-				return nil, bad("frame %d: %d label cells, want %d", i, len(f.slots), ohw)
-			}
-			for _, k := range f.slots {
-				if int(k) >= p.S {
-					return nil, bad("frame %d: slot %d out of range", i, k)
-				}
-			}
-			frames[i] = f
-		}
-		get := func(i int, what string, needIDV bool) (*memFrame, error) {
-			if i < 0 || i >= len(frames) {
-				return nil, bad("%s frame %d out of range", what, i)
-			}
-			if needIDV && frames[i].idv == nil {
-				return nil, bad("%s frame %d has no ID-values", what, i)
-			}
-			return frames[i], nil
-		}
-		if len(se.Long) == 0 {
-			return nil, bad("no long-term memory")
-		}
-		for _, i := range se.Long {
-			f, err := get(i, "long-term", true)
-			if err != nil {
-				return nil, err
-			}
-			e.long = append(e.long, f)
-		}
-		if e.short, err = get(se.Short, "short-term", true); err != nil {
-			return nil, err
-		}
-		if se.Pending >= 0 {
-			if e.pending, err = get(se.Pending, "pending", false); err != nil {
-				return nil, err
-			}
-		}
-		for k := 1; k < p.S; k++ {
-			id := e.ids[k]
-			if id == 0 {
-				continue
-			}
-			if _, dup := st.objects[id]; dup {
-				return nil, bad("object %d held twice", id)
-			}
-			o := &object{eng: e, slot: k}
-			if se.Intro[k] >= 0 {
-				if o.intro, err = get(se.Intro[k], "first reference", false); err != nil {
-					return nil, err
-				}
-			}
-			st.objects[id] = o
-		}
-		if e.ids[0] != 0 {
-			return nil, bad("slot 0 (background) holds object %d", e.ids[0])
+		e, err := p.decodeEngine(se, st)
+		if err != nil {
+			return nil, fmt.Errorf("engine %d: %w", ei, err)
 		}
 		st.engines = append(st.engines, e)
 	}
 	return st, nil
+}
+
+// decodeEngine rebuilds one engine's memory and registers its objects in st.
+func (p *Propagator) decodeEngine(se snapEngine, st *state) (*engine, error) {
+	if len(se.IDs) != p.S || len(se.FreedAt) != p.S || len(se.Intro) != p.S {
+		return nil, fmt.Errorf("%d slots, want %d", len(se.IDs), p.S)
+	}
+	e := &engine{ids: append([]uint16(nil), se.IDs...), freedAt: append([]int64(nil), se.FreedAt...),
+		lastMemStep: se.LastMemStep, ltDirty: true}
+	frames := make([]*memFrame, len(se.Frames))
+	for i, sf := range se.Frames {
+		f, err := p.decodeMemFrame(sf)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", i, err)
+		}
+		frames[i] = f
+	}
+	get := func(i int, what string, needIDV bool) (*memFrame, error) {
+		if i < 0 || i >= len(frames) {
+			return nil, fmt.Errorf("%s frame %d out of range", what, i)
+		}
+		if needIDV && frames[i].idv == nil {
+			return nil, fmt.Errorf("%s frame %d has no ID-values", what, i)
+		}
+		return frames[i], nil
+	}
+	if err := linkMemory(e, se, get); err != nil {
+		return nil, err
+	}
+	for k := 1; k < p.S; k++ {
+		id := e.ids[k]
+		if id == 0 {
+			continue
+		}
+		if _, dup := st.objects[id]; dup {
+			return nil, fmt.Errorf("object %d held twice", id)
+		}
+		o := &object{eng: e, slot: k}
+		if se.Intro[k] >= 0 {
+			var err error
+			if o.intro, err = get(se.Intro[k], "first reference", false); err != nil {
+				return nil, err
+			}
+		}
+		st.objects[id] = o
+	}
+	if e.ids[0] != 0 {
+		return nil, fmt.Errorf("slot 0 (background) holds object %d", e.ids[0])
+	}
+	return e, nil
+}
+
+// linkMemory points the engine's long-term, short-term and pending memory
+// at its decoded frames.
+func linkMemory(e *engine, se snapEngine, get func(i int, what string, needIDV bool) (*memFrame, error)) (err error) {
+	if len(se.Long) == 0 {
+		return errors.New("no long-term memory")
+	}
+	for _, i := range se.Long {
+		f, err := get(i, "long-term", true)
+		if err != nil {
+			return err
+		}
+		e.long = append(e.long, f)
+	}
+	if e.short, err = get(se.Short, "short-term", true); err != nil {
+		return err
+	}
+	if se.Pending >= 0 {
+		if e.pending, err = get(se.Pending, "pending", false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeMemFrame checks one memory frame's sizes against the model.
+func (p *Propagator) decodeMemFrame(sf snapFrame) (*memFrame, error) {
+	m := p.man
+	NL, L := p.NL, p.L
+	f := &memFrame{index: sf.Index, step: sf.Step, ref: sf.Ref, slots: append([]uint8(nil), sf.Slots...)}
+	var ok bool
+	if f.k, ok = bytesF32(sf.K, NL*L*m.KeyDim); !ok {
+		return nil, fmt.Errorf("keys have %d bytes", len(sf.K))
+	}
+	if f.v, ok = bytesF32(sf.V, NL*L*m.ValueDim); !ok {
+		return nil, fmt.Errorf("values have %d bytes", len(sf.V))
+	}
+	if f.id, ok = bytesF32(sf.ID, NL*L*m.IDDim); !ok {
+		return nil, fmt.Errorf("ID state has %d bytes", len(sf.ID))
+	}
+	if sf.HasIDV {
+		if f.idv, ok = bytesF32(sf.IDV, NL*L*m.IDValueDim); !ok {
+			return nil, fmt.Errorf("ID-values have %d bytes", len(sf.IDV))
+		}
+	}
+	if ohw := m.OneHot.Height * m.OneHot.Width; len(f.slots) != ohw {
+		return nil, fmt.Errorf("%d label cells, want %d", len(f.slots), ohw)
+	}
+	for _, k := range f.slots {
+		if int(k) >= p.S {
+			return nil, fmt.Errorf("slot %d out of range", k)
+		}
+	}
+	return f, nil
 }
 
 func f32bytes(v []float32) []byte {
