@@ -93,44 +93,83 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 		}
 	}()
 
+	if err := d.openInput(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := d.pickVideoStream(); err != nil {
+		return nil, err
+	}
+	par := d.stream.CodecParameters()
+	if w, h := par.Width(), par.Height(); o.maxPixels > 0 && w*h > o.maxPixels {
+		return nil, fmt.Errorf("open %s: %w: %dx%d pictures are over the %d-pixel limit (video.max_pixels); scale the input down first", src, ErrTooLarge, w, h, o.maxPixels)
+	}
+	fr, err := d.openCodec(o.threads)
+	if err != nil {
+		return nil, err
+	}
+	d.readTiming(fr)
+	d.pkt = astiav.AllocPacket()
+	d.frm = astiav.AllocFrame()
+	if d.pkt == nil || d.frm == nil {
+		return nil, fmt.Errorf("open %s: cannot allocate packet/frame (out of memory?)", src)
+	}
+	return d, nil
+}
+
+// openInput opens the container (with network timeouts for a URL, and ctx
+// interrupting a blocked open) and reads its stream information.
+func (d *decoder) openInput(ctx context.Context, o decoderOptions) error {
+	src := d.src
 	d.fc = astiav.AllocFormatContext()
 	if d.fc == nil {
-		return nil, fmt.Errorf("open %s: cannot allocate a format context (out of memory?)", src)
+		return fmt.Errorf("open %s: cannot allocate a format context (out of memory?)", src)
 	}
 	var dict *astiav.Dictionary
-	if kind == KindURL {
+	if d.kind == KindURL {
 		d.interrupter = d.fc.SetInterruptCallback()
-		dict = astiav.NewDictionary()
+		dict = urlOptions(src, o)
 		defer dict.Free()
-		timeout := o.timeout
-		if timeout <= 0 {
-			timeout = defaultTimeout
-		}
-		us := strconv.FormatInt(timeout.Microseconds(), 10)
-		_ = dict.Set("timeout", us, 0)
-		_ = dict.Set("rw_timeout", us, 0)
-		if isRTSP(src) {
-			_ = dict.Set("rtsp_transport", "tcp", 0)
-		}
-		if o.httpProxy != "" {
-			_ = dict.Set("http_proxy", o.httpProxy, 0)
-		}
 		stop := context.AfterFunc(ctx, d.interrupter.Interrupt)
 		defer stop()
 	}
 	if err := d.fc.OpenInput(src, nil, dict); err != nil {
-		return nil, classifyOpenError(ctx, src, kind, err)
+		return classifyOpenError(ctx, src, d.kind, err)
 	}
 	d.opened = true
 	if o.image {
-		// nothing to probe
-	} else if err := d.fc.FindStreamInfo(nil); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("open %s: %w", src, ctx.Err())
-		}
-		return nil, fmt.Errorf("open %s: %w: FFmpeg could not read its stream information (%v); check the file with `ffprobe %s` or re-encode it", src, ErrNotVideo, err, src)
+		return nil // nothing to probe
 	}
+	if err := d.fc.FindStreamInfo(nil); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("open %s: %w", src, ctx.Err())
+		}
+		return fmt.Errorf("open %s: %w: FFmpeg could not read its stream information (%v); check the file with `ffprobe %s` or re-encode it", src, ErrNotVideo, err, src)
+	}
+	return nil
+}
 
+// urlOptions are the demuxer options for a network source: timeouts, RTSP
+// over TCP, and the HTTP proxy.
+func urlOptions(src string, o decoderOptions) *astiav.Dictionary {
+	dict := astiav.NewDictionary()
+	timeout := o.timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	us := strconv.FormatInt(timeout.Microseconds(), 10)
+	_ = dict.Set("timeout", us, 0)
+	_ = dict.Set("rw_timeout", us, 0)
+	if isRTSP(src) {
+		_ = dict.Set("rtsp_transport", "tcp", 0)
+	}
+	if o.httpProxy != "" {
+		_ = dict.Set("http_proxy", o.httpProxy, 0)
+	}
+	return dict
+}
+
+// pickVideoStream chooses the video stream to decode (not a cover picture).
+func (d *decoder) pickVideoStream() error {
 	idx, ok := selectVideoStream(d.fc)
 	if !ok { // pointer check failed: plain scan, no discard
 		idx = -1
@@ -146,40 +185,46 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 		if idx == -2 {
 			what = "only a cover picture, no video stream"
 		}
-		return nil, fmt.Errorf("open %s: %w: it has %s (streams: %s); pass a file that contains a video track", src, ErrNoVideoStream, what, describeStreams(d.fc))
+		return fmt.Errorf("open %s: %w: it has %s (streams: %s); pass a file that contains a video track", d.src, ErrNoVideoStream, what, describeStreams(d.fc))
 	}
 	d.vidx = idx
 	d.stream = d.fc.Streams()[idx]
-	par := d.stream.CodecParameters()
 	d.tb = d.stream.TimeBase()
 	if st := d.stream.StartTime(); st != astiav.NoPtsValue {
 		d.startPTS = st
 	}
+	return nil
+}
 
-	if w, h := par.Width(), par.Height(); o.maxPixels > 0 && w*h > o.maxPixels {
-		return nil, fmt.Errorf("open %s: %w: %dx%d pictures are over the %d-pixel limit (video.max_pixels); scale the input down first", src, ErrTooLarge, w, h, o.maxPixels)
-	}
+// openCodec opens the stream's decoder; it returns the guessed frame rate.
+func (d *decoder) openCodec(threads int) (astiav.Rational, error) {
+	src, par := d.src, d.stream.CodecParameters()
 	codec := astiav.FindDecoder(par.CodecID())
 	if codec == nil {
-		return nil, fmt.Errorf("open %s: %w: this FFmpeg build has no decoder for codec %q; re-encode the video to H.264 (ffmpeg -i %s -c:v libx264 out.mp4)", src, ErrNotVideo, par.CodecID().Name(), src)
+		return astiav.Rational{}, fmt.Errorf("open %s: %w: this FFmpeg build has no decoder for codec %q; re-encode the video to H.264 (ffmpeg -i %s -c:v libx264 out.mp4)", src, ErrNotVideo, par.CodecID().Name(), src)
 	}
 	d.codec = codec.Name()
 	d.cc = astiav.AllocCodecContext(codec)
 	if d.cc == nil {
-		return nil, fmt.Errorf("open %s: cannot allocate a %s decoder (out of memory?)", src, d.codec)
+		return astiav.Rational{}, fmt.Errorf("open %s: cannot allocate a %s decoder (out of memory?)", src, d.codec)
 	}
 	if err := par.ToCodecContext(d.cc); err != nil {
-		return nil, fmt.Errorf("open %s: copy stream parameters to the %s decoder: %w", src, d.codec, err)
+		return astiav.Rational{}, fmt.Errorf("open %s: copy stream parameters to the %s decoder: %w", src, d.codec, err)
 	}
 	d.cc.SetTimeBase(d.tb)
-	d.cc.SetThreadCount(max(o.threads, 0)) // 0: FFmpeg picks one per core
+	d.cc.SetThreadCount(max(threads, 0)) // 0: FFmpeg picks one per core
 	d.cc.SetThreadType(astiav.ThreadTypeFrame | astiav.ThreadTypeSlice)
 	fr := d.fc.GuessFrameRate(d.stream, nil)
 	d.cc.SetFramerate(fr)
 	if err := d.cc.Open(codec, nil); err != nil {
-		return nil, fmt.Errorf("open %s: %w: cannot open the %s decoder (%v); re-encode the video to H.264", src, ErrNotVideo, d.codec, err)
+		return astiav.Rational{}, fmt.Errorf("open %s: %w: cannot open the %s decoder (%v); re-encode the video to H.264", src, ErrNotVideo, d.codec, err)
 	}
+	return fr, nil
+}
 
+// readTiming records the frame rate, duration and frame count the container
+// declares.
+func (d *decoder) readTiming(fr astiav.Rational) {
 	if fr.Num() > 0 && fr.Den() > 0 {
 		d.fps = fr.Float64()
 	}
@@ -193,13 +238,6 @@ func openDecoder(ctx context.Context, src string, kind Kind, o decoderOptions) (
 	if ar := d.stream.AvgFrameRate(); ar.Num() > 0 && ar.Den() > 0 {
 		d.avgFPS = ar.Float64()
 	}
-
-	d.pkt = astiav.AllocPacket()
-	d.frm = astiav.AllocFrame()
-	if d.pkt == nil || d.frm == nil {
-		return nil, fmt.Errorf("open %s: cannot allocate packet/frame (out of memory?)", src)
-	}
-	return d, nil
 }
 
 func isRTSP(src string) bool {
