@@ -144,11 +144,11 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 		return fmt.Errorf("backward pass: %w", err)
 	}
 	defer rev.Close()
-	prop, closeProp, err := OpenPropagator(c)
+	prop, releaseProp, err := spec.Models.Propagator(c)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, prop.Close(), closeProp()) }()
+	defer func() { err = errors.Join(err, releaseProp()) }()
 	// The backward tracker sees frame i as index last-i, so it runs
 	// forwards; discovery stays with the forward pass (one owner of new ids).
 	opts.Discover, opts.Refresh, opts.EverythingFirst = false, false, false

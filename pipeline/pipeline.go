@@ -54,6 +54,9 @@ type Spec struct {
 	// HTTPProxy, when set, is the proxy FFmpeg fetches http(s) inputs
 	// through: the service's address guard (see video.Options.HTTPProxy).
 	HTTPProxy string
+	// Models, when set, lends the job its models and keeps them open for
+	// the next job; nil opens and closes them for this job alone.
+	Models *ModelPool `json:"-"`
 }
 
 // Progress reports one finished frame.
@@ -132,23 +135,21 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	info := src.Info()
 	live, _ := src.(*liveSource)
 
-	seg, err := OpenSegmenter(c)
+	seg, releaseSeg, err := spec.Models.Segmenter(c)
 	if err != nil {
 		return sum, err
 	}
-	defer seg.Close()
+	defer func() { err = errors.Join(err, releaseSeg()) }()
 	sum.Segmenter = seg.Name
 	opts, err := jobTrackerOptions(spec, seg.SAM, log)
 	if err != nil {
 		return sum, err
 	}
-	prop, closeProp, err := OpenPropagator(c)
+	prop, releaseProp, err := spec.Models.Propagator(c)
 	if err != nil {
 		return sum, err
 	}
-	defer func() {
-		err = errors.Join(err, prop.Close(), closeProp())
-	}()
+	defer func() { err = errors.Join(err, releaseProp()) }()
 	tr, bidi, err := newTracker(spec, opts, prop, seg, info, live != nil, log)
 	if err != nil {
 		return sum, err
