@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"samtrack/media"
+	"samtrack/models/onnxedit"
 	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
@@ -303,4 +304,18 @@ func TestRewriteAttentionSAMReference(t *testing.T) {
 			t.Logf("largest relative difference %.2g", worst)
 		})
 	}
+}
+
+// opTypes lists the op types of model's nodes.
+func opTypes(t *testing.T, model []byte) []string {
+	t.Helper()
+	g, err := onnxedit.Parse(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, n := range g.Nodes {
+		ops = append(ops, n.Op)
+	}
+	return ops
 }

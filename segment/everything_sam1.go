@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"samtrack/media"
+	"samtrack/models/onnxedit"
+	"samtrack/models/onnxpb"
 	"samtrack/ort"
 )
 
@@ -64,7 +66,7 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool
 	if err != nil {
 		return nil, fmt.Errorf("read decoder: %w", err)
 	}
-	raw, _, err = inlineExternalData(raw, filepath.Dir(path))
+	raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("decoder %s: %w", path, err)
 	}
@@ -80,7 +82,7 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool
 		log.Debug("everything mode: decoder not split; every prompt recomputes the frame's part", "decoder", path, "err", err)
 	}
 	build := func(keep ...string) (*ort.Session, error) {
-		pruned, err := pruneToOutputs(raw, keep)
+		pruned, err := onnxedit.PruneToOutputs(raw, keep)
 		if err != nil {
 			return nil, fmt.Errorf("prune decoder %s to %v: %w", path, keep, err)
 		}
@@ -226,11 +228,11 @@ type promptGraphs struct {
 // do not depend on the frame).
 func (s *sam1PointScorer) splitGraphs(rt *ort.Runtime, raw []byte, path string) (*promptGraphs, error) {
 	both := []string{"iou_predictions", "low_res_masks"}
-	pruned, err := pruneToOutputs(raw, both)
+	pruned, err := onnxedit.PruneToOutputs(raw, both)
 	if err != nil {
 		return nil, err
 	}
-	pre, boundary, err := splitFrameConstant(pruned, []string{"point_coords", "point_labels"})
+	pre, boundary, err := onnxedit.SplitFrameConstant(pruned, []string{"point_coords", "point_labels"})
 	if err != nil {
 		return nil, err
 	}
@@ -252,8 +254,7 @@ func (s *sam1PointScorer) splitGraphs(rt *ort.Runtime, raw []byte, path string) 
 			return nil, err
 		}
 	}
-	elems := make([]int, len(boundary))
-	shapes := make([][]int64, len(boundary))
+	bounds := make([]onnxedit.Boundary, len(boundary))
 	alias := map[string]string{}
 	for i, b := range boundary {
 		t, ok := samples[0][b]
@@ -262,16 +263,16 @@ func (s *sam1PointScorer) splitGraphs(rt *ort.Runtime, raw []byte, path string) 
 		case !ok:
 			return nil, fmt.Errorf("frame part did not produce %s", b)
 		case t.F32 != nil:
-			elems[i] = pbFloat
+			bounds[i] = onnxedit.Boundary{Name: b, Elem: onnxpb.Float}
 		case t.I64 != nil:
-			elems[i] = pbInt64
+			bounds[i] = onnxedit.Boundary{Name: b, Elem: onnxpb.Int64}
 		default:
 			return nil, fmt.Errorf("frame tensor %s has an unsupported type", b)
 		}
 		if !slices.Equal(t.Shape, t2.Shape) {
 			return nil, fmt.Errorf("frame tensor %s changes shape with the frame size", b)
 		}
-		shapes[i] = t.Shape
+		bounds[i].Shape = t.Shape
 		for _, c := range boundary[:i] {
 			if _, dup := alias[c]; dup {
 				continue
@@ -284,10 +285,10 @@ func (s *sam1PointScorer) splitGraphs(rt *ort.Runtime, raw []byte, path string) 
 	}
 	s.frameEmb, s.frame = nil, nil
 	sp := &promptGraphs{frame: samples[0]}
-	if sp.iou, err = promptGraph(pruned, boundary, elems, shapes, []string{"iou_predictions"}, alias); err != nil {
+	if sp.iou, err = onnxedit.PromptGraph(pruned, bounds, []string{"iou_predictions"}, alias); err != nil {
 		return nil, err
 	}
-	if sp.low, err = promptGraph(pruned, boundary, elems, shapes, both, alias); err != nil {
+	if sp.low, err = onnxedit.PromptGraph(pruned, bounds, both, alias); err != nil {
 		return nil, err
 	}
 	return sp, nil

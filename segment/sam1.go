@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"samtrack/media"
+	"samtrack/models/onnxedit"
 	"samtrack/ort"
 )
 
@@ -45,10 +46,10 @@ func openSAM1(rt *ort.Runtime, enc, dec Detection, opts OpenOptions) (Model, err
 	low := []string{"iou_predictions", "low_res_masks"}
 	raw, err := os.ReadFile(dec.Path)
 	if err == nil {
-		raw, _, err = inlineExternalData(raw, filepath.Dir(dec.Path))
+		raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(dec.Path))
 	}
 	if err == nil {
-		raw, err = pruneToOutputs(raw, low)
+		raw, err = onnxedit.PruneToOutputs(raw, low)
 	}
 	if err == nil {
 		m.decLow, err = rt.NewSessionFromBytes(dec.Path+" (low-res outputs)", raw, so)

@@ -9,18 +9,18 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// field is one encoded protobuf field: its number, wire type, the whole
+// Field is one encoded protobuf field: its number, wire type, the whole
 // encoding (tag included) and, for length-delimited fields, the payload.
-type field struct {
-	num     protowire.Number
-	typ     protowire.Type
-	raw     []byte
-	payload []byte
+type Field struct {
+	Num     protowire.Number
+	Typ     protowire.Type
+	Raw     []byte
+	Payload []byte
 }
 
-// fields splits an encoded message into its fields, in order.
-func fields(b []byte) ([]field, error) {
-	var out []field
+// Fields splits an encoded message into its fields, in order.
+func Fields(b []byte) ([]Field, error) {
+	var out []Field
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -30,9 +30,9 @@ func fields(b []byte) ([]field, error) {
 		if m < 0 {
 			return nil, fmt.Errorf("bad value of field %d: %w", num, protowire.ParseError(m))
 		}
-		f := field{num: num, typ: typ, raw: b[:n+m]}
+		f := Field{Num: num, Typ: typ, Raw: b[:n+m]}
 		if typ == protowire.BytesType {
-			f.payload, _ = protowire.ConsumeBytes(b[n : n+m])
+			f.Payload, _ = protowire.ConsumeBytes(b[n : n+m])
 		}
 		out = append(out, f)
 		b = b[n+m:]
@@ -42,33 +42,33 @@ func fields(b []byte) ([]field, error) {
 
 // stringField returns the first length-delimited field num of msg.
 func stringField(msg []byte, num protowire.Number) (string, error) {
-	fs, err := fields(msg)
+	fs, err := Fields(msg)
 	if err != nil {
 		return "", err
 	}
 	for _, f := range fs {
-		if f.num == num && f.typ == protowire.BytesType {
-			return string(f.payload), nil
+		if f.Num == num && f.Typ == protowire.BytesType {
+			return string(f.Payload), nil
 		}
 	}
 	return "", nil
 }
 
 // modelGraphField finds the single graph field of a ModelProto.
-func modelGraphField(model []byte) ([]field, int, error) {
+func modelGraphField(model []byte) ([]Field, int, error) {
 	if len(model) == 0 {
 		return nil, 0, errors.New("empty model")
 	}
-	fs, err := fields(model)
+	fs, err := Fields(model)
 	if err != nil {
 		return nil, 0, fmt.Errorf("parse ModelProto: %w (is it an ONNX file?)", err)
 	}
 	idx := -1
 	for i, f := range fs {
-		if f.num != modelGraph {
+		if f.Num != modelGraph {
 			continue
 		}
-		if f.typ != protowire.BytesType {
+		if f.Typ != protowire.BytesType {
 			return nil, 0, errors.New("parse ModelProto: graph field is not a message (is it an ONNX file?)")
 		}
 		if idx >= 0 {
@@ -89,14 +89,14 @@ func Signature(model []byte) (inputs, outputs []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	gfs, err := fields(fs[gi].payload)
+	gfs, err := Fields(fs[gi].Payload)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse GraphProto: %w", err)
 	}
 	inits := map[string]bool{}
 	for _, f := range gfs {
-		if f.num == graphInitializer && f.typ == protowire.BytesType {
-			name, err := stringField(f.payload, tensorName)
+		if f.Num == graphInitializer && f.Typ == protowire.BytesType {
+			name, err := stringField(f.Payload, tensorName)
 			if err != nil {
 				return nil, nil, fmt.Errorf("parse initializer: %w", err)
 			}
@@ -104,14 +104,14 @@ func Signature(model []byte) (inputs, outputs []string, err error) {
 		}
 	}
 	for _, f := range gfs {
-		if f.typ != protowire.BytesType || (f.num != graphInput && f.num != graphOutput) {
+		if f.Typ != protowire.BytesType || (f.Num != graphInput && f.Num != graphOutput) {
 			continue
 		}
-		name, err := stringField(f.payload, valueName)
+		name, err := stringField(f.Payload, valueName)
 		if err != nil {
 			return nil, nil, fmt.Errorf("parse graph value: %w", err)
 		}
-		if f.num == graphInput {
+		if f.Num == graphInput {
 			if !inits[name] {
 				inputs = append(inputs, name)
 			}
@@ -143,16 +143,16 @@ func KeepOutputs(model []byte, keep []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	gfs, err := fields(fs[gi].payload)
+	gfs, err := Fields(fs[gi].Payload)
 	if err != nil {
 		return nil, fmt.Errorf("parse GraphProto: %w", err)
 	}
 	found := map[string]bool{}
 	var all []string
-	graph := make([]byte, 0, len(fs[gi].payload))
+	graph := make([]byte, 0, len(fs[gi].Payload))
 	for _, f := range gfs {
-		if f.num == graphOutput && f.typ == protowire.BytesType {
-			name, err := stringField(f.payload, valueName)
+		if f.Num == graphOutput && f.Typ == protowire.BytesType {
+			name, err := stringField(f.Payload, valueName)
 			if err != nil {
 				return nil, fmt.Errorf("parse graph output: %w", err)
 			}
@@ -162,7 +162,7 @@ func KeepOutputs(model []byte, keep []string) ([]byte, error) {
 			}
 			found[name] = true
 		}
-		graph = append(graph, f.raw...)
+		graph = append(graph, f.Raw...)
 	}
 	for _, k := range keep {
 		if !found[k] {
@@ -172,7 +172,7 @@ func KeepOutputs(model []byte, keep []string) ([]byte, error) {
 	out := make([]byte, 0, len(model))
 	for i, f := range fs {
 		if i != gi {
-			out = append(out, f.raw...)
+			out = append(out, f.Raw...)
 			continue
 		}
 		out = protowire.AppendTag(out, modelGraph, protowire.BytesType)

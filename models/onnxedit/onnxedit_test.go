@@ -1,84 +1,49 @@
-package segment
+package onnxedit_test
 
 import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"samtrack/internal/testenv"
+	"samtrack/models/onnxedit"
+	"samtrack/models/onnxpb"
 	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 
-// externalize moves the raw data of every float initializer larger than
-// 256 bytes of model into dir/name, as external data, and returns the
+// externalize moves the raw data of every initializer larger than 256
+// bytes of model into dir/name, as external data, and returns the
 // rewritten model (what onnx.save_model(..., save_as_external_data=True)
 // produces).
 func externalize(t *testing.T, model []byte, dir, name string) []byte {
 	t.Helper()
-	var blob []byte
-	top, err := pbFields(model)
+	top, graph, err := onnxpb.GraphOf(model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
+	gfs, err := onnxpb.Fields(graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob, g []byte
 	moved := 0
-	for _, f := range top {
-		if f.num != pbModelGraph {
-			out = append(out, f.raw...)
+	for _, gf := range gfs {
+		if gf.Num != onnxpb.FieldGraphInitializer {
+			g = append(g, gf.Raw...)
 			continue
 		}
-		gfs, err := pbFields(f.payload)
+		tb, data, ok, err := onnxpb.Externalize(gf.Payload, onnxpb.External{Location: name, Offset: int64(len(blob))}, 256)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var g []byte
-		for _, gf := range gfs {
-			if gf.num != pbGraphInitializer {
-				g = append(g, gf.raw...)
-				continue
-			}
-			tfs, err := pbFields(gf.payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tb []byte
-			ext := false
-			for _, tf := range tfs {
-				if tf.num == pbTensorRawData && len(tf.payload) > 256 {
-					entry := func(k, v string) {
-						var e []byte
-						e = protowire.AppendTag(e, pbEntryKey, protowire.BytesType)
-						e = protowire.AppendString(e, k)
-						e = protowire.AppendTag(e, pbEntryValue, protowire.BytesType)
-						e = protowire.AppendString(e, v)
-						tb = protowire.AppendTag(tb, pbTensorExternal, protowire.BytesType)
-						tb = protowire.AppendBytes(tb, e)
-					}
-					entry("location", name)
-					entry("offset", strconv.Itoa(len(blob)))
-					entry("length", strconv.Itoa(len(tf.payload)))
-					blob = append(blob, tf.payload...)
-					ext = true
-					continue
-				}
-				tb = append(tb, tf.raw...)
-			}
-			if ext {
-				tb = protowire.AppendTag(tb, pbTensorLocation, protowire.VarintType)
-				tb = protowire.AppendVarint(tb, 1)
-				moved++
-			}
-			g = protowire.AppendTag(g, pbGraphInitializer, protowire.BytesType)
-			g = protowire.AppendBytes(g, tb)
+		if ok {
+			blob = append(blob, data...)
+			moved++
 		}
-		out = protowire.AppendTag(out, pbModelGraph, protowire.BytesType)
-		out = protowire.AppendBytes(out, g)
+		g = onnxpb.AppendField(g, onnxpb.FieldGraphInitializer, tb)
 	}
 	if moved == 0 {
 		t.Fatal("no initializer to externalize")
@@ -86,7 +51,7 @@ func externalize(t *testing.T, model []byte, dir, name string) []byte {
 	if err := os.WriteFile(filepath.Join(dir, name), blob, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return onnxpb.ReplaceGraph(top, g)
 }
 
 // decoderRun runs a SAM v1 decoder graph held in memory on one click.
@@ -117,14 +82,13 @@ func decoderRun(t *testing.T, rt *ort.Runtime, model []byte) map[string]ort.Tens
 
 func opTypes(t *testing.T, model []byte) []string {
 	t.Helper()
-	top, _ := pbFields(model)
+	g, err := onnxedit.Parse(model)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ops []string
-	for _, f := range top {
-		if f.num == pbModelGraph {
-			for _, n := range pbStrings(f.payload, pbGraphNode) {
-				ops = append(ops, pbString([]byte(n), 4))
-			}
-		}
+	for _, n := range g.Nodes {
+		ops = append(ops, n.Op)
 	}
 	return ops
 }
@@ -139,7 +103,7 @@ func TestPruneToOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iouOnly, err := pruneToOutputs(dec, []string{"iou_predictions"})
+	iouOnly, err := onnxedit.PruneToOutputs(dec, []string{"iou_predictions"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +116,10 @@ func TestPruneToOutputs(t *testing.T) {
 	if _, ok := got["masks"]; ok || !slices.Equal(got["iou_predictions"].F32, want) {
 		t.Errorf("pruned graph gave %v (outputs %d), want %v only", got["iou_predictions"].F32, len(got), want)
 	}
-	if _, err := pruneToOutputs(dec, []string{"no_such_output"}); err == nil || !strings.Contains(err.Error(), "no_such_output") {
+	if _, err := onnxedit.PruneToOutputs(dec, []string{"no_such_output"}); err == nil || !strings.Contains(err.Error(), "no_such_output") {
 		t.Errorf("unknown output: err = %v", err)
 	}
-	if _, err := pruneToOutputs([]byte("not a model"), []string{"x"}); err == nil {
+	if _, err := onnxedit.PruneToOutputs([]byte("not a model"), []string{"x"}); err == nil {
 		t.Error("garbage accepted")
 	}
 }
@@ -175,7 +139,7 @@ func TestInlineExternalData(t *testing.T) {
 	if _, err := rt.NewSessionFromBytes("external", ext, ort.Options{}); err == nil {
 		t.Log("note: ONNX Runtime resolved the external data of an in-memory model by itself")
 	}
-	inl, external, err := inlineExternalData(ext, dir)
+	inl, external, err := onnxedit.InlineExternalData(ext, dir)
 	if err != nil || !external {
 		t.Fatalf("inline: external=%v err=%v", external, err)
 	}
@@ -186,16 +150,16 @@ func TestInlineExternalData(t *testing.T) {
 			t.Errorf("%s differs after inlining", k)
 		}
 	}
-	if same, external, err := inlineExternalData(dec, dir); err != nil || external || len(same) != len(dec) {
+	if same, external, err := onnxedit.InlineExternalData(dec, dir); err != nil || external || len(same) != len(dec) {
 		t.Errorf("model without external data: external=%v err=%v", external, err)
 	}
 	os.Remove(filepath.Join(dir, "decoder.weights"))
-	if _, _, err := inlineExternalData(ext, dir); err == nil {
+	if _, _, err := onnxedit.InlineExternalData(ext, dir); err == nil {
 		t.Error("missing weights file accepted")
 	}
 	// Same length, so the protobuf stays well formed.
 	bad := []byte(strings.Replace(string(ext), "decoder.weights", "../ecoder.weigh", 1))
-	if _, _, err := inlineExternalData(bad, dir); err == nil || !strings.Contains(err.Error(), "relative") {
+	if _, _, err := onnxedit.InlineExternalData(bad, dir); err == nil || !strings.Contains(err.Error(), "relative") {
 		t.Errorf("external data outside the model directory: err = %v", err)
 	}
 }
