@@ -31,13 +31,9 @@ type Graph struct {
 
 // Parse decodes model's graph for editing.
 func Parse(model []byte) (*Graph, error) {
-	top, graph, err := onnxpb.GraphOf(model)
+	top, fs, err := graphFields(model)
 	if err != nil {
 		return nil, err
-	}
-	fs, err := onnxpb.Fields(graph)
-	if err != nil {
-		return nil, fmt.Errorf("parse ONNX graph: %w", err)
 	}
 	g := &Graph{top: top, inits: map[string][]byte{}}
 	for _, f := range fs {
@@ -77,6 +73,19 @@ func (g *Graph) addField(f onnxpb.Field) error {
 		g.keep = append(g.keep, f.Raw)
 	}
 	return nil
+}
+
+// graphFields splits model into its top-level fields and its graph's.
+func graphFields(model []byte) (top, graph []onnxpb.Field, err error) {
+	top, g, err := onnxpb.GraphOf(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	graph, err = onnxpb.Fields(g)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse ONNX graph: %w", err)
+	}
+	return top, graph, nil
 }
 
 // InputNames lists the graph inputs.

@@ -141,13 +141,9 @@ type Boundary struct {
 // ONNX Runtime's common-subexpression elimination merge the duplicated
 // per-prompt work again, as it does in the unsplit graph.
 func PromptGraph(model []byte, boundary []Boundary, keep []string, alias map[string]string) ([]byte, error) {
-	top, graph, err := onnxpb.GraphOf(model)
+	top, fs, err := graphFields(model)
 	if err != nil {
 		return nil, err
-	}
-	fs, err := onnxpb.Fields(graph)
-	if err != nil {
-		return nil, fmt.Errorf("parse ONNX graph: %w", err)
 	}
 	if len(alias) > 0 {
 		for i, f := range fs {
