@@ -1,13 +1,15 @@
-// Package onnxpb writes and minimally edits ONNX model files without
-// generated protobuf code: it encodes ModelProto, GraphProto, NodeProto,
-// AttributeProto, TensorProto and ValueInfoProto directly with protowire.
-// It owns the small graph-builder API that samtrack's generated test models
-// are written with (models/testgen), and two byte-level tools for real
-// exports: Signature lists a model's graph inputs and outputs, and
-// KeepOutputs drops unwanted graph outputs while copying everything else
-// byte for byte, so ONNX Runtime can skip the work behind them. Models are
-// written with IR version 8, the default-domain opset 17 and producer
-// "samtrack".
+// Package onnxpb is samtrack's one ONNX protobuf codec, written without
+// generated protobuf code: it encodes and decodes ModelProto, GraphProto,
+// NodeProto, AttributeProto, TensorProto and ValueInfoProto directly with
+// protowire. It owns the small graph-builder API that samtrack's generated
+// test models are written with (models/testgen); the reader that editing
+// code works with (Fields and GraphOf split messages into fields that are
+// copied byte for byte unless changed; DecodeNode, DecodeTensor and the
+// attribute accessors decode what a rewrite reads; ExternalData and
+// WithRawData handle weights stored beside the model); and Signature,
+// which lists a model's graph inputs and outputs. Graph surgery built on
+// it lives in models/onnxedit. Models are written with IR version 8, the
+// default-domain opset 17 and producer "samtrack".
 package onnxpb
 
 import (

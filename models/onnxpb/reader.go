@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -123,60 +122,4 @@ func Signature(model []byte) (inputs, outputs []string, err error) {
 		}
 	}
 	return inputs, outputs, nil
-}
-
-// KeepOutputs rewrites model so that only the graph outputs named in keep
-// remain (in their original order). Every other byte of the model is copied
-// unchanged. Nodes that then feed no output are left in place; ONNX Runtime
-// removes only some of them at load (profiling the SAM ViT-B decoder showed
-// the mask upscaling still running), so package segment prunes the dead
-// nodes themselves where the work matters.
-func KeepOutputs(model []byte, keep []string) ([]byte, error) {
-	if len(keep) == 0 {
-		return nil, errors.New("keep outputs: no output named; name at least one")
-	}
-	want := map[string]bool{}
-	for _, k := range keep {
-		want[k] = true
-	}
-	fs, gi, err := modelGraphField(model)
-	if err != nil {
-		return nil, err
-	}
-	gfs, err := Fields(fs[gi].Payload)
-	if err != nil {
-		return nil, fmt.Errorf("parse GraphProto: %w", err)
-	}
-	found := map[string]bool{}
-	var all []string
-	graph := make([]byte, 0, len(fs[gi].Payload))
-	for _, f := range gfs {
-		if f.Num == graphOutput && f.Typ == protowire.BytesType {
-			name, err := stringField(f.Payload, valueName)
-			if err != nil {
-				return nil, fmt.Errorf("parse graph output: %w", err)
-			}
-			all = append(all, name)
-			if !want[name] {
-				continue
-			}
-			found[name] = true
-		}
-		graph = append(graph, f.Raw...)
-	}
-	for _, k := range keep {
-		if !found[k] {
-			return nil, fmt.Errorf("keep outputs: model has no output %q (it has %s)", k, strings.Join(all, ", "))
-		}
-	}
-	out := make([]byte, 0, len(model))
-	for i, f := range fs {
-		if i != gi {
-			out = append(out, f.Raw...)
-			continue
-		}
-		out = protowire.AppendTag(out, modelGraph, protowire.BytesType)
-		out = protowire.AppendBytes(out, graph)
-	}
-	return out, nil
 }
