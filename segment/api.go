@@ -5,8 +5,10 @@
 // mode (automatic mask generation) and a classical OpenCV segmenter used
 // when no model is configured, and the two adapters (SAMSegmenter,
 // ClassicalSegmenter) through which the tracker asks for masks. ONNX Runtime
-// is reached only through package ort; pictures, prompts and results are
-// package media's plain values.
+// is reached only through package ort, and ONNX graphs are read and
+// rewritten only through models/onnxedit (segment says which SAM decoder
+// outputs to keep and which attention blocks to reassociate); pictures,
+// prompts and results are package media's plain values.
 package segment
 
 import (

@@ -291,7 +291,7 @@ func headWeights(w *onnxpb.Tensor, heads int, transposed bool, scale float64) []
 }
 
 // rewriteAttention rewrites the cross-attention blocks of model (see the
-// top of everything_rewrite.go). shapes runs a model on a sample input and
+// top of this file). shapes runs a model on a sample input and
 // returns the shapes of its inputs and outputs; they give the sequence
 // lengths and head counts. The result reads a subset of the inputs and has
 // the same outputs; n is the number of blocks changed.

@@ -19,13 +19,13 @@ import (
 )
 
 // sam1PointScorer decodes everything-mode grid clicks with two pruned
-// copies of the official SAM v1 decoder (pruneToOutputs): one that only
+// copies of the official SAM v1 decoder (onnxedit.PruneToOutputs): one that only
 // computes iou_predictions (the transformer and the IoU head; the mask
 // upscaling convolutions, the mask products and the in-graph resizes to
 // full size are removed) and one that stops at low_res_masks. Sessions get
 // CPUs/workers intra-op threads so that `workers` batches decode at once.
 //
-// Unless noSplit is set, both are also split (splitFrameConstant): the
+// Unless noSplit is set, both are also split (onnxedit.SplitFrameConstant): the
 // work that depends only on the frame (the embedding and the empty mask
 // prompt) runs once per embedding in a third session, pre, and its results
 // are fed to every per-prompt call. On the SAM ViT-B cost model (2 cores)
