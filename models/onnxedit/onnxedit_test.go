@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"samtrack/internal/testenv"
 	"samtrack/models/onnxedit"
 	"samtrack/models/onnxpb"
 	"samtrack/models/testgen"
@@ -94,11 +93,7 @@ func opTypes(t *testing.T, model []byte) []string {
 }
 
 func TestPruneToOutputs(t *testing.T) {
-	rt, err := ort.Open("")
-	if err != nil {
-		testenv.NoORT(t, err)
-	}
-	defer rt.Close()
+	rt := openORT(t)
 	dec, err := testgen.SAMDecoder(false)
 	if err != nil {
 		t.Fatal(err)
@@ -125,11 +120,7 @@ func TestPruneToOutputs(t *testing.T) {
 }
 
 func TestInlineExternalData(t *testing.T) {
-	rt, err := ort.Open("")
-	if err != nil {
-		testenv.NoORT(t, err)
-	}
-	defer rt.Close()
+	rt := openORT(t)
 	dec, err := testgen.SAMDecoder(false)
 	if err != nil {
 		t.Fatal(err)

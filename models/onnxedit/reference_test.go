@@ -27,6 +27,19 @@ func readFixture(t *testing.T, path string) []byte {
 	return b
 }
 
+// refInputs is one click on a zero embedding of a picture h×w, fed to the
+// reference decoder.
+func refInputs(h, w float32) map[string]ort.Tensor {
+	return map[string]ort.Tensor{
+		"image_embeddings": ort.F32Tensor(make([]float32, 256*64*64), 1, 256, 64, 64),
+		"point_coords":     ort.F32Tensor([]float32{500, 300, 0, 0}, 1, 2, 2),
+		"point_labels":     ort.F32Tensor([]float32{1, -1}, 1, 2),
+		"mask_input":       ort.F32Tensor(make([]float32, 256*256), 1, 1, 256, 256),
+		"has_mask_input":   ort.F32Tensor([]float32{0}, 1),
+		"orig_im_size":     ort.F32Tensor([]float32{h, w}, 2),
+	}
+}
+
 // TestPruneToOutputsOnSAMReference prunes the official decoder to the two
 // outputs everything mode reads: the kept outputs compute bit for bit what
 // the full graph does, and the mask upscaling is gone.
@@ -63,14 +76,7 @@ func TestPruneToOutputsOnSAMReference(t *testing.T) {
 		t.Errorf("pruned graph keeps %d of %d Resize nodes; the mask upscaling should go", b, a)
 	}
 
-	inputs := map[string]ort.Tensor{
-		"image_embeddings": ort.F32Tensor(make([]float32, 256*64*64), 1, 256, 64, 64),
-		"point_coords":     ort.F32Tensor([]float32{500, 300, 0, 0}, 1, 2, 2),
-		"point_labels":     ort.F32Tensor([]float32{1, -1}, 1, 2),
-		"mask_input":       ort.F32Tensor(make([]float32, 256*256), 1, 1, 256, 256),
-		"has_mask_input":   ort.F32Tensor([]float32{0}, 1),
-		"orig_im_size":     ort.F32Tensor([]float32{480, 854}, 2),
-	}
+	inputs := refInputs(480, 854)
 	for i := range inputs["image_embeddings"].F32 {
 		inputs["image_embeddings"].F32[i] = float32(math.Sin(float64(i) * 0.001))
 	}
@@ -125,14 +131,7 @@ func BenchmarkPruneToOutputs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inputs := map[string]ort.Tensor{
-		"image_embeddings": ort.F32Tensor(make([]float32, 256*64*64), 1, 256, 64, 64),
-		"point_coords":     ort.F32Tensor([]float32{500, 300, 0, 0}, 1, 2, 2),
-		"point_labels":     ort.F32Tensor([]float32{1, -1}, 1, 2),
-		"mask_input":       ort.F32Tensor(make([]float32, 256*256), 1, 1, 256, 256),
-		"has_mask_input":   ort.F32Tensor([]float32{0}, 1),
-		"orig_im_size":     ort.F32Tensor([]float32{1080, 1920}, 2),
-	}
+	inputs := refInputs(1080, 1920)
 	for _, bc := range []struct {
 		name  string
 		model []byte

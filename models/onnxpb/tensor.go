@@ -71,12 +71,9 @@ func (tf *tensorFields) finish() (Tensor, error) {
 	switch tf.elem {
 	case Float:
 		if tf.hasRaw {
-			if len(tf.raw) != 4*n {
-				return Tensor{}, fmt.Errorf("float tensor of %d values has %d bytes", n, len(tf.raw))
-			}
-			t.F32 = make([]float32, n)
-			for i := range t.F32 {
-				t.F32[i] = math.Float32frombits(binary.LittleEndian.Uint32(tf.raw[4*i:]))
+			var err error
+			if t.F32, err = rawValues(tf.raw, n, 4, "float", func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }); err != nil {
+				return Tensor{}, err
 			}
 		}
 		if len(t.F32) != n {
@@ -85,12 +82,9 @@ func (tf *tensorFields) finish() (Tensor, error) {
 		t.F32, t.I64 = nonNil(t.F32), nil
 	case Int64:
 		if tf.hasRaw {
-			if len(tf.raw) != 8*n {
-				return Tensor{}, fmt.Errorf("int64 tensor of %d values has %d bytes", n, len(tf.raw))
-			}
-			t.I64 = make([]int64, n)
-			for i := range t.I64 {
-				t.I64[i] = int64(binary.LittleEndian.Uint64(tf.raw[8*i:]))
+			var err error
+			if t.I64, err = rawValues(tf.raw, n, 8, "int64", func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) }); err != nil {
+				return Tensor{}, err
 			}
 		}
 		if len(t.I64) != n {
@@ -101,6 +95,18 @@ func (tf *tensorFields) finish() (Tensor, error) {
 		return Tensor{}, fmt.Errorf("tensor type %d not handled", tf.elem)
 	}
 	return t, nil
+}
+
+// rawValues decodes n little-endian values of size bytes each from raw.
+func rawValues[T any](raw []byte, n, size int, kind string, conv func([]byte) T) ([]T, error) {
+	if len(raw) != size*n {
+		return nil, fmt.Errorf("%s tensor of %d values has %d bytes", kind, n, len(raw))
+	}
+	v := make([]T, n)
+	for i := range v {
+		v[i] = conv(raw[size*i:])
+	}
+	return v, nil
 }
 
 // nonNil keeps an empty slice non-nil, so that Tensor.DType still tells
