@@ -22,7 +22,7 @@ need_go() {
 # configuration. Fails when one of them pulls in FFmpeg, OpenCV or ONNX
 # Runtime.
 nativefree() {
-  local pkgs="./media ./tracker ./export ./eval ./mask ./config"
+  local pkgs="./media ./tracker ./export ./eval ./mask ./config ./models/onnxpb ./models/onnxedit ./internal/natsbus"
   if ! CGO_ENABLED=0 go build $pkgs; then
     echo "dev.sh: $pkgs must build with CGO_ENABLED=0" >&2
     exit 1
