@@ -78,7 +78,7 @@ func Load(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, File)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("read propagator sidecar: %w (export one with models/export/export_deaot.py)", err)
+		return nil, fmt.Errorf("read propagator sidecar: %w (export one with models/convert/export_deaot.py)", err)
 	}
 	return Parse(b, p)
 }
