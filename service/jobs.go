@@ -33,7 +33,7 @@ func (s *Server) outDir(id string) string { return filepath.Join(s.jobDir(id), "
 
 // load reads the job list and queues the unfinished jobs.
 func (s *Server) load() error {
-	recs, bad, err := s.store.all()
+	recs, bad, err := s.store.All()
 	if err != nil {
 		return err
 	}
@@ -63,14 +63,14 @@ func (s *Server) load() error {
 					r.FramesDone, r.LastFrame = m.FramesDone, m.LastFrame
 				}
 			}
-			if err := s.store.put(r); err != nil {
+			if err := s.store.Put(r.ID, r); err != nil {
 				return err
 			}
 			if r.State == StateQueued {
 				if r.Live {
 					s.live = append(s.live, j)
 				} else {
-					s.queue = append(s.queue, j)
+					s.queue.Push(j)
 				}
 			}
 		}
@@ -78,7 +78,7 @@ func (s *Server) load() error {
 		j.events.publish("progress", progressEvent(r))
 	}
 	if len(recs) > 0 {
-		s.log.Info("job list loaded", "jobs", len(recs), "queued", len(s.queue))
+		s.log.Info("job list loaded", "jobs", len(recs), "queued", s.queue.Len())
 	}
 	return nil
 }
@@ -112,12 +112,12 @@ func (s *Server) submit(rec *jobRecord) *apiError {
 	if rec.Live && s.liveRunning >= s.opts.MaxLive {
 		return errorf(http.StatusServiceUnavailable, "%d live jobs run already, the most this server allows (--max-live); cancel one first", s.liveRunning)
 	}
-	if !rec.Live && len(s.queue) >= s.opts.MaxQueue {
-		return errorf(http.StatusServiceUnavailable, "the job queue is full (%d jobs waiting, %d running); retry later", len(s.queue), s.running)
+	if !rec.Live && s.queue.Len() >= s.opts.MaxQueue {
+		return errorf(http.StatusServiceUnavailable, "the job queue is full (%d jobs waiting, %d running); retry later", s.queue.Len(), s.running)
 	}
 	rec.State = StateQueued
 	rec.LastFrame = -1
-	if err := s.store.put(rec); err != nil {
+	if err := s.store.Put(rec.ID, rec); err != nil {
 		return errorf(http.StatusInternalServerError, "%v", err)
 	}
 	j := newJob(rec)
@@ -132,7 +132,7 @@ func (s *Server) submit(rec *jobRecord) *apiError {
 		}
 		return nil
 	}
-	s.queue = append(s.queue, j)
+	s.queue.Push(j)
 	s.signal()
 	return nil
 }
@@ -167,14 +167,13 @@ func (s *Server) worker() {
 				return
 			}
 			s.mu.Lock()
-			if len(s.queue) == 0 {
+			j, ok := s.queue.Pop()
+			if !ok {
 				s.mu.Unlock()
 				break
 			}
-			j := s.queue[0]
-			s.queue = s.queue[1:]
 			s.running++
-			if len(s.queue) > 0 {
+			if s.queue.Len() > 0 {
 				s.signal() // another worker may take the next one
 			}
 			s.mu.Unlock()
@@ -291,7 +290,7 @@ func (s *Server) saveLocked(j *job) {
 		return
 	}
 	j.lastSave = time.Now()
-	if err := s.store.put(j.rec); err != nil {
+	if err := s.store.Put(j.rec.ID, j.rec); err != nil {
 		s.log.Error("job database write failed", "job", j.rec.ID, "err", err)
 	}
 }
@@ -421,12 +420,7 @@ func (s *Server) lookup(id string) (*job, *apiError) {
 // ended (or timeout passed).
 func (s *Server) cancelJob(j *job, timeout time.Duration) *apiError {
 	s.mu.Lock()
-	for i, q := range s.queue {
-		if q == j {
-			s.queue = append(s.queue[:i], s.queue[i+1:]...)
-			break
-		}
-	}
+	s.queue.Remove(j)
 	for i, q := range s.live {
 		if q == j {
 			s.live = append(s.live[:i], s.live[i+1:]...)
@@ -469,7 +463,7 @@ func (s *Server) deleteJob(j *job) *apiError {
 	s.mu.Lock()
 	delete(s.jobs, id)
 	s.mu.Unlock()
-	if err := s.store.delete(id); err != nil {
+	if err := s.store.Delete(id); err != nil {
 		return errorf(http.StatusInternalServerError, "%v", err)
 	}
 	if err := os.RemoveAll(s.jobDir(id)); err != nil {
@@ -507,10 +501,5 @@ func (s *Server) addPrompts(j *job, ps []pipeline.ObjectPrompt) *apiError {
 func (s *Server) queuePosition(j *job) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, q := range s.queue {
-		if q == j {
-			return i + 1
-		}
-	}
-	return 0
+	return s.queue.Position(j)
 }

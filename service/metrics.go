@@ -62,7 +62,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	}
 	var running []jobFPS
 	s.mu.Lock()
-	queued, active, live := len(s.queue), s.running, s.liveRunning
+	queued, active, live := s.queue.Len(), s.running, s.liveRunning
 	for _, j := range s.jobs {
 		j.mu.Lock()
 		counts[j.rec.State]++

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/jobstore"
+	"samtrack/internal/queue"
 )
 
 // Server is `samtrack serve`: the job manager and its HTTP API. Make it
@@ -22,7 +24,7 @@ import (
 type Server struct {
 	opts  Options
 	log   *slog.Logger
-	store *store
+	store jobStore
 	base  config.Config // the configuration jobs layer their options on
 	// public rewrites messages for clients (no server paths).
 	public *publicText
@@ -37,7 +39,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	jobs        map[string]*job
-	queue       []*job
+	queue       jobQueue
 	running     int
 	live        []*job // live jobs to start (at Start) ; liveRunning counts those running
 	liveRunning int
@@ -75,7 +77,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(filepath.Join(opts.DataDir, "jobs.db"))
+	st, err := jobstore.Open[jobRecord](filepath.Join(opts.DataDir, "jobs.db"))
 	if err != nil {
 		guard.close()
 		return nil, err
@@ -83,13 +85,13 @@ func New(opts Options) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
-		jobs: map[string]*job{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
+		jobs: map[string]*job{}, queue: &queue.FIFO[*job]{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
 		public: newPublicText(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
 		stop()
-		st.close()
+		st.Close()
 		guard.close()
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	s.shutdownJobs(ctx)
-	err := errors.Join(s.seg.close(), s.store.close(), s.guard.close())
+	err := errors.Join(s.seg.close(), s.store.Close(), s.guard.close())
 	return err
 }
 
