@@ -18,11 +18,12 @@ need_go() {
 }
 
 # The packages that must build without cgo (docs/ARCHITECTURE.md): the
-# shared value types, the tracker loop, the writers, the evaluator, masks and
-# configuration. Fails when one of them pulls in FFmpeg, OpenCV or ONNX
+# shared value types, the tracker loop, the writers, the evaluator, masks,
+# configuration, the model catalogue, and the service's job store, queue,
+# streams, metrics, address guard and message rewriting. Fails when one of them pulls in FFmpeg, OpenCV or ONNX
 # Runtime.
 nativefree() {
-  local pkgs="./media ./tracker ./export ./eval ./mask ./config"
+  local pkgs="./media ./tracker ./export ./eval ./mask ./config ./models ./internal/jobstore ./internal/queue ./internal/streams ./internal/metrics ./internal/netguard ./internal/publictext"
   if ! CGO_ENABLED=0 go build $pkgs; then
     echo "dev.sh: $pkgs must build with CGO_ENABLED=0" >&2
     exit 1

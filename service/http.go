@@ -130,7 +130,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if route == "" {
 				route = "other"
 			}
-			s.metrics.request(route, sw.status, time.Since(start))
+			s.metrics.Request(route, sw.status, time.Since(start))
 		}()
 		next.ServeHTTP(sw, r)
 	})
