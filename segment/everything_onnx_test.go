@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"samtrack/internal/testenv"
-	"samtrack/models/testgen"
+	"samtrack/internal/testgen"
 	"samtrack/ort"
 )
 

@@ -1,7 +1,7 @@
 // Package sidecar owns propagator.json, the sidecar of an exported DeAOT
 // propagator (docs/propagator.md): its fields, how it is read and what makes
 // it usable. It is free of native code, so the test-model generator
-// (models/testgen) writes the same type that tracker/deaot reads.
+// (internal/testgen) writes the same type that tracker/deaot reads.
 package sidecar
 
 import (
