@@ -1,16 +1,19 @@
 // Package service owns `samtrack serve`: an HTTP JSON API under /api/v1
 // that runs tracking jobs through package pipeline (so a job behaves exactly
-// like `samtrack track`), keeps them in an embedded bbolt database so that
-// the job list survives restarts and unfinished file jobs resume from their
-// last finished frame, bounds how many jobs run and wait, streams progress
-// and object events (Server-Sent Events) and overlay frames (JPEG, MJPEG),
-// answers interactive segmentation requests with a per-frame cache, exposes
-// Prometheus metrics, and enforces the service's security rules: an API
-// token (required unless it listens on loopback only), request and upload
-// size limits, file inputs confined to allowed directories and URL inputs
-// to allowed schemes and to public addresses (or --allow-net networks),
-// checked where they connect (internal/netguard), uploads probed on arrival,
-// and error text that never shows the server's paths (public.go). The web
+// like `samtrack track`), keeps their records in a job store (the bbolt
+// database of internal/jobstore) so that the job list survives restarts and
+// unfinished file jobs resume from their last finished frame, bounds how
+// many jobs run and wait (internal/queue), streams progress and object
+// events (Server-Sent Events) and overlay frames (JPEG, MJPEG) through
+// internal/streams, answers interactive segmentation requests with a
+// per-frame cache, exposes Prometheus metrics (internal/metrics), and
+// enforces the service's security rules: an API token (required unless it
+// listens on loopback only), request and upload size limits, file inputs
+// confined to allowed directories and URL inputs to allowed schemes and to
+// public addresses (or --allow-net networks), checked where they connect
+// (internal/netguard), uploads probed on arrival, and error text that never
+// shows the server's paths (internal/publictext). The handlers reach the job
+// store and the queue only through the small interfaces in store.go. The web
 // page in service/web is mounted by the caller through Options.Web.
 // docs/API.md documents the API and docs/SECURITY.md its limits.
 package service
