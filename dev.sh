@@ -18,11 +18,13 @@ need_go() {
 }
 
 # The packages that must build without cgo (docs/ARCHITECTURE.md): the
-# shared value types, the tracker loop, the writers, the evaluator, masks and
-# configuration. Fails when one of them pulls in FFmpeg, OpenCV or ONNX
-# Runtime.
+# shared value types, the tracker loop, the writers, the evaluator, masks,
+# configuration, the model catalogue, the ONNX codec and graph editor, the
+# NATS link, and the service's job store, queue, streams, metrics, address
+# guard and message rewriting. Fails when one of them pulls in FFmpeg, OpenCV
+# or ONNX Runtime.
 nativefree() {
-  local pkgs="./media ./tracker ./export ./eval ./mask ./config ./models/onnxpb ./models/onnxedit ./internal/natsbus"
+  local pkgs="./media ./tracker ./export ./eval ./mask ./config ./models ./models/onnxpb ./models/onnxedit ./internal/natsbus ./internal/jobstore ./internal/queue ./internal/streams ./internal/metrics ./internal/netguard ./internal/publictext"
   if ! CGO_ENABLED=0 go build $pkgs; then
     echo "dev.sh: $pkgs must build with CGO_ENABLED=0" >&2
     exit 1

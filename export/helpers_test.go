@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/segment"
 	"samtrack/tracker"

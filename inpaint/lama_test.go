@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testgen"
 	"samtrack/mask"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 

@@ -4,8 +4,9 @@
 // progress, resume and sha256 verification), verify, and the trust-on-first-
 // use digest record for files whose publisher gives no digest. Checking that
 // a file has the inputs and outputs of its layout is left to package segment;
-// this package only moves and hashes bytes. Subpackages: onnxpb (a minimal
-// ONNX protobuf writer and editor) and testgen (the generated test models).
+// this package only moves and hashes bytes. Subpackage: onnxpb (a minimal
+// ONNX protobuf writer and editor); the generated test models are in
+// internal/testgen, the Python checkpoint converters in models/convert.
 package models
 
 import (

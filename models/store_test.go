@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"samtrack/models/mirrortest"
+	"samtrack/internal/mirrortest"
 )
 
 // fileServer serves in-memory files with Range support and records the

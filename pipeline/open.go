@@ -16,32 +16,6 @@ import (
 	"samtrack/tracker/flow"
 )
 
-// ModelStore is the configured model directory.
-func ModelStore(c config.Config) (models.Store, error) {
-	dir := c.Models.Dir
-	if dir == "" {
-		cache := os.Getenv("SAMTRACK_CACHE")
-		if cache == "" {
-			d, err := os.UserCacheDir()
-			if err != nil {
-				return models.Store{}, fmt.Errorf("find a cache directory: %w; set models.dir", err)
-			}
-			cache = filepath.Join(d, "samtrack")
-		}
-		dir = filepath.Join(cache, "models")
-	}
-	return models.Store{Dir: dir, Mirror: c.Models.Mirror}, nil
-}
-
-// Catalogue is the builtin registry plus the store's registrations.
-func Catalogue(st models.Store) (*models.Catalogue, error) {
-	user, err := st.UserModels()
-	if err != nil {
-		return nil, err
-	}
-	return models.NewCatalogue(user)
-}
-
 // SAMFiles resolves the configured SAM model to its encoder and decoder
 // files, verifying a registry model's digests first. Empty paths mean no
 // model is configured.
@@ -49,11 +23,11 @@ func SAMFiles(c config.Config) (enc, dec, name string, err error) {
 	if c.SAM.Model == "" {
 		return c.SAM.Encoder, c.SAM.Decoder, "", nil
 	}
-	st, err := ModelStore(c)
+	st, err := models.ConfiguredStore(c)
 	if err != nil {
 		return "", "", "", err
 	}
-	cat, err := Catalogue(st)
+	cat, err := st.Catalogue()
 	if err != nil {
 		return "", "", "", err
 	}
@@ -119,7 +93,7 @@ func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
 	path := c.Track.Propagator
 	if _, err := os.Stat(path); err != nil && !strings.ContainsRune(path, filepath.Separator) {
 		// A bare NAME is an exported propagator in the model directory.
-		if st, serr := ModelStore(c); serr == nil {
+		if st, serr := models.ConfiguredStore(c); serr == nil {
 			if named := filepath.Join(st.Dir, path); fileExists(named) {
 				path = named
 			}

@@ -13,7 +13,7 @@ import (
 
 	"samtrack/config"
 	"samtrack/internal/testenv"
-	"samtrack/models/testgen"
+	"samtrack/internal/testgen"
 	"samtrack/ort"
 )
 

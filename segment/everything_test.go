@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 

@@ -130,7 +130,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if route == "" {
 				route = "other"
 			}
-			s.metrics.request(route, sw.status, time.Since(start))
+			s.metrics.Request(route, sw.status, time.Since(start))
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -241,7 +241,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		status, code = "shutting down", http.StatusServiceUnavailable
 	}
 	s.mu.Lock()
-	q, run := len(s.queue), s.running
+	q, run := s.queue.Len(), s.running
 	s.mu.Unlock()
 	writeJSON(w, code, map[string]any{"status": status, "queued": q, "running": run})
 }

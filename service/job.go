@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/streams"
 	"samtrack/pipeline"
 	"samtrack/tracker"
 	"samtrack/video"
@@ -210,12 +211,12 @@ type job struct {
 	// it are replayed from the interrupted run's outputs).
 	floor int
 
-	events *broker
-	latest *latestFrame
+	events *streams.Broker
+	latest *streams.Latest
 }
 
 func newJob(rec *jobRecord) *job {
-	return &job{rec: rec, events: newBroker(), latest: newLatestFrame()}
+	return &job{rec: rec, events: streams.NewBroker(), latest: streams.NewLatest()}
 }
 
 // snapshot returns a copy of the record.

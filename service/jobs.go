@@ -33,7 +33,7 @@ func (s *Server) outDir(id string) string { return filepath.Join(s.jobDir(id), "
 
 // load reads the job list and queues the unfinished jobs.
 func (s *Server) load() error {
-	recs, bad, err := s.store.all()
+	recs, bad, err := s.store.All()
 	if err != nil {
 		return err
 	}
@@ -63,22 +63,22 @@ func (s *Server) load() error {
 					r.FramesDone, r.LastFrame = m.FramesDone, m.LastFrame
 				}
 			}
-			if err := s.store.put(r); err != nil {
+			if err := s.store.Put(r.ID, r); err != nil {
 				return err
 			}
 			if r.State == StateQueued {
 				if r.Live {
 					s.live = append(s.live, j)
 				} else {
-					s.queue = append(s.queue, j)
+					s.queue.Push(j)
 				}
 			}
 		}
-		j.events.publish("state", stateEvent(r))
-		j.events.publish("progress", progressEvent(r))
+		j.events.Publish("state", stateEvent(r))
+		j.events.Publish("progress", progressEvent(r))
 	}
 	if len(recs) > 0 {
-		s.log.Info("job list loaded", "jobs", len(recs), "queued", len(s.queue))
+		s.log.Info("job list loaded", "jobs", len(recs), "queued", s.queue.Len())
 	}
 	return nil
 }
@@ -112,18 +112,18 @@ func (s *Server) submit(rec *jobRecord) *apiError {
 	if rec.Live && s.liveRunning >= s.opts.MaxLive {
 		return errorf(http.StatusServiceUnavailable, "%d live jobs run already, the most this server allows (--max-live); cancel one first", s.liveRunning)
 	}
-	if !rec.Live && len(s.queue) >= s.opts.MaxQueue {
-		return errorf(http.StatusServiceUnavailable, "the job queue is full (%d jobs waiting, %d running); retry later", len(s.queue), s.running)
+	if !rec.Live && s.queue.Len() >= s.opts.MaxQueue {
+		return errorf(http.StatusServiceUnavailable, "the job queue is full (%d jobs waiting, %d running); retry later", s.queue.Len(), s.running)
 	}
 	rec.State = StateQueued
 	rec.LastFrame = -1
-	if err := s.store.put(rec); err != nil {
+	if err := s.store.Put(rec.ID, rec); err != nil {
 		return errorf(http.StatusInternalServerError, "%v", err)
 	}
 	j := newJob(rec)
 	s.jobs[rec.ID] = j
-	j.events.publish("state", stateEvent(rec))
-	s.metrics.submitted.Add(1)
+	j.events.Publish("state", stateEvent(rec))
+	s.metrics.Submitted.Add(1)
 	if rec.Live {
 		if s.started {
 			s.startLiveLocked(j)
@@ -132,7 +132,7 @@ func (s *Server) submit(rec *jobRecord) *apiError {
 		}
 		return nil
 	}
-	s.queue = append(s.queue, j)
+	s.queue.Push(j)
 	s.signal()
 	return nil
 }
@@ -167,14 +167,13 @@ func (s *Server) worker() {
 				return
 			}
 			s.mu.Lock()
-			if len(s.queue) == 0 {
+			j, ok := s.queue.Pop()
+			if !ok {
 				s.mu.Unlock()
 				break
 			}
-			j := s.queue[0]
-			s.queue = s.queue[1:]
 			s.running++
-			if len(s.queue) > 0 {
+			if s.queue.Len() > 0 {
 				s.signal() // another worker may take the next one
 			}
 			s.mu.Unlock()
@@ -200,6 +199,31 @@ func (s *Server) run(j *job) {
 	rec.State, rec.Error, rec.Started, rec.Finished = StateRunning, "", &started, nil
 	j.cancel, j.done = cancel, make(chan struct{})
 	j.fpsAt, j.fpsDone, j.floor = time.Time{}, 0, 0
+	spec, err := s.startSpecLocked(j)
+	s.saveLocked(j)
+	j.events.Publish("state", stateEvent(rec))
+	j.mu.Unlock()
+	s.log.Info("job started", "job", rec.ID, "input", rec.Input, "resume", spec.Resume, "live", rec.Live)
+
+	var sum pipeline.Summary
+	if err == nil && rec.Remove != nil {
+		sum.FramesDone, err = s.runRemove(ctx, j, rec)
+	} else if err == nil {
+		sum, err = pipeline.Run(ctx, spec, pipeline.Hooks{
+			Logger:  s.log.With("job", rec.ID),
+			OnFrame: func(p pipeline.Progress, f media.Frame, res *tracker.FrameResult) { s.onFrame(j, p, f, res) },
+			Pending: func() []pipeline.ObjectPrompt { return s.pending(j) },
+			OnLive:  func(ev video.LiveEvent) { s.onLive(j, ev) },
+		})
+	}
+	s.finish(j, sum, err, context.Cause(ctx))
+}
+
+// startSpecLocked prepares the record of a job about to run (a live job
+// starts a new session; a file job with outputs resumes after its last
+// finished frame) and returns what pipeline.Run is to do (j.mu held).
+func (s *Server) startSpecLocked(j *job) (pipeline.Spec, error) {
+	rec := j.rec
 	out := s.outDir(rec.ID)
 	resume := false
 	if rec.Live {
@@ -229,29 +253,18 @@ func (s *Server) run(j *job) {
 		}
 	}
 	spec := pipeline.Spec{Input: rec.Source, Out: out, Prompts: rec.Prompts, Everything: rec.Everything,
-		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.proxyURL} // the job owns out
+		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.ProxyURL} // the job owns out
 	liveOpts, err := rec.LiveOpts.apply(s.opts.Live)
 	spec.LiveOptions = liveOpts
-	s.saveLocked(j)
-	j.events.publish("state", stateEvent(rec))
-	j.mu.Unlock()
-	s.log.Info("job started", "job", rec.ID, "input", rec.Input, "resume", resume, "live", rec.Live)
+	return spec, err
+}
 
-	var sum pipeline.Summary
-	if err == nil && rec.Remove != nil {
-		sum.FramesDone, err = s.runRemove(ctx, j, rec)
-	} else if err == nil {
-		sum, err = pipeline.Run(ctx, spec, pipeline.Hooks{
-			Logger:  s.log.With("job", rec.ID),
-			OnFrame: func(p pipeline.Progress, f media.Frame, res *tracker.FrameResult) { s.onFrame(j, p, f, res) },
-			Pending: func() []pipeline.ObjectPrompt { return s.pending(j) },
-			OnLive:  func(ev video.LiveEvent) { s.onLive(j, ev) },
-		})
-	}
-
+// finish records how a run ended: done, queued again (checkpointed at
+// shutdown), canceled or failed with its public error.
+func (s *Server) finish(j *job, sum pipeline.Summary, err, cause error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	cause := context.Cause(ctx)
+	rec := j.rec
 	now := time.Now().UTC()
 	switch {
 	case err == nil:
@@ -280,8 +293,8 @@ func (s *Server) run(j *job) {
 		return
 	}
 	s.saveLocked(j)
-	j.events.publish("progress", progressEvent(rec))
-	j.events.publish("state", stateEvent(rec))
+	j.events.Publish("progress", progressEvent(rec))
+	j.events.Publish("state", stateEvent(rec))
 	s.log.Info("job ended", "job", rec.ID, "state", rec.State, "frames", rec.FramesDone, "err", rec.Error)
 }
 
@@ -291,14 +304,14 @@ func (s *Server) saveLocked(j *job) {
 		return
 	}
 	j.lastSave = time.Now()
-	if err := s.store.put(j.rec); err != nil {
+	if err := s.store.Put(j.rec.ID, j.rec); err != nil {
 		s.log.Error("job database write failed", "job", j.rec.ID, "err", err)
 	}
 }
 
 func (s *Server) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracker.FrameResult) {
-	j.latest.set(f, res)
-	s.metrics.frames.Add(1)
+	j.latest.Set(f, res)
+	s.metrics.Frames.Add(1)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	rec := j.rec
@@ -327,9 +340,9 @@ func (s *Server) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracke
 		if e.Detail != "" {
 			ev["detail"] = e.Detail
 		}
-		j.events.publish(string(e.Kind), ev)
+		j.events.Publish(string(e.Kind), ev)
 	}
-	j.events.publish("progress", progressEvent(rec))
+	j.events.Publish("progress", progressEvent(rec))
 	if now.Sub(j.lastSave) >= saveEvery {
 		s.saveLocked(j)
 	}
@@ -358,14 +371,14 @@ func (s *Server) pending(j *job) []pipeline.ObjectPrompt {
 func (s *Server) onLive(j *job, ev video.LiveEvent) {
 	switch ev.Kind {
 	case video.LiveConnected:
-		j.events.publish("connected", map[string]any{"width": ev.Info.Width, "height": ev.Info.Height, "fps": ev.Info.FPS})
+		j.events.Publish("connected", map[string]any{"width": ev.Info.Width, "height": ev.Info.Height, "fps": ev.Info.FPS})
 	case video.LiveDisconnected:
-		j.events.publish("disconnected", map[string]any{"reason": ev.Gap.Reason, "last_frame": ev.Gap.LastIndexBefore, "time": ev.Time.UTC()})
+		j.events.Publish("disconnected", map[string]any{"reason": ev.Gap.Reason, "last_frame": ev.Gap.LastIndexBefore, "time": ev.Time.UTC()})
 	case video.LiveConnectFailed:
 		msg := s.public.Error(ev.Err)
-		j.events.publish("connect_failed", map[string]any{"attempt": ev.Attempt, "retry_in_s": ev.Backoff.Seconds(), "error": msg})
+		j.events.Publish("connect_failed", map[string]any{"attempt": ev.Attempt, "retry_in_s": ev.Backoff.Seconds(), "error": msg})
 	case video.LiveReconnected:
-		s.metrics.reconnects.Add(1)
+		s.metrics.Reconnects.Add(1)
 		g := pipeline.NewGapRecord(ev.Gap)
 		j.mu.Lock()
 		j.rec.Reconnects++
@@ -374,10 +387,10 @@ func (s *Server) onLive(j *job, ev video.LiveEvent) {
 			j.rec.Gaps = append(j.rec.Gaps[:0], j.rec.Gaps[len(j.rec.Gaps)-maxGapsKept:]...)
 		}
 		j.mu.Unlock()
-		j.events.publish("reconnected", map[string]any{"gap": g})
+		j.events.Publish("reconnected", map[string]any{"gap": g})
 	case video.LiveEnded:
 		msg := s.public.Error(ev.Err)
-		j.events.publish("ended", map[string]any{"error": msg})
+		j.events.Publish("ended", map[string]any{"error": msg})
 	}
 }
 
@@ -421,12 +434,7 @@ func (s *Server) lookup(id string) (*job, *apiError) {
 // ended (or timeout passed).
 func (s *Server) cancelJob(j *job, timeout time.Duration) *apiError {
 	s.mu.Lock()
-	for i, q := range s.queue {
-		if q == j {
-			s.queue = append(s.queue[:i], s.queue[i+1:]...)
-			break
-		}
-	}
+	s.queue.Remove(j)
 	for i, q := range s.live {
 		if q == j {
 			s.live = append(s.live[:i], s.live[i+1:]...)
@@ -450,7 +458,7 @@ func (s *Server) cancelJob(j *job, timeout time.Duration) *apiError {
 		now := time.Now().UTC()
 		j.rec.State, j.rec.Error, j.rec.Finished = StateCanceled, "canceled by request", &now
 		s.saveLocked(j)
-		j.events.publish("state", stateEvent(j.rec))
+		j.events.Publish("state", stateEvent(j.rec))
 	}
 	j.mu.Unlock()
 	return nil
@@ -465,11 +473,11 @@ func (s *Server) deleteJob(j *job) *apiError {
 	j.deleted = true
 	id, own := j.rec.ID, j.rec.OwnUpload
 	j.mu.Unlock()
-	j.events.close()
+	j.events.Close()
 	s.mu.Lock()
 	delete(s.jobs, id)
 	s.mu.Unlock()
-	if err := s.store.delete(id); err != nil {
+	if err := s.store.Delete(id); err != nil {
 		return errorf(http.StatusInternalServerError, "%v", err)
 	}
 	if err := os.RemoveAll(s.jobDir(id)); err != nil {
@@ -507,10 +515,5 @@ func (s *Server) addPrompts(j *job, ps []pipeline.ObjectPrompt) *apiError {
 func (s *Server) queuePosition(j *job) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, q := range s.queue {
-		if q == j {
-			return i + 1
-		}
-	}
-	return 0
+	return s.queue.Position(j)
 }

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
-	"samtrack/models/testgen"
 )
 
 // TestJobLifecycle runs one file job through the API and checks everything

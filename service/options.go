@@ -1,16 +1,19 @@
 // Package service owns `samtrack serve`: an HTTP JSON API under /api/v1
 // that runs tracking jobs through package pipeline (so a job behaves exactly
-// like `samtrack track`), keeps them in an embedded bbolt database so that
-// the job list survives restarts and unfinished file jobs resume from their
-// last finished frame, bounds how many jobs run and wait, streams progress
-// and object events (Server-Sent Events) and overlay frames (JPEG, MJPEG),
-// answers interactive segmentation requests with a per-frame cache, exposes
-// Prometheus metrics, and enforces the service's security rules: an API
-// token (required unless it listens on loopback only), request and upload
-// size limits, file inputs confined to allowed directories and URL inputs
-// to allowed schemes and to public addresses (or --allow-net networks),
-// checked where they connect (netguard.go), uploads probed on arrival,
-// and error text that never shows the server's paths (public.go). The web
+// like `samtrack track`), keeps their records in a job store (the bbolt
+// database of internal/jobstore) so that the job list survives restarts and
+// unfinished file jobs resume from their last finished frame, bounds how
+// many jobs run and wait (internal/queue), streams progress and object
+// events (Server-Sent Events) and overlay frames (JPEG, MJPEG) through
+// internal/streams, answers interactive segmentation requests with a
+// per-frame cache, exposes Prometheus metrics (internal/metrics), and
+// enforces the service's security rules: an API token (required unless it
+// listens on loopback only), request and upload size limits, file inputs
+// confined to allowed directories and URL inputs to allowed schemes and to
+// public addresses (or --allow-net networks), checked where they connect
+// (internal/netguard), uploads probed on arrival, and error text that never
+// shows the server's paths (internal/publictext). The handlers reach the job
+// store and the queue only through the small interfaces in store.go. The web
 // page in service/web is mounted by the caller through Options.Web.
 // docs/API.md documents the API and docs/SECURITY.md its limits.
 package service
@@ -28,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"samtrack/internal/netguard"
 	"samtrack/video"
 )
 
@@ -104,6 +108,8 @@ const (
 	DefaultMaxResumes      = 3
 )
 
+// withDefaults fills in the defaults and checks the options, in the
+// order their errors are reported.
 func (o Options) withDefaults() (Options, error) {
 	if o.Listen == "" {
 		o.Listen = DefaultListen
@@ -111,41 +117,57 @@ func (o Options) withDefaults() (Options, error) {
 	if o.DataDir == "" {
 		return o, errors.New("no data directory: give --data DIR")
 	}
+	for _, step := range []func(*Options) error{(*Options).checkSchemes, (*Options).checkLimits, (*Options).checkAccess} {
+		if err := step(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// checkSchemes normalises the URL schemes and parses the allowed networks.
+func (o *Options) checkSchemes() error {
 	if len(o.AllowSchemes) == 0 {
 		o.AllowSchemes = []string{"rtsp", "http", "https"}
 	}
 	for i, s := range o.AllowSchemes {
 		s = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "://"))
 		if s == "file" {
-			return o, errors.New("--allow-scheme file: file inputs are confined with --allow-dir instead")
+			return errors.New("--allow-scheme file: file inputs are confined with --allow-dir instead")
 		}
 		if s == "" {
-			return o, errors.New("--allow-scheme: empty scheme")
+			return errors.New("--allow-scheme: empty scheme")
 		}
 		o.AllowSchemes[i] = s
 	}
-	nets, err := parseAllowNets(o.AllowNets)
+	nets, err := netguard.ParseAllowNets(o.AllowNets)
 	if err != nil {
-		return o, err
+		return err
 	}
 	o.allowNets = nets
+	return nil
+}
+
+// checkLimits fills in and checks the bounds on jobs, requests, streams
+// and live reconnection.
+func (o *Options) checkLimits() error {
 	if o.MaxParallel == 0 {
 		o.MaxParallel = 1
 	}
 	if o.MaxParallel < 0 || o.MaxParallel > 64 {
-		return o, fmt.Errorf("max parallel jobs %d: want 1 to 64", o.MaxParallel)
+		return fmt.Errorf("max parallel jobs %d: want 1 to 64", o.MaxParallel)
 	}
 	if o.MaxQueue == 0 {
 		o.MaxQueue = DefaultMaxQueue
 	}
 	if o.MaxQueue < 0 {
-		return o, fmt.Errorf("max queued jobs %d: want 1 or more", o.MaxQueue)
+		return fmt.Errorf("max queued jobs %d: want 1 or more", o.MaxQueue)
 	}
 	if o.MaxLive == 0 {
 		o.MaxLive = DefaultMaxLive
 	}
 	if o.MaxLive < 0 {
-		return o, fmt.Errorf("max live jobs %d: want 1 or more", o.MaxLive)
+		return fmt.Errorf("max live jobs %d: want 1 or more", o.MaxLive)
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
@@ -154,7 +176,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if o.MaxRequestBytes < 0 || o.MaxUploadBytes < 0 {
-		return o, errors.New("request and upload size limits must be positive")
+		return errors.New("request and upload size limits must be positive")
 	}
 	if o.MaxStreams == 0 {
 		o.MaxStreams = DefaultMaxStreams
@@ -174,19 +196,25 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	return nil
+}
+
+// checkAccess checks the token rule and resolves the data and allowed
+// directories.
+func (o *Options) checkAccess() error {
 	if o.Token != "" && len(o.Token) < 16 {
-		return o, errors.New("the API token is shorter than 16 characters; use a long random one (e.g. `openssl rand -hex 24`)")
+		return errors.New("the API token is shorter than 16 characters; use a long random one (e.g. `openssl rand -hex 24`)")
 	}
 	loop, err := loopbackOnly(o.Listen)
 	if err != nil {
-		return o, err
+		return err
 	}
 	if !loop && o.Token == "" {
-		return o, fmt.Errorf("--listen %s is reachable from other machines, so an API token is required: give --token-file FILE (or --token), or listen on 127.0.0.1", o.Listen)
+		return fmt.Errorf("--listen %s is reachable from other machines, so an API token is required: give --token-file FILE (or --token), or listen on 127.0.0.1", o.Listen)
 	}
 	abs, err := filepath.Abs(o.DataDir)
 	if err != nil {
-		return o, fmt.Errorf("data directory %s: %w", o.DataDir, err)
+		return fmt.Errorf("data directory %s: %w", o.DataDir, err)
 	}
 	o.DataDir = abs
 	dirs := make([]string, 0, len(o.AllowDirs))
@@ -194,7 +222,7 @@ func (o Options) withDefaults() (Options, error) {
 	for _, d := range o.AllowDirs {
 		real, err := realDir(d)
 		if err != nil {
-			return o, fmt.Errorf("--allow-dir %s: %w", d, err)
+			return fmt.Errorf("--allow-dir %s: %w", d, err)
 		}
 		if !slices.Contains(dirs, real) {
 			dirs = append(dirs, real)
@@ -202,7 +230,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	o.AllowDirs = dirs
-	return o, nil
+	return nil
 }
 
 // loopbackOnly reports whether addr's host only reaches this machine.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/jobstore"
 	"samtrack/pipeline"
 )
 
@@ -289,7 +290,7 @@ func TestCrashRecovery(t *testing.T) {
 // of being resumed again; one within the limit is queued again.
 func TestCrashLoopMarksFailed(t *testing.T) {
 	data := t.TempDir()
-	st, err := openStore(filepath.Join(data, "jobs.db"))
+	st, err := jobstore.Open[jobRecord](filepath.Join(data, "jobs.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +298,11 @@ func TestCrashLoopMarksFailed(t *testing.T) {
 		{ID: "0000000000010000000a", Input: "/x.mp4", Source: "/nonexistent/x.mp4", State: StateRunning, Crashes: 2, Prompts: onePoint(1, 1)},
 		{ID: "0000000000020000000b", Input: "/y.mp4", Source: "/nonexistent/y.mp4", State: StateRunning, Crashes: 0, Prompts: onePoint(1, 1)},
 	} {
-		if err := st.put(r); err != nil {
+		if err := st.Put(r.ID, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st.close()
+	st.Close()
 	srv, err := New(Options{DataDir: data, MaxResumes: 2, Logger: quietLogger(), Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ func (s *Server) runRemove(ctx context.Context, j *job, rec *jobRecord) (int, er
 			j.mu.Lock()
 			defer j.mu.Unlock()
 			j.rec.FramesDone, j.rec.Total, j.rec.LastFrame = done, total, done-1
-			j.events.publish("progress", progressEvent(j.rec))
+			j.events.Publish("progress", progressEvent(j.rec))
 		}})
 	return res.Frames, err
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"samtrack/internal/netguard"
 	"samtrack/pipeline"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) resolveInput(input string, forceLive bool) (resolvedInput, *api
 		if u.Host == "" {
 			return resolvedInput{}, errorf(http.StatusBadRequest, "input URL %q has no host; want %s://HOST[:PORT]/PATH", redact(input), scheme)
 		}
-		src, e := s.guard.checkURL(s.ctx, input, u)
+		src, e := s.checkURL(input, u)
 		if e != nil {
 			return resolvedInput{}, e
 		}
@@ -272,4 +273,33 @@ func (s *Server) flattenOptions(in map[string]any) (map[string]any, *apiError) {
 		}
 	}
 	return out, nil
+}
+
+// checkURL applies the address guard to a URL input and words its refusal
+// for the client.
+func (s *Server) checkURL(input string, u *url.URL) (string, *apiError) {
+	src, err := s.guard.CheckURL(s.ctx, input, u)
+	var unresolved *netguard.UnresolvedError
+	var bad *netguard.BadURLError
+	switch {
+	case err == nil:
+		return src, nil
+	case errors.As(err, &unresolved):
+		return "", errorf(http.StatusBadRequest, "input URL %s: cannot resolve %q; check the host name", redact(input), unresolved.Host)
+	case errors.As(err, &bad):
+		return "", errorf(http.StatusBadRequest, "input URL %s: %v", redact(input), bad.Err)
+	default:
+		return "", refusal(input, err)
+	}
+}
+
+// refusal is the 403 of a refused URL. It names the address, never what a
+// remote server answered.
+func refusal(input string, err error) *apiError {
+	var ra *netguard.RefusedAddr
+	what := "a non-public address"
+	if errors.As(err, &ra) {
+		what = ra.Addr.String() + ", a loopback, link-local, private or otherwise non-public address"
+	}
+	return errorf(http.StatusForbidden, "input URL %s leads to %s; this server only fetches public addresses unless the network is allowed with --allow-net (for example --allow-net 10.0.0.0/8)", redact(input), what)
 }

@@ -17,6 +17,7 @@ import (
 	"samtrack/config"
 	"samtrack/export"
 	"samtrack/internal/lru"
+	"samtrack/internal/streams"
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/pipeline"
@@ -166,17 +167,17 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 	k := fs.key()
 	if !refresh {
 		if f, ok := g.frames.Get(k); ok {
-			g.s.metrics.frameHits.Add(1)
+			g.s.metrics.FrameHits.Add(1)
 			return f, true, nil
 		}
 	}
-	g.s.metrics.frameMisses.Add(1)
+	g.s.metrics.FrameMisses.Add(1)
 	var f cachedFrame
 	var err error
 	if fs.live {
-		f.img, err = grabLive(ctx, fs.source, fs.cfg, g.s.guard.proxyURL)
+		f.img, err = grabLive(ctx, fs.source, fs.cfg, g.s.guard.ProxyURL)
 	} else {
-		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg, g.s.guard.proxyURL)
+		f, err = decodeFrame(ctx, fs.source, fs.frame, fs.cfg, g.s.guard.ProxyURL)
 	}
 	if err != nil {
 		return f, false, err
@@ -411,9 +412,9 @@ func (g *segmenter) predict(ctx context.Context, key frameKey, img media.Image, 
 		return media.Result{}, false, err
 	}
 	if cached {
-		g.s.metrics.embedHits.Add(1)
+		g.s.metrics.EmbedHits.Add(1)
 	} else {
-		g.s.metrics.embedMisses.Add(1)
+		g.s.metrics.EmbedMisses.Add(1)
 	}
 	opts := segment.DefaultPredictOptions()
 	opts.Refine = g.s.base.SAM.Refine
@@ -452,12 +453,12 @@ func (s *Server) readSegmentMultipart(w http.ResponseWriter, r *http.Request) (s
 			key = frameKey("image|" + hex.EncodeToString(sum[:]))
 			if cached, ok := s.seg.frames.Get(key); ok {
 				img = cached.img
-				s.metrics.frameHits.Add(1)
+				s.metrics.FrameHits.Add(1)
 			} else {
 				if img, err = decodeImage(b, s.base.Video.MaxPixels); err != nil {
 					return req, img, key, err
 				}
-				s.metrics.frameMisses.Add(1)
+				s.metrics.FrameMisses.Add(1)
 				s.seg.frames.Put(key, cachedFrame{img: img})
 			}
 			gotImage = true
@@ -531,7 +532,7 @@ func (s *Server) handleInputFrame(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	img := f.img
-	jpg, err := encodeJPEG(img.W, img.H, img.RGB)
+	jpg, err := streams.EncodeJPEG(img.W, img.H, img.RGB)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"samtrack/config"
+	"samtrack/internal/jobstore"
+	"samtrack/internal/metrics"
+	"samtrack/internal/netguard"
+	"samtrack/internal/publictext"
+	"samtrack/internal/queue"
 )
 
 // Server is `samtrack serve`: the job manager and its HTTP API. Make it
@@ -22,12 +27,12 @@ import (
 type Server struct {
 	opts  Options
 	log   *slog.Logger
-	store *store
+	store jobStore
 	base  config.Config // the configuration jobs layer their options on
 	// public rewrites messages for clients (no server paths).
-	public *publicText
+	public *publictext.Rewriter
 	// guard keeps URL inputs off non-public addresses.
-	guard *netGuard
+	guard *netguard.Guard
 
 	// ctx is cancelled at shutdown: it stops the workers and ends every
 	// event and MJPEG stream.
@@ -37,7 +42,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	jobs        map[string]*job
-	queue       []*job
+	queue       jobQueue
 	running     int
 	live        []*job // live jobs to start (at Start) ; liveRunning counts those running
 	liveRunning int
@@ -46,7 +51,7 @@ type Server struct {
 	started     bool
 
 	seg     *segmenter
-	metrics *metrics
+	metrics *metrics.Registry
 	streams atomic.Int64
 	handler http.Handler
 	doneMu  sync.Mutex
@@ -71,26 +76,26 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("data directory %s: %w; choose a writable --data directory", d, err)
 		}
 	}
-	guard, err := newNetGuard(opts.allowNets, base.Video.Timeout)
+	guard, err := netguard.New(opts.allowNets, base.Video.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(filepath.Join(opts.DataDir, "jobs.db"))
+	st, err := jobstore.Open[jobRecord](filepath.Join(opts.DataDir, "jobs.db"))
 	if err != nil {
-		guard.close()
+		guard.Close()
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
-		jobs: map[string]*job{}, wake: make(chan struct{}, 1), metrics: newMetrics(),
-		public: newPublicText(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
+		jobs: map[string]*job{}, queue: &queue.FIFO[*job]{}, wake: make(chan struct{}, 1), metrics: metrics.New(),
+		public: publictext.New(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
 		stop()
-		st.close()
-		guard.close()
+		st.Close()
+		guard.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -215,7 +220,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	s.shutdownJobs(ctx)
-	err := errors.Join(s.seg.close(), s.store.close(), s.guard.close())
+	err := errors.Join(s.seg.close(), s.store.Close(), s.guard.Close())
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samtrack/export"
+	"samtrack/internal/streams"
 	"samtrack/pipeline"
 )
 
@@ -28,10 +29,6 @@ func (s *Server) acquireStream() bool {
 }
 
 func (s *Server) releaseStream() { s.streams.Add(-1) }
-
-// heartbeat is the interval of SSE comments that keep proxies from closing
-// an idle stream.
-const heartbeat = 15 * time.Second
 
 // handleEvents streams a job's events as Server-Sent Events: the history
 // after Last-Event-ID (or all of it), then the events as they come, until
@@ -51,73 +48,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusServiceUnavailable, "too many open streams (%d); retry later", s.opts.MaxStreams)
 	}
 	defer s.releaseStream()
-	past, ch := j.events.subscribe(last)
-	defer j.events.unsubscribe(ch)
-	if len(past) == 0 && last > 0 && j.snapshot().State.final() {
+	past, ch := j.events.Subscribe(last)
+	defer j.events.Unsubscribe(ch)
+	finished := func() bool { return j.snapshot().State.final() }
+	if len(past) == 0 && last > 0 && finished() {
 		// Nothing more will come: 204 tells EventSource not to reconnect.
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	var buf bytes.Buffer
-	buf.WriteString("retry: 2000\n\n")
-	send := func(ev event) error {
-		fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Name, ev.Data)
-		_, err := w.Write(buf.Bytes())
-		buf.Reset()
-		if err == nil {
-			err = rc.Flush()
-		}
-		return err
-	}
-	finished := func() bool { return j.snapshot().State.final() }
-	for _, ev := range past {
-		if err := send(ev); err != nil {
-			return nil
-		}
-	}
-	if len(past) == 0 {
-		w.Write(buf.Bytes())
-		buf.Reset()
-		rc.Flush()
-	}
-	if finished() {
-		return nil
-	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return nil // dropped (too slow) or job deleted: the client reconnects
-			}
-			if err := send(ev); err != nil {
-				return nil
-			}
-			if ev.Name == "state" && finished() {
-				return nil
-			}
-		case <-tick.C:
-			if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
-				return nil
-			}
-			if rc.Flush() != nil {
-				return nil
-			}
-		case <-r.Context().Done():
-			return nil
-		case <-s.ctx.Done():
-			return nil
-		}
-	}
+	streams.WriteEvents(w, r, s.ctx.Done(), past, ch, finished)
+	return nil
 }
 
 // handleMJPEG streams the job's overlay frames as multipart/x-mixed-replace
@@ -140,59 +80,9 @@ func (s *Server) handleMJPEG(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusServiceUnavailable, "too many open streams (%d); retry later", s.opts.MaxStreams)
 	}
 	defer s.releaseStream()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	const boundary = "samtrackframe"
-	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	rc.Flush()
 	interval := time.Duration(float64(time.Second) / fps)
-	var sent uint64
-	for {
-		seq, changed := j.latest.wait()
-		if seq != 0 && seq != sent {
-			jpg, got, index := j.latest.JPEG()
-			if jpg != nil {
-				hdr := fmt.Sprintf("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Frame-Index: %d\r\n\r\n", boundary, len(jpg), index)
-				if _, err := io.WriteString(w, hdr); err != nil {
-					return nil
-				}
-				if _, err := w.Write(jpg); err != nil {
-					return nil
-				}
-				if _, err := io.WriteString(w, "\r\n"); err != nil {
-					return nil
-				}
-				if rc.Flush() != nil {
-					return nil
-				}
-				sent = got
-			}
-			select {
-			case <-time.After(interval):
-			case <-r.Context().Done():
-				return nil
-			case <-s.ctx.Done():
-				return nil
-			}
-			continue
-		}
-		if j.snapshot().State.final() {
-			if cur, _ := j.latest.wait(); cur == sent {
-				return nil
-			}
-			continue
-		}
-		select {
-		case <-changed:
-		case <-time.After(2 * time.Second): // re-check the job's state
-		case <-r.Context().Done():
-			return nil
-		case <-s.ctx.Done():
-			return nil
-		}
-	}
+	streams.WriteMJPEG(w, r, s.ctx.Done(), j.latest, interval, func() bool { return j.snapshot().State.final() })
+	return nil
 }
 
 // resultFiles are the result files of a run, besides masks/.

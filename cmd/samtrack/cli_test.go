@@ -14,8 +14,8 @@ import (
 
 	"samtrack/export"
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
-	"samtrack/models/testgen"
 )
 
 // The CLI is tested as users run it: the real binary, real files.

@@ -25,11 +25,11 @@ func (a *app) models(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := pipeline.ModelStore(c)
+	st, err := models.ConfiguredStore(c)
 	if err != nil {
 		return err
 	}
-	cat, err := pipeline.Catalogue(st)
+	cat, err := st.Catalogue()
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/mirrortest"
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/models"
-	"samtrack/models/mirrortest"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 

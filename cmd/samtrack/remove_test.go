@@ -10,9 +10,9 @@ import (
 
 	"samtrack/inpaint"
 	"samtrack/internal/synthclip"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/models/testgen"
 )
 
 // TestRemoveSynthetic is the synthetic acceptance check through the CLI:

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"samtrack/models/testgen"
+	"samtrack/internal/testgen"
 )
 
 const (

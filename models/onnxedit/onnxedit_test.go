@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testgen"
 	"samtrack/models/onnxedit"
 	"samtrack/models/onnxpb"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 

@@ -2,7 +2,7 @@
 // generated protobuf code: it encodes and decodes ModelProto, GraphProto,
 // NodeProto, AttributeProto, TensorProto and ValueInfoProto directly with
 // protowire. It owns the small graph-builder API that samtrack's generated
-// test models are written with (models/testgen); the reader that editing
+// test models are written with (internal/testgen); the reader that editing
 // code works with (Fields and GraphOf split messages into fields that are
 // copied byte for byte unless changed; DecodeNode, DecodeTensor and the
 // attribute accessors decode what a rewrite reads; ExternalData and

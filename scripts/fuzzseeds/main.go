@@ -24,10 +24,10 @@ import (
 	"strconv"
 	"strings"
 
+	"samtrack/internal/testgen"
 	"samtrack/internal/testimg"
 	"samtrack/mask"
 	"samtrack/models/onnxpb"
-	"samtrack/models/testgen"
 )
 
 func main() {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"samtrack/models/testgen"
+	"samtrack/internal/testgen"
 	"samtrack/tracker/deaot"
 )
 

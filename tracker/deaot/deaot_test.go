@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"samtrack/internal/testgen"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/models/testgen"
 	"samtrack/tracker"
 	"samtrack/tracker/deaot"
 	"samtrack/tracker/deaot/sidecar"

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/mask"
 	"samtrack/media"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 	"samtrack/tracker/deaot"
 )

@@ -34,7 +34,7 @@ func aotPython() string {
 }
 
 // TestMatchesAOTBenchmark exports the fixture's checkpoint with
-// models/export/export_deaot.py and checks that samtrack reproduces
+// models/convert/export_deaot.py and checks that samtrack reproduces
 // aot-benchmark's engine on every frame of both cases: 3 objects (one
 // engine) and 12 (two engines, soft aggregation). Probabilities: mean
 // absolute difference ≤ 1e-3 and maximum ≤ 2e-2 per frame; labels: ≥ 99.9 %
@@ -55,7 +55,7 @@ func TestMatchesAOTBenchmark(t *testing.T) {
 	}
 	defer rt.Close()
 	dir := t.TempDir()
-	cmd := exec.Command(aotPython(), "../../models/export/export_deaot.py", "--aot-root", root, "--model", "deaott",
+	cmd := exec.Command(aotPython(), "../../models/convert/export_deaot.py", "--aot-root", root, "--model", "deaott",
 		"--ckpt", filepath.Join(aotFixture, "deaott_random.pth"), "--size", "241x433", "--out", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("export: %v\n%s", err, tail(out, 3000))

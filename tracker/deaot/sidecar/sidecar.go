@@ -1,7 +1,7 @@
 // Package sidecar owns propagator.json, the sidecar of an exported DeAOT
 // propagator (docs/propagator.md): its fields, how it is read and what makes
 // it usable. It is free of native code, so the test-model generator
-// (models/testgen) writes the same type that tracker/deaot reads.
+// (internal/testgen) writes the same type that tracker/deaot reads.
 package sidecar
 
 import (
@@ -78,7 +78,7 @@ func Load(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, File)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("read propagator sidecar: %w (export one with models/export/export_deaot.py)", err)
+		return nil, fmt.Errorf("read propagator sidecar: %w (export one with models/convert/export_deaot.py)", err)
 	}
 	return Parse(b, p)
 }

@@ -441,7 +441,7 @@ def check(args, cfg, upstream, man, graphs, nl, frames_n=6):
     ort_runner = onnx_runner(args.out, man)
     if ort_runner is None:
         print("check: onnxruntime (Python) is not installed, so the ONNX graphs themselves are not run here; "
-              "models/export/verify_deaot.py runs them through samtrack")
+              "models/convert/verify_deaot.py runs them through samtrack")
     else:
         runners["ONNX graphs"] = ort_runner
     worst = 0.0

@@ -18,7 +18,7 @@ its pixels (99.9 %). It needs an aot-benchmark checkout (--aot-root), PyTorch
 (Debian 12's python3-torch 1.13.1 is enough), Pillow and numpy, and a built
 bin/samtrack. Example (from the repository root):
 
-  python3 models/export/verify_deaot.py --aot-root ~/aot-benchmark --work /tmp/verify-deaot
+  python3 models/convert/verify_deaot.py --aot-root ~/aot-benchmark --work /tmp/verify-deaot
 """
 
 import argparse

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
-	"samtrack/models/testgen"
+	"samtrack/internal/testgen"
 	"samtrack/ort"
 	"samtrack/tracker/deaot/sidecar"
 )

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"samtrack/internal/testenv"
+	"samtrack/internal/testgen"
 	"samtrack/models/onnxpb"
-	"samtrack/models/testgen"
 	"samtrack/ort"
 )
 

@@ -1,4 +1,4 @@
-package service
+package streams
 
 import (
 	"bytes"
@@ -12,11 +12,11 @@ import (
 	"samtrack/tracker"
 )
 
-// latestFrame keeps a job's newest tracked frame and its labels, and
+// Latest keeps a job's newest tracked frame and its labels, and
 // renders its overlay as JPEG on demand, once per frame however many
 // clients watch. Setting a frame only copies it, so a job that nobody
 // watches pays no encoding.
-type latestFrame struct {
+type Latest struct {
 	mu     sync.Mutex
 	seq    uint64 // 0: no frame yet
 	index  int
@@ -33,10 +33,11 @@ type latestFrame struct {
 	img     *image.RGBA
 }
 
-func newLatestFrame() *latestFrame { return &latestFrame{notify: make(chan struct{})} }
+// NewLatest returns a Latest with no frame yet.
+func NewLatest() *Latest { return &Latest{notify: make(chan struct{})} }
 
-// set records a tracked frame (copied: the pipeline reuses its buffers).
-func (l *latestFrame) set(f media.Frame, res *tracker.FrameResult) {
+// Set records a tracked frame (copied: the pipeline reuses its buffers).
+func (l *Latest) Set(f media.Frame, res *tracker.FrameResult) {
 	if res == nil || res.Labels == nil || len(f.RGB) != f.W*f.H*3 || len(res.Labels.Pix) != f.W*f.H {
 		return
 	}
@@ -51,9 +52,9 @@ func (l *latestFrame) set(f media.Frame, res *tracker.FrameResult) {
 	l.notify = make(chan struct{})
 }
 
-// wait returns the current sequence number and a channel closed at the
-// next set.
-func (l *latestFrame) wait() (uint64, <-chan struct{}) {
+// Wait returns the current sequence number and a channel closed at the
+// next Set.
+func (l *Latest) Wait() (uint64, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.seq, l.notify
@@ -61,7 +62,7 @@ func (l *latestFrame) wait() (uint64, <-chan struct{}) {
 
 // JPEG returns the overlay of the newest frame (nil when there is none
 // yet), its sequence number and frame index.
-func (l *latestFrame) JPEG() ([]byte, uint64, int) {
+func (l *Latest) JPEG() ([]byte, uint64, int) {
 	l.encMu.Lock()
 	defer l.encMu.Unlock()
 	l.mu.Lock()
@@ -101,8 +102,8 @@ func rgbToRGBA(dst, src []byte) {
 	}
 }
 
-// encodeJPEG encodes a packed RGB picture.
-func encodeJPEG(w, h int, rgb []byte) ([]byte, error) {
+// EncodeJPEG encodes a packed RGB picture.
+func EncodeJPEG(w, h int, rgb []byte) ([]byte, error) {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	rgbToRGBA(img.Pix, rgb)
 	var buf bytes.Buffer

@@ -1,4 +1,12 @@
-package service
+// Package netguard keeps samtrack serve's URL inputs off the server's own
+// networks (server-side request forgery): it decides which addresses a
+// URL may reach (public unicast, plus networks allowed with --allow-net),
+// checks a URL when a job is created (resolving and pinning non-HTTP
+// schemes, probing HTTP ones through a checked dialer), and runs the HTTP
+// proxy on 127.0.0.1 through which FFmpeg fetches http and https inputs,
+// so that every connection FFmpeg makes is checked where it connects. Its
+// errors say what was refused; the service turns them into API answers.
+package netguard
 
 import (
 	"context"
@@ -15,7 +23,7 @@ import (
 	"time"
 )
 
-// netGuard keeps URL inputs off the server's own networks (server-side
+// Guard keeps URL inputs off the server's own networks (server-side
 // request forgery): by default a URL input may only reach public unicast
 // addresses; --allow-net adds chosen networks (cameras on a LAN). The
 // address checked is the one actually connected to, after DNS and after
@@ -31,28 +39,30 @@ import (
 //   - other schemes (rtsp, ...) cannot go through a proxy: their host is
 //     resolved and checked when the job is created and the job is pinned
 //     to the checked address.
-type netGuard struct {
+type Guard struct {
 	allow  []netip.Prefix
 	dialer *net.Dialer
 	client *http.Client // the creation-time check
-	// proxyURL is the proxy FFmpeg uses; ln and srv serve it.
-	proxyURL string
+	// ProxyURL is the proxy FFmpeg is to fetch http(s) inputs through.
+	ProxyURL string
 	ln       net.Listener
 	srv      *http.Server
 	tunnels  sync.WaitGroup
 	closing  chan struct{}
 }
 
-// errNotPublic is wrapped by every refusal of an address.
-var errNotPublic = errors.New("address not allowed")
+// ErrNotPublic is wrapped by every refusal of an address.
+var ErrNotPublic = errors.New("address not allowed")
 
-// refusedAddr is the address a refusal was about.
-type refusedAddr struct{ addr netip.Addr }
+// RefusedAddr is the address a refusal was about.
+type RefusedAddr struct{ Addr netip.Addr }
 
-func (e *refusedAddr) Error() string {
-	return fmt.Sprintf("%s is a loopback, link-local, private or otherwise non-public address", e.addr)
+func (e *RefusedAddr) Error() string {
+	return fmt.Sprintf("%s is a loopback, link-local, private or otherwise non-public address", e.Addr)
 }
-func (e *refusedAddr) Unwrap() error { return errNotPublic }
+
+// Unwrap is ErrNotPublic.
+func (e *RefusedAddr) Unwrap() error { return ErrNotPublic }
 
 // nonPublic are special-purpose ranges that netip's predicates do not
 // cover (RFC 6890 and successors); it is never written.
@@ -66,9 +76,9 @@ var nonPublic = func() []netip.Prefix {
 	return ps
 }()
 
-// parseAllowNets reads --allow-net values: CIDR prefixes or single
+// ParseAllowNets reads --allow-net values: CIDR prefixes or single
 // addresses.
-func parseAllowNets(vals []string) ([]netip.Prefix, error) {
+func ParseAllowNets(vals []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range vals {
 		v = strings.TrimSpace(v)
@@ -85,8 +95,10 @@ func parseAllowNets(vals []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func newNetGuard(allow []netip.Prefix, timeout time.Duration) (*netGuard, error) {
-	g := &netGuard{allow: allow, closing: make(chan struct{})}
+// New starts a guard that also permits the networks allow; timeout bounds
+// its dials, TLS handshakes and the wait for answers. Close it.
+func New(allow []netip.Prefix, timeout time.Duration) (*Guard, error) {
+	g := &Guard{allow: allow, closing: make(chan struct{})}
 	g.dialer = &net.Dialer{Timeout: timeout, Control: g.control}
 	tr := &http.Transport{DialContext: g.dialer.DialContext, Proxy: nil, TLSHandshakeTimeout: timeout,
 		ResponseHeaderTimeout: timeout, MaxIdleConns: 16, IdleConnTimeout: 30 * time.Second}
@@ -103,14 +115,14 @@ func newNetGuard(allow []netip.Prefix, timeout time.Duration) (*netGuard, error)
 	if err != nil {
 		return nil, fmt.Errorf("start the URL address guard: %w", err)
 	}
-	g.ln, g.proxyURL = ln, "http://"+ln.Addr().String()
+	g.ln, g.ProxyURL = ln, "http://"+ln.Addr().String()
 	g.srv = &http.Server{Handler: http.HandlerFunc(g.serveProxy), ReadHeaderTimeout: timeout}
 	go g.srv.Serve(ln)
 	return g, nil
 }
 
-// close stops the proxy and waits for its tunnels.
-func (g *netGuard) close() error {
+// Close stops the proxy and waits for its tunnels.
+func (g *Guard) Close() error {
 	close(g.closing)
 	err := g.srv.Close()
 	g.tunnels.Wait()
@@ -122,7 +134,7 @@ func (g *netGuard) close() error {
 }
 
 // permitted reports whether a connection to ip is allowed.
-func (g *netGuard) permitted(ip netip.Addr) bool {
+func (g *Guard) permitted(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range g.allow {
 		if p.Contains(ip) {
@@ -143,41 +155,51 @@ func (g *netGuard) permitted(ip netip.Addr) bool {
 
 // control is the dialer's hook: it sees the address about to be connected
 // to, after name resolution.
-func (g *netGuard) control(_, address string, _ syscall.RawConn) error {
+func (g *Guard) control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("address guard: unexpected address %q: %w", address, errNotPublic)
+		return fmt.Errorf("address guard: unexpected address %q: %w", address, ErrNotPublic)
 	}
 	if !g.permitted(ap.Addr()) {
-		return &refusedAddr{ap.Addr().Unmap()}
+		return &RefusedAddr{ap.Addr().Unmap()}
 	}
 	return nil
 }
 
-// refusal is the 403 of a refused URL. It names the address, never what a
-// remote server answered.
-func refusal(input string, err error) *apiError {
-	var ra *refusedAddr
-	what := "a non-public address"
-	if errors.As(err, &ra) {
-		what = ra.addr.String() + ", a loopback, link-local, private or otherwise non-public address"
-	}
-	return errorf(http.StatusForbidden, "input URL %s leads to %s; this server only fetches public addresses unless the network is allowed with --allow-net (for example --allow-net 10.0.0.0/8)", redact(input), what)
+// UnresolvedError says a URL's host name did not resolve.
+type UnresolvedError struct {
+	Host string
+	Err  error
 }
 
-// checkURL applies the guard to a URL input when a job (or a frame or
-// segment request) is created. It returns the source the pipeline opens:
-// http(s) URLs unchanged (FFmpeg fetches them through the guard's proxy),
-// other schemes pinned to the checked address.
-func (g *netGuard) checkURL(ctx context.Context, input string, u *url.URL) (string, *apiError) {
+func (e *UnresolvedError) Error() string { return fmt.Sprintf("cannot resolve %q: %v", e.Host, e.Err) }
+
+// Unwrap is the resolver's error.
+func (e *UnresolvedError) Unwrap() error { return e.Err }
+
+// BadURLError says a URL cannot be requested at all.
+type BadURLError struct{ Err error }
+
+func (e *BadURLError) Error() string { return e.Err.Error() }
+
+// Unwrap is the request's error.
+func (e *BadURLError) Unwrap() error { return e.Err }
+
+// CheckURL applies the guard to the URL input (u parsed) when a job (or a
+// frame or segment request) is created. It returns the source the pipeline
+// opens: http(s) URLs unchanged (FFmpeg fetches them through the guard's
+// proxy), other schemes pinned to the checked address. Its errors are an
+// *UnresolvedError, a *BadURLError, or one wrapping ErrNotPublic (with a
+// *RefusedAddr when the address is known).
+func (g *Guard) CheckURL(ctx context.Context, input string, u *url.URL) (string, error) {
 	host := u.Hostname()
 	addrs, err := g.resolve(ctx, host)
 	if err != nil {
-		return "", errorf(http.StatusBadRequest, "input URL %s: cannot resolve %q; check the host name", redact(input), host)
+		return "", &UnresolvedError{Host: host, Err: err}
 	}
 	for _, a := range addrs {
 		if !g.permitted(a) {
-			return "", refusal(input, &refusedAddr{a.Unmap()})
+			return "", &RefusedAddr{a.Unmap()}
 		}
 	}
 	switch strings.ToLower(u.Scheme) {
@@ -197,7 +219,7 @@ func (g *netGuard) checkURL(ctx context.Context, input string, u *url.URL) (stri
 	return pinned.String(), nil
 }
 
-func (g *netGuard) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		return []netip.Addr{a}, nil
 	}
@@ -214,16 +236,16 @@ func (g *netGuard) resolve(ctx context.Context, host string) ([]netip.Addr, erro
 // redirects, and refuses it when a connection was refused by the guard.
 // Other failures are left to the job (the server may come up later), and
 // nothing of the answer is kept.
-func (g *netGuard) probe(ctx context.Context, input string) *apiError {
+func (g *Guard) probe(ctx context.Context, input string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, input, nil)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "input URL %s: %v", redact(input), err)
+		return &BadURLError{err}
 	}
 	req.Header.Set("Range", "bytes=0-0")
 	resp, err := g.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errNotPublic) {
-			return refusal(input, err)
+		if errors.Is(err, ErrNotPublic) {
+			return err
 		}
 		return nil
 	}
@@ -233,7 +255,7 @@ func (g *netGuard) probe(ctx context.Context, input string) *apiError {
 
 // serveProxy is the HTTP proxy FFmpeg fetches through: plain requests in
 // absolute form, and CONNECT tunnels for https.
-func (g *netGuard) serveProxy(w http.ResponseWriter, r *http.Request) {
+func (g *Guard) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		g.tunnel(w, r)
 		return
@@ -276,7 +298,7 @@ func (g *netGuard) serveProxy(w http.ResponseWriter, r *http.Request) {
 }
 
 func guardError(w http.ResponseWriter, err error) {
-	if errors.Is(err, errNotPublic) {
+	if errors.Is(err, ErrNotPublic) {
 		http.Error(w, "samtrack address guard: "+err.Error(), http.StatusForbidden)
 		return
 	}
@@ -285,7 +307,7 @@ func guardError(w http.ResponseWriter, err error) {
 
 // tunnel serves CONNECT: it dials the target with the checked dialer and
 // copies bytes both ways.
-func (g *netGuard) tunnel(w http.ResponseWriter, r *http.Request) {
+func (g *Guard) tunnel(w http.ResponseWriter, r *http.Request) {
 	dst, err := g.dialer.DialContext(r.Context(), "tcp", r.Host)
 	if err != nil {
 		guardError(w, err)

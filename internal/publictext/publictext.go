@@ -1,4 +1,10 @@
-package service
+// Package publictext rewrites samtrack serve's messages before they reach a
+// client: the server's own paths (its data directory, uploads, job
+// folders, the resolved form of allowed directories) are replaced by names
+// a client knows, and command-line advice a client cannot follow is
+// dropped. The service passes every error, event and job record message
+// through it.
+package publictext
 
 import (
 	"path/filepath"
@@ -6,10 +12,10 @@ import (
 	"strings"
 )
 
-// publicText rewrites a message for clients: the server's own paths (its
+// Rewriter rewrites a message for clients: the server's own paths (its
 // data directory, the resolved form of allowed directories) never leave
 // it, and command-line advice that a client cannot follow is dropped.
-type publicText struct {
+type Rewriter struct {
 	rules []rewrite
 	names *strings.Replacer
 }
@@ -19,7 +25,10 @@ type rewrite struct {
 	with string
 }
 
-func newPublicText(dataDir string, allowDirs, allowNames []string) *publicText {
+// New returns the rewriter for a server with data directory dataDir and
+// the allowed directories allowDirs (resolved), shown to clients as
+// allowNames (as given).
+func New(dataDir string, allowDirs, allowNames []string) *Rewriter {
 	var rules []rewrite
 	for _, d := range distinct(dataDir) {
 		q := regexp.QuoteMeta(d)
@@ -38,7 +47,7 @@ func newPublicText(dataDir string, allowDirs, allowNames []string) *publicText {
 			pairs = append(pairs, d, allowNames[i])
 		}
 	}
-	return &publicText{rules: rules, names: strings.NewReplacer(pairs...)}
+	return &Rewriter{rules: rules, names: strings.NewReplacer(pairs...)}
 }
 
 // distinct is dir and, when it differs, its form with symlinks resolved.
@@ -51,7 +60,7 @@ func distinct(dir string) []string {
 }
 
 // String rewrites msg.
-func (p *publicText) String(msg string) string {
+func (p *Rewriter) String(msg string) string {
 	for _, r := range p.rules {
 		msg = r.re.ReplaceAllString(msg, r.with)
 	}
@@ -59,7 +68,7 @@ func (p *publicText) String(msg string) string {
 }
 
 // Error is err's public message ("" for nil).
-func (p *publicText) Error(err error) string {
+func (p *Rewriter) Error(err error) string {
 	if err == nil {
 		return ""
 	}
