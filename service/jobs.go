@@ -253,7 +253,8 @@ func (s *Server) startSpecLocked(j *job) (pipeline.Spec, error) {
 		}
 	}
 	spec := pipeline.Spec{Input: rec.Source, Out: out, Prompts: rec.Prompts, Everything: rec.Everything,
-		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.ProxyURL} // the job owns out
+		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.ProxyURL, // the job owns out
+		Models: s.models}
 	liveOpts, err := rec.LiveOpts.apply(s.opts.Live)
 	spec.LiveOptions = liveOpts
 	return spec, err

@@ -19,6 +19,7 @@ import (
 	"samtrack/internal/netguard"
 	"samtrack/internal/publictext"
 	"samtrack/internal/queue"
+	"samtrack/pipeline"
 )
 
 // Server is `samtrack serve`: the job manager and its HTTP API. Make it
@@ -50,7 +51,10 @@ type Server struct {
 	workers     sync.WaitGroup
 	started     bool
 
-	seg     *segmenter
+	seg *segmenter
+	// models lends jobs their segmenter and propagator and keeps them open
+	// between jobs (one ONNX Runtime session set per concurrent job, not per job).
+	models  *pipeline.ModelPool
 	metrics *metrics.Registry
 	streams atomic.Int64
 	handler http.Handler
@@ -90,6 +94,7 @@ func New(opts Options) (*Server, error) {
 		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
 		jobs: map[string]*job{}, queue: &queue.FIFO[*job]{}, wake: make(chan struct{}, 1), metrics: metrics.New(),
 		public: publictext.New(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
+		models: pipeline.NewModelPool(2 * (opts.MaxParallel + opts.MaxLive)),
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
@@ -220,7 +225,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	s.shutdownJobs(ctx)
-	err := errors.Join(s.seg.close(), s.store.Close(), s.guard.Close())
+	err := errors.Join(s.seg.close(), s.models.Close(), s.store.Close(), s.guard.Close())
 	return err
 }
 
