@@ -266,10 +266,7 @@ func perLayerKeys(b pg, emb string, o PropagatorOptions) string {
 	for l := 0; l < o.Layers; l++ {
 		ks = append(ks, b.unsqueeze0(b.op("Mul", emb, b.g.Floats(layerScale(l)...))))
 	}
-	if len(ks) == 1 {
-		return ks[0]
-	}
-	return b.concat(0, ks...)
+	return concatLayers(b, ks)
 }
 
 // coverage averages the one-hot [1,S,H,W] over each token's cell: [L,S].
@@ -364,20 +361,37 @@ func propMemoryWrite(o PropagatorOptions) ([]byte, error) {
 func propPropagate(o PropagatorOptions) ([]byte, error) {
 	b := pg{onnxpb.NewGraph("samtrack_testgen_deaot_propagate")}
 	_, _, L, S := propDims(o)
-	C := int64(propKeyDim)
 	emb := b.g.Input("emb", onnxpb.Float, L, propKeyDim)
-	ltK := b.g.Input("lt_k", onnxpb.Float, "T", o.Layers, L, propKeyDim)
+	var m propMemory
+	m.ltK = b.g.Input("lt_k", onnxpb.Float, "T", o.Layers, L, propKeyDim)
 	b.g.Input("lt_v", onnxpb.Float, "T", o.Layers, L, propKeyDim)
-	ltI := b.g.Input("lt_idv", onnxpb.Float, "T", o.Layers, L, S)
-	stK := b.g.Input("st_k", onnxpb.Float, o.Layers, L, propKeyDim)
+	m.ltI = b.g.Input("lt_idv", onnxpb.Float, "T", o.Layers, L, S)
+	m.stK = b.g.Input("st_k", onnxpb.Float, o.Layers, L, propKeyDim)
 	b.g.Input("st_v", onnxpb.Float, o.Layers, L, propKeyDim)
-	stI := b.g.Input("st_idv", onnxpb.Float, o.Layers, L, S)
+	m.stI = b.g.Input("st_idv", onnxpb.Float, o.Layers, L, S)
 
 	h4, w4 := o.Height/4, o.Width/4
-	L4 := int64(h4 * w4)
 	s4 := b.g.Input("s4", onnxpb.Float, 1, propKeyDim, h4, w4)
-	q4 := b.transpose(b.reshape(s4, C, L4), 1, 0) // [L4,C]
+	q4 := b.transpose(b.reshape(s4, propKeyDim, int64(h4*w4)), 1, 0) // [L4,C]
+	reads, curK := propAttend(b, o, m, q4, emb)
+	logits, curID := propReadOut(b, o, reads)
+	b.output(o, "logits", logits, 1, S, h4, w4)
+	b.output(o, "cur_k", concatLayers(b, curK), o.Layers, L, propKeyDim)
+	b.output(o, "cur_v", stackLayers(b, emb, o), o.Layers, L, propKeyDim)
+	b.output(o, "cur_id", concatLayers(b, curID), o.Layers, L, S)
+	return b.g.Model()
+}
 
+// propMemory is the propagate graph's memory: long-term (T frames) and
+// short-term (the previous frame) keys and ID values per layer.
+type propMemory struct{ ltK, ltI, stK, stI string }
+
+// propAttend reads every layer's memory with the 1/4-resolution queries
+// q4 [L4,C]: the ID read-out [L4,S] and the current frame's keys
+// [1,L,C] per layer.
+func propAttend(b pg, o PropagatorOptions, m propMemory, q4, emb string) (reads, curK []string) {
+	C := int64(propKeyDim)
+	_, _, _, S := propDims(o)
 	// e5 is channel 5, zero in every feature: queries set it to 1 and keys
 	// to −|k|²/2 (+ a bias), so that one MatMul gives q·k − |k|²/2 (+ bias).
 	e5 := make([]float32, propKeyDim)
@@ -399,51 +413,54 @@ func propPropagate(o PropagatorOptions) ([]byte, error) {
 	// simply outvoted by older frames that saw its colour as background.
 	// Where the previous frame matches badly (an object reappearing),
 	// long-term memory wins.
-	tF := b.g.OpA("Cast", []string{b.g.Op("Slice", b.op("Shape", ltK), b.ints(0), b.ints(1))},
+	tF := b.g.OpA("Cast", []string{b.g.Op("Slice", b.op("Shape", m.ltK), b.ints(0), b.ints(1))},
 		onnxpb.AttrInt("to", int64(onnxpb.Float))) // [1] = T
 	stBias := b.op("Log", b.op("Mul", tF, b.f(8)))
-	var reads, curK []string
 	for l := int64(0); l < int64(o.Layers); l++ {
 		scale := b.g.Floats(layerScale(int(l))...)
-		k := b.concat(0, augment(b.reshape(b.gather(ltK, 1, l), -1, C), ""),
-			augment(b.gather(stK, 0, l), stBias)) // [N,C], N = T·L + L
-		ids := b.concat(0, b.reshape(b.gather(ltI, 1, l), -1, int64(S)), b.gather(stI, 0, l))
+		k := b.concat(0, augment(b.reshape(b.gather(m.ltK, 1, l), -1, C), ""),
+			augment(b.gather(m.stK, 0, l), stBias)) // [N,C], N = T·L + L
+		ids := b.concat(0, b.reshape(b.gather(m.ltI, 1, l), -1, int64(S)), b.gather(m.stI, 0, l))
 		q := b.op("Add", b.op("Mul", q4, scale), qOne)
 		aff := b.op("MatMul", q, b.transpose(k, 1, 0)) // [L4,N]
 		att := b.g.OpA("Softmax", []string{aff}, onnxpb.AttrInt("axis", 1))
 		reads = append(reads, b.op("MatMul", att, ids)) // [L4,S]
 		curK = append(curK, b.unsqueeze0(b.op("Mul", emb, scale)))
 	}
-	// Logits: the mean read-out at 1/4 resolution, scaled.
-	var grids, curID []string
+	return reads, curK
+}
+
+// propReadOut turns the layers' read-outs into the logits at 1/4
+// resolution and each layer's cur_id [1,L,S], the ID-branch state: the
+// read-out pooled to tokens.
+func propReadOut(b pg, o PropagatorOptions, reads []string) (logits string, curID []string) {
+	_, _, L, S := propDims(o)
+	h4, w4 := o.Height/4, o.Width/4
+	var grids []string
 	for _, r := range reads {
 		g := b.reshape(b.transpose(r, 1, 0), 1, int64(S), int64(h4), int64(w4))
 		grids = append(grids, g)
-		// cur_id, the ID-branch state: the read-out pooled to tokens.
 		k := int64(o.Stride / 4)
 		pooled := b.g.OpA("AveragePool", []string{g},
 			onnxpb.AttrInts("kernel_shape", k, k), onnxpb.AttrInts("strides", k, k))
 		curID = append(curID, b.unsqueeze0(b.transpose(b.reshape(pooled, int64(S), int64(L)), 1, 0)))
 	}
+	// The mean read-out. Logits linear in it: samtrack (like
+	// aot-benchmark) resizes logits bilinearly before the softmax, so a
+	// linear logit keeps the interpolated read-out's argmax; the scale
+	// makes the softmax sharp.
 	grid := grids[0]
 	if len(grids) > 1 {
 		grid = b.op("Mul", b.op("Sum", grids...), b.f(1/float32(len(grids))))
 	}
-	// Logits linear in the read-out: samtrack (like aot-benchmark) resizes
-	// logits bilinearly before the softmax, so a linear logit keeps the
-	// interpolated read-out's argmax; the scale makes the softmax sharp.
-	logits := b.op("Mul", grid, b.f(propLogitScale))
-	b.output(o, "logits", logits, 1, S, h4, w4)
-	ck := curK[0]
-	if len(curK) > 1 {
-		ck = b.concat(0, curK...)
+	return b.op("Mul", grid, b.f(propLogitScale)), curID
+}
+
+// concatLayers joins per-layer tensors [1,...] along axis 0; a single
+// layer is used as it is.
+func concatLayers(b pg, parts []string) string {
+	if len(parts) == 1 {
+		return parts[0]
 	}
-	b.output(o, "cur_k", ck, o.Layers, L, propKeyDim)
-	b.output(o, "cur_v", stackLayers(b, emb, o), o.Layers, L, propKeyDim)
-	ci := curID[0]
-	if len(curID) > 1 {
-		ci = b.concat(0, curID...)
-	}
-	b.output(o, "cur_id", ci, o.Layers, L, S)
-	return b.g.Model()
+	return b.concat(0, parts...)
 }
