@@ -9,13 +9,7 @@ func (b *Bitmap) Validate() error {
 	if b == nil {
 		return fmt.Errorf("bitmap is nil: create it with mask.NewBitmap(w, h)")
 	}
-	if b.W < 0 || b.H < 0 {
-		return fmt.Errorf("bitmap size %dx%d is negative", b.W, b.H)
-	}
-	if len(b.Pix) != b.W*b.H {
-		return fmt.Errorf("bitmap %dx%d holds %d pixels, want %d: Pix must be row-major with W*H bytes", b.W, b.H, len(b.Pix), b.W*b.H)
-	}
-	return nil
+	return checkGrid("bitmap", b.W, b.H, len(b.Pix), "bytes")
 }
 
 // Validate reports whether l is well formed: non-negative size and exactly
@@ -24,11 +18,17 @@ func (l *LabelMap) Validate() error {
 	if l == nil {
 		return fmt.Errorf("label map is nil: create it with mask.NewLabelMap(w, h)")
 	}
-	if l.W < 0 || l.H < 0 {
-		return fmt.Errorf("label map size %dx%d is negative", l.W, l.H)
+	return checkGrid("label map", l.W, l.H, len(l.Pix), "ids")
+}
+
+// checkGrid is the size check both mask types share: a non-negative w×h
+// and exactly w*h pixels (of the given unit) in row-major order.
+func checkGrid(kind string, w, h, pixels int, unit string) error {
+	if w < 0 || h < 0 {
+		return fmt.Errorf("%s size %dx%d is negative", kind, w, h)
 	}
-	if len(l.Pix) != l.W*l.H {
-		return fmt.Errorf("label map %dx%d holds %d pixels, want %d: Pix must be row-major with W*H ids", l.W, l.H, len(l.Pix), l.W*l.H)
+	if pixels != w*h {
+		return fmt.Errorf("%s %dx%d holds %d pixels, want %d: Pix must be row-major with W*H %s", kind, w, h, pixels, w*h, unit)
 	}
 	return nil
 }

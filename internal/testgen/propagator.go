@@ -33,6 +33,7 @@ package testgen
 // motion by appearance alone.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -95,27 +96,13 @@ var (
 const propKeyDim = 8
 
 func (o PropagatorOptions) withDefaults() (PropagatorOptions, error) {
-	if o.Height == 0 {
-		o.Height = 120
-	}
-	if o.Width == 0 {
-		o.Width = 160
-	}
-	if o.Stride == 0 {
-		o.Stride = 8
-	}
-	if o.Slots == 0 {
-		o.Slots = 10
-	}
-	if o.Layers == 0 {
-		o.Layers = 1
-	}
-	if o.ColourSigma == 0 {
-		o.ColourSigma = 0.02
-	}
-	if o.PositionSigma == 0 {
-		o.PositionSigma = float32(max(o.Height, o.Width)) / 4
-	}
+	o.Height = cmp.Or(o.Height, 120)
+	o.Width = cmp.Or(o.Width, 160)
+	o.Stride = cmp.Or(o.Stride, 8)
+	o.Slots = cmp.Or(o.Slots, 10)
+	o.Layers = cmp.Or(o.Layers, 1)
+	o.ColourSigma = cmp.Or(o.ColourSigma, 0.02)
+	o.PositionSigma = cmp.Or(o.PositionSigma, float32(max(o.Height, o.Width))/4)
 	switch {
 	case o.Stride != 8 && o.Stride != 16:
 		return o, fmt.Errorf("propagator stride %d: want 8 or 16", o.Stride)
