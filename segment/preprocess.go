@@ -51,12 +51,7 @@ func PreprocessSAM1(img media.Image) ([]float32, error) {
 	rgb := resizeRGB8(img.RGB, img.W, img.H, rw, rh)
 	const n = EncoderSize * EncoderSize
 	out := make([]float32, 3*n)
-	var lut [3][256]float32
-	for c := 0; c < 3; c++ {
-		for v := 0; v < 256; v++ {
-			lut[c][v] = (float32(v) - sam1Mean[c]) / sam1Std[c]
-		}
-	}
+	lut := normLUT(1, sam1Mean, sam1Std)
 	parallelRows(rh, rw*3, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			src := rgb[y*rw*3 : (y+1)*rw*3]
@@ -71,6 +66,19 @@ func PreprocessSAM1(img media.Image) ([]float32, error) {
 		}
 	})
 	return out, nil
+}
+
+// normLUT maps every 8-bit channel value v to (v/div - mean)/std, per
+// channel. Dividing by 1 leaves v exact, so both encoders' tables are the
+// values their reference computes.
+func normLUT(div float32, mean, std [3]float32) *[3][256]float32 {
+	var lut [3][256]float32
+	for c := 0; c < 3; c++ {
+		for v := 0; v < 256; v++ {
+			lut[c][v] = (float32(v)/div - mean[c]) / std[c]
+		}
+	}
+	return &lut
 }
 
 // PreprocessSAM1HWC is the input of samexporter's --use-preprocess encoder:
@@ -100,12 +108,7 @@ func PreprocessSAM2(img media.Image) ([]float32, error) {
 	rgb := resizeRGB8(img.RGB, img.W, img.H, EncoderSize, EncoderSize)
 	const n = EncoderSize * EncoderSize
 	out := make([]float32, 3*n)
-	var lut [3][256]float32
-	for c := 0; c < 3; c++ {
-		for v := 0; v < 256; v++ {
-			lut[c][v] = (float32(v)/255 - sam2Mean[c]) / sam2Std[c]
-		}
-	}
+	lut := normLUT(255, sam2Mean, sam2Std)
 	for i := 0; i < n; i++ {
 		out[i] = lut[0][rgb[3*i]]
 		out[n+i] = lut[1][rgb[3*i+1]]
