@@ -33,31 +33,17 @@ func defaultTuning() tuning {
 
 // set changes one tuning parameter by name (development harness).
 func (t *tuning) set(name string, v float64) bool {
-	switch name {
-	case "sigma":
+	if name == "sigma" {
 		t.priorSigma = v
-	case "lo":
-		t.priorLo = float32(v)
-	case "hi":
-		t.priorHi = float32(v)
-	case "cw":
-		t.colourWeight = float32(v)
-	case "occ":
-		t.occPrior = float32(v)
-	case "fba":
-		t.fbAlpha = float32(v)
-	case "fbb":
-		t.fbBeta = float32(v)
-	case "lt":
-		t.ltWeight = float32(v)
-	case "island":
-		t.islandFrac = float32(v)
-	case "hole":
-		t.holeFrac = float32(v)
-	case "clamp":
-		t.llrClamp = float32(v)
-	default:
-		return false
+		return true
 	}
-	return true
+	f, ok := map[string]*float32{
+		"lo": &t.priorLo, "hi": &t.priorHi, "cw": &t.colourWeight, "occ": &t.occPrior,
+		"fba": &t.fbAlpha, "fbb": &t.fbBeta, "lt": &t.ltWeight,
+		"island": &t.islandFrac, "hole": &t.holeFrac, "clamp": &t.llrClamp,
+	}[name]
+	if ok {
+		*f = float32(v)
+	}
+	return ok
 }
