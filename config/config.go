@@ -297,35 +297,26 @@ func (c Config) Validate() error {
 	default:
 		bad("log.format", c.Log.Format, "want text or json")
 	}
-	if c.Runtime.Threads < 0 {
-		bad("runtime.threads", c.Runtime.Threads, "want 0 (all cores) or more")
-	}
-	if c.Video.Start < 0 {
-		bad("video.start", c.Video.Start, "want a non-negative duration")
-	}
-	if c.Video.MaxFrames < 0 {
-		bad("video.max_frames", c.Video.MaxFrames, "want 0 (all) or more")
-	}
-	if c.Video.Stride < 1 {
-		bad("video.stride", c.Video.Stride, "want 1 or more")
-	}
-	if c.Video.MaxSide < 0 || (c.Video.MaxSide > 0 && c.Video.MaxSide < 16) {
-		bad("video.max_side", c.Video.MaxSide, "want 0 (no cap) or at least 16")
-	}
-	if c.Video.Threads < 0 {
-		bad("video.threads", c.Video.Threads, "want 0 (auto) or more")
-	}
-	if c.Video.MaxPixels < 1 {
-		bad("video.max_pixels", c.Video.MaxPixels, "want 1 or more (width x height of the largest accepted frame)")
-	}
-	if c.Track.MaxPrompts < 1 {
-		bad("track.max_prompts", c.Track.MaxPrompts, "want 1 or more")
-	}
-	if c.Track.MaxFramePrompts < 1 {
-		bad("track.max_frame_prompts", c.Track.MaxFramePrompts, "want 1 or more")
-	}
-	if c.Video.Timeout <= 0 {
-		bad("video.timeout", c.Video.Timeout, "want a positive duration such as 10s")
+	for _, r := range []struct {
+		broken bool
+		key    string
+		val    any
+		want   string
+	}{
+		{c.Runtime.Threads < 0, "runtime.threads", c.Runtime.Threads, "want 0 (all cores) or more"},
+		{c.Video.Start < 0, "video.start", c.Video.Start, "want a non-negative duration"},
+		{c.Video.MaxFrames < 0, "video.max_frames", c.Video.MaxFrames, "want 0 (all) or more"},
+		{c.Video.Stride < 1, "video.stride", c.Video.Stride, "want 1 or more"},
+		{c.Video.MaxSide < 0 || (c.Video.MaxSide > 0 && c.Video.MaxSide < 16), "video.max_side", c.Video.MaxSide, "want 0 (no cap) or at least 16"},
+		{c.Video.Threads < 0, "video.threads", c.Video.Threads, "want 0 (auto) or more"},
+		{c.Video.MaxPixels < 1, "video.max_pixels", c.Video.MaxPixels, "want 1 or more (width x height of the largest accepted frame)"},
+		{c.Track.MaxPrompts < 1, "track.max_prompts", c.Track.MaxPrompts, "want 1 or more"},
+		{c.Track.MaxFramePrompts < 1, "track.max_frame_prompts", c.Track.MaxFramePrompts, "want 1 or more"},
+		{c.Video.Timeout <= 0, "video.timeout", c.Video.Timeout, "want a positive duration such as 10s"},
+	} {
+		if r.broken {
+			bad(r.key, r.val, r.want)
+		}
 	}
 	errs = append(errs, c.Remove.validate()...)
 	if err := c.Everything.Validate(); err != nil {
