@@ -10,6 +10,7 @@
 package inpaint
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -86,15 +87,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Margin > 200 {
 		return o, fmt.Errorf("inpaint: margin %d px is too large: use 0-200", o.Margin)
 	}
-	if o.Window == 0 {
-		o.Window = DefaultWindow
-	}
+	o.Window = cmp.Or(o.Window, DefaultWindow)
 	if o.Window < 0 || o.Window > 500 {
 		return o, fmt.Errorf("inpaint: window %d frames: use 1-500", o.Window)
 	}
-	if o.FlowSide == 0 {
-		o.FlowSide = DefaultFlowSide
-	}
+	o.FlowSide = cmp.Or(o.FlowSide, DefaultFlowSide)
 	if o.FlowSide < 32 {
 		return o, fmt.Errorf("inpaint: flow side %d px is too small: use at least 32", o.FlowSide)
 	}
