@@ -13,14 +13,7 @@ func (b *Bitmap) ResizeNearest(w, h int) (*Bitmap, error) {
 		return nil, fmt.Errorf("resize bitmap: %w", err)
 	}
 	out := NewBitmap(w, h)
-	xs := nearestIndex(b.W, w)
-	for y := 0; y < h; y++ {
-		src := b.Pix[(y*b.H/h)*b.W:]
-		dst := out.Pix[y*w : (y+1)*w]
-		for x, sx := range xs {
-			dst[x] = src[sx]
-		}
-	}
+	resizeNearest(out.Pix, b.Pix, b.W, b.H, w, h)
 	return out, nil
 }
 
@@ -34,15 +27,21 @@ func (l *LabelMap) ResizeNearest(w, h int) (*LabelMap, error) {
 		return nil, fmt.Errorf("resize label map: %w", err)
 	}
 	out := NewLabelMap(w, h)
-	xs := nearestIndex(l.W, w)
+	resizeNearest(out.Pix, l.Pix, l.W, l.H, w, h)
+	return out, nil
+}
+
+// resizeNearest fills dst (w×h) from src (sw×sh) by nearest neighbour,
+// the pixel rule of both mask types' ResizeNearest.
+func resizeNearest[T any](dst, src []T, sw, sh, w, h int) {
+	xs := nearestIndex(sw, w)
 	for y := 0; y < h; y++ {
-		src := l.Pix[(y*l.H/h)*l.W:]
-		dst := out.Pix[y*w : (y+1)*w]
+		row := src[(y*sh/h)*sw:]
+		out := dst[y*w : (y+1)*w]
 		for x, sx := range xs {
-			dst[x] = src[sx]
+			out[x] = row[sx]
 		}
 	}
-	return out, nil
 }
 
 // Downsample scales l to a smaller (or equal) w×h by nearest neighbour,
