@@ -603,6 +603,23 @@ func (p *Propagator) encode(f media.Frame) (*encoding, error) {
 	return p.cache, nil
 }
 
+// runGraph feeds a session the tensors it declares from avail, runs it
+// and checks its outputs against the shapes the sidecar fixes.
+func runGraph(s *ort.Session, graph string, avail map[string]ort.Tensor, want map[string][]int64) (map[string]ort.Tensor, error) {
+	in, err := feed(s, avail)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Run(in)
+	if err == nil {
+		err = checkRun(graph, res, want)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s graph: %w", graph, err)
+	}
+	return res, nil
+}
+
 // feed selects the tensors a session declares.
 func feed(s *ort.Session, avail map[string]ort.Tensor) (map[string]ort.Tensor, error) {
 	in := make(map[string]ort.Tensor, len(s.Inputs()))
@@ -650,16 +667,9 @@ func (p *Propagator) referenceFrame(enc *encoding, slots []uint8) (*memFrame, er
 	for k, v := range enc.outs {
 		avail[k] = v
 	}
-	in, err := feed(p.ref, avail)
+	res, err := runGraph(p.ref, "reference", avail, p.outShapes.ref)
 	if err != nil {
 		return nil, err
-	}
-	res, err := p.ref.Run(in)
-	if err == nil {
-		err = checkRun("reference", res, p.outShapes.ref)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reference graph: %w", err)
 	}
 	p.counts.reference++
 	fr := &memFrame{k: res[nCurK].F32, v: res[nCurV].F32, id: res[nCurID].F32, slots: slots}
@@ -672,19 +682,12 @@ func (p *Propagator) referenceFrame(enc *encoding, slots []uint8) (*memFrame, er
 // writeIDV runs memory_write: the ID-values of a frame from its ID-branch
 // state and its labels.
 func (p *Propagator) writeIDV(curID []float32, slots []uint8) ([]float32, error) {
-	in, err := feed(p.write, map[string]ort.Tensor{
+	res, err := runGraph(p.write, "memory_write", map[string]ort.Tensor{
 		nCurID:  ort.F32Tensor(curID, p.curShape(p.man.IDDim)...),
 		nOneHot: p.onehot(slots),
-	})
+	}, p.outShapes.write)
 	if err != nil {
 		return nil, err
-	}
-	res, err := p.write.Run(in)
-	if err == nil {
-		err = checkRun("memory_write", res, p.outShapes.write)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("memory_write graph: %w", err)
 	}
 	p.counts.memoryWrite++
 	return res[nIDV].F32, nil
@@ -707,16 +710,9 @@ func (p *Propagator) runPropagate(enc *encoding, e *engine) (map[string]ort.Tens
 	for k, v := range enc.outs {
 		avail[k] = v
 	}
-	in, err := feed(p.prop, avail)
+	res, err := runGraph(p.prop, "propagate", avail, p.outShapes.prop)
 	if err != nil {
 		return nil, err
-	}
-	res, err := p.prop.Run(in)
-	if err == nil {
-		err = checkRun("propagate", res, p.outShapes.prop)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("propagate graph: %w", err)
 	}
 	p.counts.propagate++
 	return res, nil
