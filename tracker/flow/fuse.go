@@ -51,13 +51,7 @@ func (p *Propagator) fuseObject(o *object, rgb []byte, out []uint16) error {
 	t := &p.tune
 	// Short-term prior: the previous mask warped along the backward flow,
 	// discounted where the flows disagree.
-	if err := p.short.prepare(roi, t.fbAlpha, t.fbBeta); err != nil {
-		return err
-	}
-	if err := p.warp(p.prevLabels, o.id, o.box, &p.short.mapXY, &p.warped, roi); err != nil {
-		return err
-	}
-	wp, err := p.warped.DataPtrFloat32()
+	wp, err := p.warpPrior(&p.short, p.prevLabels, o.id, o.box, &p.warped, roi)
 	if err != nil {
 		return err
 	}
@@ -72,13 +66,7 @@ func (p *Propagator) fuseObject(o *object, rgb []byte, out []uint16) error {
 	// Long-term prior: the reference mask warped straight to this frame,
 	// trusted where its flows agree.
 	if t.ltWeight > 0 {
-		if err := p.long.prepare(roi, t.fbAlpha, t.fbBeta); err != nil {
-			return err
-		}
-		if err := p.warp(p.refLabels, o.id, o.refBox, &p.long.mapXY, &p.refW, roi); err != nil {
-			return err
-		}
-		rw, err := p.refW.DataPtrFloat32()
+		rw, err := p.warpPrior(&p.long, p.refLabels, o.id, o.refBox, &p.refW, roi)
 		if err != nil {
 			return err
 		}
@@ -123,6 +111,19 @@ func (p *Propagator) fuseObject(o *object, rgb []byte, out []uint16) error {
 		}
 	}
 	return nil
+}
+
+// warpPrior is one prior of fuseObject: object id's mask in labels
+// (within box), warped along link l's backward flow into dst, whose pixels
+// it returns; l's flow-consistency is prepared for roi first.
+func (p *Propagator) warpPrior(l *link, labels []uint16, id uint16, box image.Rectangle, dst *gocv.Mat, roi image.Rectangle) ([]float32, error) {
+	if err := l.prepare(roi, p.tune.fbAlpha, p.tune.fbBeta); err != nil {
+		return nil, err
+	}
+	if err := p.warp(labels, id, box, &l.mapXY, dst, roi); err != nil {
+		return nil, err
+	}
+	return dst.DataPtrFloat32()
 }
 
 // warp remaps the indicator of id in labels (non-zero only inside box) along
