@@ -635,12 +635,18 @@ func cocoEntries(f media.Frame, name string, res *tracker.FrameResult, prevAnns 
 
 func (r *Run) writeManifest() error {
 	r.man.Updated = time.Now().UTC()
-	b, err := json.MarshalIndent(r.man, "", "  ")
+	return r.writeJSON(ManifestFile, "manifest", r.man)
+}
+
+// writeJSON replaces the run's file name with v as indented JSON; what
+// names the document in an encoding error.
+func (r *Run) writeJSON(name, what string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("export: manifest: %w", err)
+		return fmt.Errorf("export: %s: %w", what, err)
 	}
 	b = append(b, '\n')
-	if err := mask.WriteFileAtomic(r.path(ManifestFile), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+	if err := mask.WriteFileAtomic(r.path(name), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil
@@ -659,15 +665,7 @@ func (r *Run) writeTracks() error {
 	if objs == nil {
 		objs = []tracker.Object{}
 	}
-	b, err := json.MarshalIndent(tracksDoc{r.man.FramesDone, r.man.LastFrame, objs}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("export: tracks: %w", err)
-	}
-	b = append(b, '\n')
-	if err := mask.WriteFileAtomic(r.path(TracksFile), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
+	return r.writeJSON(TracksFile, "tracks", tracksDoc{r.man.FramesDone, r.man.LastFrame, objs})
 }
 
 // writeOverlay encodes the frame's overlay into overlay.partial.mp4 (renamed
