@@ -95,3 +95,36 @@ func covered(got, want *mask.Bitmap) float64 {
 	}
 	return float64(n) / float64(max(1, want.Area()))
 }
+
+// BenchmarkClassicalTightBox times a box prompt on DAVIS blackswan frame 0
+// (854×480) end to end, and the tight-box filter alone on its result, so
+// that the filter's cost is quoted as a share of the prompt's.
+func BenchmarkClassicalTightBox(b *testing.B) {
+	const root = "../../shared/data/davis"
+	img := readRGB(b, root+"/JPEGImages/480p/blackswan/00000.jpg")
+	truth := readAnnotation(b, root+"/Annotations/480p/blackswan/00000.png")
+	prompts, err := davisPrompts(truth)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := prompts["box"]
+	c := newClassical(b)
+	res, err := c.Segment(context.Background(), img, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("segment", func(b *testing.B) {
+		for range b.N {
+			if _, err := c.Segment(context.Background(), img, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("filter", func(b *testing.B) {
+		for range b.N {
+			if _, err := tightComponents(res.Mask, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
