@@ -103,7 +103,8 @@ const (
 // Segment returns the mask of the object the prompt designates: a box
 // initialises GrabCut's rectangle (outside is background), positive clicks
 // add foreground discs, negative clicks background discs; without a box the
-// frame border is background. Result.Score is the share of the box (or of
+// frame border is background. With a box, components of the result that
+// the tight-box prior does not need are dropped (tightComponents). Result.Score is the share of the box (or of
 // the seeded foreground) that GrabCut kept, a rough confidence; LowRes is
 // nil (there are no logits).
 func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
@@ -124,14 +125,22 @@ func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt
 		return media.Result{}, err
 	}
 	win := c.window(img.W, img.H, p)
+	var res media.Result
+	var err error
 	if win == image.Rect(0, 0, img.W, img.H) {
-		return c.segmentWindow(ctx, img, p)
+		res, err = c.segmentWindow(ctx, img, p)
+	} else {
+		res, err = c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
+		if err == nil {
+			res.Mask = pasteMask(res.Mask, win, img.W, img.H)
+		}
 	}
-	res, err := c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
 	if err != nil {
 		return media.Result{}, err
 	}
-	res.Mask = pasteMask(res.Mask, win, img.W, img.H)
+	if res.Mask, err = tightComponents(res.Mask, p); err != nil {
+		return media.Result{}, err
+	}
 	return res, nil
 }
 

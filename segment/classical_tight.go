@@ -1,0 +1,117 @@
+//go:build !nogocv
+
+package segment
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"samtrack/mask"
+	"samtrack/media"
+)
+
+// tightComponents applies the tight-box prior (Lempitsky et al., ICCV 2009:
+// a tight box means every row and column crossing it meets the object) to
+// the mask's 8-connected components: the component under a positive click
+// (else the largest) stays, and each other component, largest first, stays
+// only if it reaches rows or columns of the box that those kept so far do
+// not. A separate blob of the object's colours lying within the span the
+// object already covers (a second animal behind it, a patch of background)
+// is dropped; a limb cut off by a thin gap that widens the span is kept.
+func tightComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
+	if p.Box == nil {
+		return b, nil
+	}
+	cc, err := mask.ConnectedComponents(b)
+	if err != nil {
+		return nil, fmt.Errorf("classical segmenter: %w", err)
+	}
+	if cc.N() < 2 {
+		return b, nil
+	}
+	x0, y0 := max(0, int(math.Floor(p.Box.X0))), max(0, int(math.Floor(p.Box.Y0)))
+	x1, y1 := min(b.W, int(math.Ceil(p.Box.X1))), min(b.H, int(math.Ceil(p.Box.Y1)))
+	rows, cols := componentSpans(cc, x0, y0, x1, y1)
+	order := make([]int32, 0, cc.N())
+	for k := 1; k <= cc.N(); k++ {
+		order = append(order, int32(k))
+	}
+	sort.SliceStable(order, func(i, j int) bool { return cc.Sizes[order[i]] > cc.Sizes[order[j]] })
+	if k := clickedComponent(cc, p); k > 0 {
+		order = append([]int32{k}, order...)
+	}
+	// A component must add at least this many rows or columns: a sliver
+	// of a pixel or two at the edge of the span is noise, not the object.
+	minNew := max(2, max(x1-x0, y1-y0)/100)
+	coveredR, coveredC := make([]bool, y1-y0), make([]bool, x1-x0)
+	keep := make([]bool, cc.N()+1)
+	for i, k := range order {
+		if keep[k] {
+			continue
+		}
+		if i > 0 && countNew(rows[k], coveredR) < minNew && countNew(cols[k], coveredC) < minNew {
+			continue
+		}
+		keep[k] = true
+		markSpan(rows[k], coveredR)
+		markSpan(cols[k], coveredC)
+	}
+	out := mask.NewBitmap(b.W, b.H)
+	for i, l := range cc.Labels {
+		if keep[l] {
+			out.Pix[i] = 1
+		}
+	}
+	return out, nil
+}
+
+// componentSpans lists, for each component, the box rows and columns (box
+// coordinates) it has a pixel in.
+func componentSpans(cc *mask.Components, x0, y0, x1, y1 int) (rows, cols [][]bool) {
+	rows, cols = make([][]bool, cc.N()+1), make([][]bool, cc.N()+1)
+	for k := range rows {
+		rows[k], cols[k] = make([]bool, max(0, y1-y0)), make([]bool, max(0, x1-x0))
+	}
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			if l := cc.Labels[y*cc.W+x]; l > 0 {
+				rows[l][y-y0], cols[l][x-x0] = true, true
+			}
+		}
+	}
+	return rows, cols
+}
+
+// clickedComponent is the component under the first positive click, or 0.
+func clickedComponent(cc *mask.Components, p media.Prompt) int32 {
+	for _, pt := range p.Points {
+		x, y := int(pt.X), int(pt.Y)
+		if pt.Label == 1 && x >= 0 && y >= 0 && x < cc.W && y < cc.H {
+			if l := cc.Labels[y*cc.W+x]; l > 0 {
+				return l
+			}
+		}
+	}
+	return 0
+}
+
+// countNew counts the entries set in span and not in covered.
+func countNew(span, covered []bool) int {
+	n := 0
+	for i, v := range span {
+		if v && !covered[i] {
+			n++
+		}
+	}
+	return n
+}
+
+// markSpan sets covered wherever span is set.
+func markSpan(span, covered []bool) {
+	for i, v := range span {
+		if v {
+			covered[i] = true
+		}
+	}
+}
