@@ -1,7 +1,8 @@
 // Package service owns `samtrack serve`: an HTTP JSON API under /api/v1
 // that runs tracking jobs through package pipeline (so a job behaves exactly
-// like `samtrack track`), keeps their records in a job store (the bbolt
-// database of internal/jobstore) so that the job list survives restarts and
+// like `samtrack track`), keeps their records in a job store (NATS
+// JetStream's key-value bucket through internal/jobstore: an embedded NATS
+// server by default, or an external one) so that the job list survives restarts and
 // unfinished file jobs resume from their last finished frame, bounds how
 // many jobs run and wait (internal/queue), streams progress and object
 // events (Server-Sent Events) and overlay frames (JPEG, MJPEG) through
@@ -31,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"samtrack/internal/natsbus"
 	"samtrack/internal/netguard"
 	"samtrack/video"
 )
@@ -95,6 +97,13 @@ type Options struct {
 	Web http.Handler
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
+	// NATS is where job state lives: an external NATS server or cluster with
+	// JetStream (URL, credentials, TLS); with no URL the server starts its
+	// own embedded NATS server, storing under DataDir/nats.
+	NATS natsbus.ClientOptions
+	// NATSListen is the embedded NATS server's client address (default
+	// 127.0.0.1:0, a free port on loopback).
+	NATSListen string
 }
 
 // Defaults.

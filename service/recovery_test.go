@@ -315,5 +315,8 @@ func TestCrashLoopMarksFailed(t *testing.T) {
 	if b.State != StateQueued || b.Crashes != 1 {
 		t.Errorf("job after 1 crash: %s, %d crashes", b.State, b.Crashes)
 	}
+	if _, err := os.Stat(filepath.Join(data, "jobs.db.migrated")); err != nil {
+		t.Errorf("the earlier job database was not moved into NATS and set aside: %v", err)
+	}
 	t.Logf("after a third crash: %s: %s", a.State, a.Error)
 }

@@ -16,6 +16,7 @@ import (
 	"samtrack/config"
 	"samtrack/internal/jobstore"
 	"samtrack/internal/metrics"
+	"samtrack/internal/natsbus"
 	"samtrack/internal/netguard"
 	"samtrack/internal/publictext"
 	"samtrack/internal/queue"
@@ -84,7 +85,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := jobstore.Open[jobRecord](filepath.Join(opts.DataDir, "jobs.db"))
+	st, err := openJobStore(opts)
 	if err != nil {
 		guard.Close()
 		return nil, err
@@ -105,6 +106,55 @@ func New(opts Options) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// openJobStore locks the data directory and opens the job state on NATS
+// JetStream: the server's own embedded NATS server (storing under
+// DataDir/nats) unless opts.NATS names an external one. The job database
+// of an earlier version (DataDir/jobs.db) is moved in once.
+func openJobStore(opts Options) (_ jobStore, err error) {
+	unlock, err := jobstore.LockDir(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	closers := []func() error{unlock}
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	client := opts.NATS
+	if client.URL == "" {
+		emb, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{Dir: filepath.Join(opts.DataDir, "nats"), Listen: opts.NATSListen})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, emb.Close)
+		client.URL = emb.URL()
+		opts.Logger.Info("samtrack serve: embedded NATS JetStream holds the job state", "url", client.URL, "store", filepath.Join(opts.DataDir, "nats"))
+	}
+	if client.Name == "" {
+		client.Name = "samtrack serve"
+	}
+	conn, err := natsbus.Connect(client)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, conn.Close)
+	st, err := jobstore.OpenKV[jobRecord](conn, closers...)
+	if err != nil {
+		return nil, err
+	}
+	n, err := jobstore.MigrateBolt[jobRecord](filepath.Join(opts.DataDir, "jobs.db"), st, func(r *jobRecord) string { return r.ID })
+	if err != nil {
+		return nil, fmt.Errorf("move the jobs of %s into NATS: %w", filepath.Join(opts.DataDir, "jobs.db"), err)
+	}
+	if n > 0 {
+		opts.Logger.Info("samtrack serve: moved the job database into NATS JetStream", "jobs", n, "from", filepath.Join(opts.DataDir, "jobs.db"))
+	}
+	return st, nil
 }
 
 // Handler is the server's HTTP handler (API, health, metrics, web page).

@@ -1,10 +1,11 @@
-// Package jobstore keeps samtrack serve's job records in a bbolt database:
-// one JSON value per job, keyed by its id (ids sort by creation time), in
-// one bucket. Every write is a committed, fsynced transaction, so a crash
-// loses nothing written before it, and the file lock keeps a second server
-// off the same database. The store is generic over the record type, so it
-// knows nothing of jobs themselves; the service reaches it through a small
-// interface and another store can take its place.
+// Package jobstore keeps samtrack serve's job records: one JSON value per
+// job, keyed by its id (ids sort by creation time). KV keeps them in NATS
+// JetStream's key-value bucket, the one source of truth for job state
+// (a write returns once JetStream stored it); LockDir keeps a second server
+// off a data directory; Bolt, the bbolt database earlier versions used, is
+// read once by MigrateBolt to move its jobs into NATS. The store is generic
+// over the record type, so it knows nothing of jobs themselves; the service
+// reaches it through a small interface.
 package jobstore
 
 import (

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"samtrack/internal/testenv"
+	"samtrack/internal/natstest"
 )
 
 // server is a running NATS server under test: the embedded one, or Debian's
@@ -44,67 +42,10 @@ func startEmbedded(t *testing.T) testServer {
 	}}
 }
 
-func natsServerBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server"
-	}
-	testenv.Missing(t, "nats-server is not installed: apt-get install nats-server (./dev.sh setup does)")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startExternal(t *testing.T) testServer {
 	t.Helper()
-	bin := natsServerBinary(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	var cmd *exec.Cmd
-	start := func() {
-		cmd = exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", filepath.Join(dir, "js"))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		waitListening(t, port)
-	}
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}
-	start()
-	t.Cleanup(stop)
-	return testServer{url: fmt.Sprintf("nats://127.0.0.1:%d", port), restart: func(t *testing.T, down time.Duration) {
-		stop()
-		time.Sleep(down)
-		start()
-	}}
-}
-
-func waitListening(t *testing.T, port int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nats-server did not listen on %d within 10 s", port)
+	s := natstest.Start(t)
+	return testServer{url: s.URL, restart: func(t *testing.T, down time.Duration) { s.Restart(t, down) }}
 }
 
 var servers = []struct {
@@ -291,7 +232,7 @@ func TestConnectErrorsNameTheFix(t *testing.T) {
 		{"no url", ClientOptions{}, "--nats"},
 		{"half a client certificate", ClientOptions{URL: "nats://127.0.0.1:1", TLSCert: "c.pem"}, "--nats-tls-key"},
 		{"missing nkey", ClientOptions{URL: "nats://127.0.0.1:1", NKeyFile: filepath.Join(t.TempDir(), "none.nk")}, "nkey seed"},
-		{"nothing listening", ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))}, "connect to nats://127.0.0.1:"},
+		{"nothing listening", ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", natstest.FreePort(t))}, "connect to nats://127.0.0.1:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
