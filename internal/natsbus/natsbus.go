@@ -62,6 +62,9 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(opts.Dir, "jetstream"),
+		// fsync every write, as the job database did: a power cut loses no
+		// job state or queued job that was acknowledged.
+		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      true,
 	})
