@@ -61,3 +61,45 @@ func TestJobStateInExternalNATS(t *testing.T) {
 		t.Fatalf("external record: state %s, frames %d (err %v)", rec.State, rec.FramesDone, err)
 	}
 }
+
+// The external NATS server stopped for 10 s one frame into a job and started
+// again: the job runs on meanwhile, and the state it wrote while NATS was
+// down reaches JetStream once it is back (the client buffers and retries
+// within the store's timeout), so the record says done with every frame.
+func TestNATSOutageLosesNoJob(t *testing.T) {
+	needVideos(t)
+	nats := natstest.Start(t)
+	ts := startServer(t, Options{NATS: natsbus.ClientOptions{URL: nats.URL}})
+	id := ts.createJob(pointJob(abs(t, catMP4), 300, 170, map[string]any{"video.max_frames": 60, "track.overlay": false}))
+	before := ts.waitJob(id, 60*time.Second, "start", func(v JobView) bool { return v.FramesDone > 0 || v.State.final() })
+	nats.Restart(t, 10*time.Second)
+	v := ts.waitJob(id, 120*time.Second, "finish", finished)
+	t.Logf("NATS stopped at frame %d of 60 (state %s) for 10 s", before.FramesDone, before.State)
+	if v.State != StateDone || v.FramesDone != 60 {
+		t.Fatalf("job after the outage: %s, %d frames, %q", v.State, v.FramesDone, v.Error)
+	}
+	conn, err := natsbus.Connect(natsbus.ClientOptions{URL: nats.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	recs, err := conn.Records(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec jobRecord
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _, ok, err := recs.Get(context.Background(), id)
+		if err == nil && ok && json.Unmarshal(b, &rec) == nil && rec.State == StateDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record in NATS never said done: state %s, frames %d (ok %v, err %v)", rec.State, rec.FramesDone, ok, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if rec.FramesDone != 60 {
+		t.Fatalf("record in NATS: %d frames done, want 60", rec.FramesDone)
+	}
+}
