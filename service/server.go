@@ -147,7 +147,7 @@ func openJobStore(opts Options) (_ jobStore, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := jobstore.MigrateBolt[jobRecord](filepath.Join(opts.DataDir, "jobs.db"), st, func(r *jobRecord) string { return r.ID })
+	n, err := jobstore.MigrateBolt(filepath.Join(opts.DataDir, "jobs.db"), st)
 	if err != nil {
 		return nil, fmt.Errorf("move the jobs of %s into NATS: %w", filepath.Join(opts.DataDir, "jobs.db"), err)
 	}

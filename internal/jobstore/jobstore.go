@@ -91,5 +91,20 @@ func (s *Bolt[T]) All() (recs []*T, bad []error, err error) {
 	return recs, bad, nil
 }
 
+// raw returns every stored value by id, undecoded.
+func (s *Bolt[T]) raw() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(jobsBucket).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read job database: %w", err)
+	}
+	return out, nil
+}
+
 // Close closes the database file.
 func (s *Bolt[T]) Close() error { return s.db.Close() }

@@ -98,9 +98,11 @@ func (s *KV[T]) Close() error {
 }
 
 // MigrateBolt moves the records of an earlier server's bbolt database at
-// path (if there is one) into dst, then renames the file to path.migrated so
-// it is read once. It returns how many records moved.
-func MigrateBolt[T any](path string, dst interface{ Put(string, *T) error }, id func(*T) string) (int, error) {
+// path (if there is one) into dst as they are, undecodable ones included
+// (the server reports those when it loads them, as before), then renames
+// the file to path.migrated so it is read once. It returns how many
+// records moved.
+func MigrateBolt[T any](path string, dst *KV[T]) (int, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -108,20 +110,22 @@ func MigrateBolt[T any](path string, dst interface{ Put(string, *T) error }, id 
 	if err != nil {
 		return 0, err
 	}
-	recs, bad, err := old.All()
+	raw, err := old.raw()
 	old.Close()
 	if err != nil {
 		return 0, err
 	}
-	for _, r := range recs {
-		if err := dst.Put(id(r), r); err != nil {
-			return 0, fmt.Errorf("migrate %s: %w", path, err)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	for id, v := range raw {
+		if _, err := dst.recs.Put(ctx, id, v); err != nil {
+			return 0, fmt.Errorf("migrate %s: save job %s: %w", path, id, err)
 		}
 	}
 	if err := os.Rename(path, path+".migrated"); err != nil {
 		return 0, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	return len(recs), errors.Join(bad...)
+	return len(raw), nil
 }
 
 // LockDir takes an exclusive lock on dir (a lock file in it), so that a
