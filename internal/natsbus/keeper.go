@@ -135,10 +135,7 @@ func (k *Keeper) dropGone(ctx context.Context, keys []string, mine map[string]*h
 			continue
 		}
 		delete(mine, key)
-		k.Stop(key, errGone)
-		if err := h.lease.Release(ctx); err != nil {
-			log.Warn("release lease", "key", key, "err", err)
-		}
+		k.giveBack(ctx, key, h, errGone, log)
 	}
 }
 
@@ -148,10 +145,7 @@ var errGone = errors.New("natsbus: the leased job is gone")
 func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	for key, h := range mine {
 		delete(mine, key)
-		k.Stop(key, errRebalanced)
-		if err := h.lease.Release(ctx); err != nil {
-			log.Warn("release lease", "key", key, "err", err)
-		}
+		k.giveBack(ctx, key, h, errRebalanced, log)
 		return
 	}
 }
@@ -183,12 +177,21 @@ func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]
 	}
 }
 
+// giveBack stops the work key guards, then releases its lease so another
+// worker can take it at once.
+func (k *Keeper) giveBack(ctx context.Context, key string, h *held, why error, log *slog.Logger) {
+	k.Stop(key, why)
+	if err := h.lease.Release(ctx); err != nil {
+		log.Warn("release lease", "key", key, "err", err)
+	}
+}
+
 func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for key, h := range mine {
-		k.Stop(key, context.Canceled)
+		k.Stop(key, context.Canceled) // Stop stays on this goroutine
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
