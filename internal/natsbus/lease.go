@@ -43,23 +43,13 @@ func (c *Conn) Leases(ctx context.Context, ttl time.Duration) (*Leases, error) {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	kv, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  LeaseBucket,
-		TTL:     ttl,
-		History: 1,
-		Storage: jetstream.FileStorage,
-	})
+	kv, err := c.bucket(ctx, LeaseBucket, ttl)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: lease bucket %s: %w", LeaseBucket, err)
+		return nil, err
 	}
-	workers, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  WorkerBucket,
-		TTL:     ttl,
-		History: 1,
-		Storage: jetstream.FileStorage,
-	})
+	workers, err := c.bucket(ctx, WorkerBucket, ttl)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: worker bucket %s: %w", WorkerBucket, err)
+		return nil, err
 	}
 	return &Leases{kv: kv, workers: workers, ttl: ttl}, nil
 }

@@ -190,3 +190,19 @@ const ensureTimeout = 10 * time.Second
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, ensureTimeout)
 }
+
+// bucket creates (or opens, updating its settings) a file-stored key-value
+// bucket keeping only each key's latest value; ttl > 0 expires a key that
+// long after its last write.
+func (c *Conn) bucket(ctx context.Context, name string, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:  name,
+		TTL:     ttl,
+		History: 1,
+		Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: bucket %s: %w", name, err)
+	}
+	return kv, nil
+}

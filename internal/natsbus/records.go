@@ -27,13 +27,9 @@ var ErrConflict = errors.New("natsbus: record changed since it was read")
 func (c *Conn) Records(ctx context.Context) (*Records, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	kv, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  JobsBucket,
-		History: 1,
-		Storage: jetstream.FileStorage,
-	})
+	kv, err := c.bucket(ctx, JobsBucket, 0)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: job bucket %s: %w", JobsBucket, err)
+		return nil, err
 	}
 	return &Records{kv: kv}, nil
 }
