@@ -6,24 +6,13 @@ import (
 	"slices"
 	"testing"
 
-	"samtrack/internal/testenv"
 	"samtrack/internal/testgen"
 	"samtrack/ort"
 	"samtrack/tracker/deaot/sidecar"
 )
 
-func propRuntime(t testing.TB) *ort.Runtime {
-	t.Helper()
-	rt, err := ort.Open("")
-	if err != nil {
-		testenv.NoORT(t, err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	return rt
-}
-
 func TestPropagatorGraphs(t *testing.T) {
-	rt := propRuntime(t)
+	rt := openRuntime(t)
 	for _, o := range []testgen.PropagatorOptions{
 		{}, {Layers: 2}, {Stride: 16, Height: 96, Width: 128}, {Slots: 4},
 	} {
@@ -95,7 +84,7 @@ func TestPropagatorGraphs(t *testing.T) {
 // in the query frame the squares have swapped places, and the read-out must
 // follow the colours, not the positions.
 func TestPropagatorReadsByAppearance(t *testing.T) {
-	rt := propRuntime(t)
+	rt := openRuntime(t)
 	dir := t.TempDir()
 	if err := testgen.WritePropagator(dir, testgen.PropagatorOptions{}); err != nil {
 		t.Fatal(err)
