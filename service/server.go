@@ -127,13 +127,14 @@ func openJobStore(opts Options) (_ jobStore, err error) {
 	}()
 	client := opts.NATS
 	if client.URL == "" {
-		emb, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{Dir: filepath.Join(opts.DataDir, "nats"), Listen: opts.NATSListen})
+		store := filepath.Join(opts.DataDir, "nats")
+		emb, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{Dir: store, Listen: opts.NATSListen})
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, emb.Close)
 		client.URL = emb.URL()
-		opts.Logger.Info("samtrack serve: embedded NATS JetStream holds the job state", "url", client.URL, "store", filepath.Join(opts.DataDir, "nats"))
+		opts.Logger.Info("samtrack serve: embedded NATS JetStream holds the job state", "url", client.URL, "store", store)
 	}
 	if client.Name == "" {
 		client.Name = "samtrack serve"
@@ -147,12 +148,13 @@ func openJobStore(opts Options) (_ jobStore, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := jobstore.MigrateBolt(filepath.Join(opts.DataDir, "jobs.db"), st)
+	oldDB := filepath.Join(opts.DataDir, "jobs.db")
+	n, err := jobstore.MigrateBolt(oldDB, st) // its errors name oldDB
 	if err != nil {
-		return nil, fmt.Errorf("move the jobs of %s into NATS: %w", filepath.Join(opts.DataDir, "jobs.db"), err)
+		return nil, fmt.Errorf("move the earlier job database into NATS: %w", err)
 	}
 	if n > 0 {
-		opts.Logger.Info("samtrack serve: moved the job database into NATS JetStream", "jobs", n, "from", filepath.Join(opts.DataDir, "jobs.db"))
+		opts.Logger.Info("samtrack serve: moved the job database into NATS JetStream", "jobs", n, "from", oldDB)
 	}
 	return st, nil
 }

@@ -113,7 +113,7 @@ func MigrateBolt[T any](path string, dst *KV[T]) (int, error) {
 	raw, err := old.raw()
 	old.Close()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
