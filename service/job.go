@@ -134,6 +134,10 @@ type jobRecord struct {
 	Dropped    int                  `json:"dropped_frames,omitempty"`
 	// Remove makes the job a removal from a finished tracking job.
 	Remove *removeSettings `json:"remove,omitempty"`
+	// Worker is the worker that runs the job, or ran it last; Workers
+	// lists every worker that took it, in order (a cluster's serve only).
+	Worker  string   `json:"worker,omitempty"`
+	Workers []string `json:"workers,omitempty"`
 }
 
 // maxGapsKept bounds the gaps a live job's record keeps (the newest).
@@ -170,6 +174,10 @@ type JobView struct {
 	Dropped    int `json:"dropped_frames,omitempty"`
 	// Remove is set on remove jobs: the tracking job and the objects.
 	Remove *removeSettings `json:"remove,omitempty"`
+	// Worker is the cluster worker that runs the job (or ran it last);
+	// Workers every worker that took it, in order.
+	Worker  string   `json:"worker,omitempty"`
+	Workers []string `json:"workers,omitempty"`
 }
 
 func (r *jobRecord) view() JobView {
@@ -180,7 +188,8 @@ func (r *jobRecord) view() JobView {
 	return JobView{ID: r.ID, Name: r.Name, Input: r.Input, Live: r.Live, State: r.State, Error: r.Error,
 		FramesDone: r.FramesDone, Total: r.Total, LastFrame: r.LastFrame, FPS: r.FPS, Objects: objs, Present: r.Present,
 		Created: r.Created, Started: r.Started, Finished: r.Finished, Resumes: r.Resumes, Prompts: r.Prompts,
-		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped, Remove: r.Remove}
+		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped, Remove: r.Remove,
+		Worker: r.Worker, Workers: r.Workers}
 }
 
 // clone copies the record deeply enough for another goroutine to encode it.
@@ -189,6 +198,7 @@ func (r *jobRecord) clone() *jobRecord {
 	c.Objects = append([]ObjectInfo(nil), r.Objects...)
 	c.Prompted = append([]livePrompt(nil), r.Prompted...)
 	c.Gaps = append([]pipeline.GapRecord(nil), r.Gaps...)
+	c.Workers = append([]string(nil), r.Workers...)
 	return &c
 }
 
@@ -202,6 +212,10 @@ type job struct {
 	cancel  func(error)
 	done    chan struct{}
 	deleted bool
+	// lost is set when a cluster worker lost its hold on the job (its
+	// lease, or its contact with NATS past the ack wait): from then on it
+	// writes nothing to the job's record, which another worker may own.
+	lost bool
 	// lastSave is when the record was last written during the run.
 	lastSave time.Time
 	// fps window.
@@ -210,6 +224,10 @@ type job struct {
 	// floor is the first frame a resumed run tracks (the frames before
 	// it are replayed from the interrupted run's outputs).
 	floor int
+	// resume, set on a live job a cluster worker takes over, prompts the
+	// new session with the last session's final label map (its checkpoint)
+	// instead of the job's prompts, so that every object keeps its id.
+	resume *pipeline.Prompts
 
 	events *streams.Broker
 	latest *streams.Latest

@@ -104,6 +104,14 @@ type Options struct {
 	// NATSListen is the embedded NATS server's client address (default
 	// 127.0.0.1:0, a free port on loopback).
 	NATSListen string
+	// Cluster runs file jobs and cameras on the workers of a cluster
+	// (`samtrack worker`, sharing DataDir and NATS) instead of in this
+	// process: file jobs through the JetStream work queue, cameras under
+	// leases. Unless NoLocalWorker, this process runs one of the workers
+	// (MaxParallel file jobs, MaxLive cameras).
+	Cluster        bool
+	NoLocalWorker  bool
+	ClusterOptions ClusterOptions
 }
 
 // Defaults.
@@ -190,6 +198,7 @@ func (o *Options) checkLimits() error {
 	if o.MaxStreams == 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	o.ClusterOptions = o.ClusterOptions.withDefaults()
 	if o.MaxResumes == 0 {
 		o.MaxResumes = DefaultMaxResumes
 	}

@@ -76,7 +76,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) error {
 
 // runRemove runs a remove job: the tracking job's masks, this job's output
 // directory. It returns the frames written.
-func (s *Server) runRemove(ctx context.Context, j *job, rec *jobRecord) (int, error) {
+func (s *runner) runRemove(ctx context.Context, j *job, rec *jobRecord) (int, error) {
 	masks, err := inpaint.DirMasks(s.outDir(rec.Remove.From), rec.Remove.IDs)
 	if err != nil {
 		return 0, err

@@ -15,30 +15,20 @@ import (
 
 	"samtrack/config"
 	"samtrack/internal/jobstore"
-	"samtrack/internal/metrics"
 	"samtrack/internal/natsbus"
-	"samtrack/internal/netguard"
-	"samtrack/internal/publictext"
 	"samtrack/internal/queue"
-	"samtrack/pipeline"
 )
 
 // Server is `samtrack serve`: the job manager and its HTTP API. Make it
 // with New, then Serve or ListenAndServe; both end with a graceful
 // shutdown when their context is done.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	store jobStore
-	base  config.Config // the configuration jobs layer their options on
-	// public rewrites messages for clients (no server paths).
-	public *publictext.Rewriter
-	// guard keeps URL inputs off non-public addresses.
-	guard *netguard.Guard
-
-	// ctx is cancelled at shutdown: it stops the workers and ends every
-	// event and MJPEG stream.
-	ctx    context.Context
+	// runner runs the jobs (its ctx is cancelled at shutdown: it stops the
+	// workers and ends every event and MJPEG stream), with the server's
+	// store, public-text rewriter, URL guard, model pool and metrics.
+	runner
+	opts   Options
+	base   config.Config // the configuration jobs layer their options on
 	stop   context.CancelFunc
 	closed atomic.Bool // no new jobs: shutting down
 
@@ -52,11 +42,9 @@ type Server struct {
 	workers     sync.WaitGroup
 	started     bool
 
-	seg *segmenter
-	// models lends jobs their segmenter and propagator and keeps them open
-	// between jobs (one ONNX Runtime session set per concurrent job, not per job).
-	models  *pipeline.ModelPool
-	metrics *metrics.Registry
+	// cluster is set when file jobs and cameras run on a cluster's workers.
+	cluster *cluster
+	seg     *segmenter
 	streams atomic.Int64
 	handler http.Handler
 	doneMu  sync.Mutex
@@ -81,28 +69,36 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("data directory %s: %w; choose a writable --data directory", d, err)
 		}
 	}
-	guard, err := netguard.New(opts.allowNets, base.Video.Timeout)
+	st, conn, err := openJobStore(opts)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openJobStore(opts)
+	r, err := newRunner(opts, base.Video.Timeout, st)
 	if err != nil {
-		guard.Close()
+		st.Close()
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	r.ctx = ctx
 	s := &Server{
-		opts: opts, log: opts.Logger, store: st, base: base, ctx: ctx, stop: stop,
-		jobs: map[string]*job{}, queue: &queue.FIFO[*job]{}, wake: make(chan struct{}, 1), metrics: metrics.New(),
-		public: publictext.New(opts.DataDir, opts.AllowDirs, opts.allowNames), guard: guard,
-		models: pipeline.NewModelPool(2 * (opts.MaxParallel + opts.MaxLive)),
+		runner: r, opts: opts, base: base, stop: stop,
+		jobs: map[string]*job{}, queue: &queue.FIFO[*job]{}, wake: make(chan struct{}, 1),
 	}
 	s.seg = newSegmenter(s)
 	if err := s.load(); err != nil {
 		stop()
 		st.Close()
-		guard.Close()
+		r.close()
 		return nil, err
+	}
+	if opts.Cluster {
+		if err := s.startCluster(conn, st); err != nil {
+			stop()
+			st.Close()
+			r.close()
+			return nil, err
+		}
+		s.clusterLoad()
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -112,10 +108,10 @@ func New(opts Options) (*Server, error) {
 // JetStream: the server's own embedded NATS server (storing under
 // DataDir/nats) unless opts.NATS names an external one. The job database
 // of an earlier version (DataDir/jobs.db) is moved in once.
-func openJobStore(opts Options) (_ jobStore, err error) {
+func openJobStore(opts Options) (_ *jobstore.KV[jobRecord], _ *natsbus.Conn, err error) {
 	unlock, err := jobstore.LockDir(opts.DataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	closers := []func() error{unlock}
 	defer func() {
@@ -130,7 +126,7 @@ func openJobStore(opts Options) (_ jobStore, err error) {
 		store := filepath.Join(opts.DataDir, "nats")
 		emb, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{Dir: store, Listen: opts.NATSListen})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		closers = append(closers, emb.Close)
 		client.URL = emb.URL()
@@ -141,22 +137,22 @@ func openJobStore(opts Options) (_ jobStore, err error) {
 	}
 	conn, err := natsbus.Connect(client)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	closers = append(closers, conn.Close)
 	st, err := jobstore.OpenKV[jobRecord](conn, closers...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	oldDB := filepath.Join(opts.DataDir, "jobs.db")
 	n, err := jobstore.MigrateBolt(oldDB, st) // its errors name oldDB
 	if err != nil {
-		return nil, fmt.Errorf("move the earlier job database into NATS: %w", err)
+		return nil, nil, fmt.Errorf("move the earlier job database into NATS: %w", err)
 	}
 	if n > 0 {
 		opts.Logger.Info("samtrack serve: moved the job database into NATS JetStream", "jobs", n, "from", oldDB)
 	}
-	return st, nil
+	return st, conn, nil
 }
 
 // Handler is the server's HTTP handler (API, health, metrics, web page).
@@ -170,6 +166,12 @@ func (s *Server) Start() {
 		return
 	}
 	s.started = true
+	if s.cluster != nil {
+		if s.cluster.local != nil {
+			s.workers.Go(func() { s.runLocal(s.ctx) })
+		}
+		return
+	}
 	for range s.opts.MaxParallel {
 		s.workers.Add(1)
 		go s.worker()
@@ -277,7 +279,10 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	s.shutdownJobs(ctx)
-	err := errors.Join(s.seg.close(), s.models.Close(), s.store.Close(), s.guard.Close())
+	if s.cluster != nil {
+		s.cluster.close()
+	}
+	err := errors.Join(s.seg.close(), s.runner.close(), s.store.Close())
 	return err
 }
 

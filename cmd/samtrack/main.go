@@ -41,6 +41,8 @@ usage:
   samtrack config keys | show
   samtrack serve [--listen ADDR] [--data DIR] [--allow-dir DIR]... [--token-file FILE | --token TOKEN]
                  [--max-jobs N] [--max-queue N] [--max-live N] [--allow-scheme rtsp,http,https]   (HTTP API: docs/API.md)
+                 [--nats URL [--local-worker=false]] [--ack-wait D] [--lease-ttl D]
+  samtrack worker --nats URL --data SHARED_DIR [--max-jobs N] [--max-live N] [--ack-wait D] [--lease-ttl D]   (docs/SCALE.md)
 
 Every command takes --config FILE; settings also come from SAMTRACK_* variables.
 `
@@ -105,6 +107,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.configCmd(ctx, rest)
 	case "serve":
 		return a.serve(ctx, rest)
+	case "worker":
+		return a.worker(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, usage)
 		return nil

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"samtrack/internal/natsbus"
 	"samtrack/service"
 	"samtrack/service/web"
 )
@@ -27,14 +26,11 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	maxLive := fs.Int("max-live", service.DefaultMaxLive, "live (camera) jobs that run at once, besides --max-jobs file jobs")
 	maxUpload := fs.Int64("max-upload-mb", service.DefaultMaxUploadBytes>>20, "largest upload, in MiB (413 beyond)")
 	maxRequest := fs.Int64("max-request-kb", service.DefaultMaxRequestBytes>>10, "largest JSON request body, in KiB (413 beyond)")
-	var nats natsbus.ClientOptions
-	fs.StringVar(&nats.URL, "nats", "", "NATS server or cluster (with JetStream) that holds the job state, e.g. nats://nats1:4222,nats://nats2:4222 (default: an embedded server storing under --data)")
-	fs.StringVar(&nats.CredsFile, "nats-creds", "", "NATS credentials file (JWT and nkey seed) for --nats")
-	fs.StringVar(&nats.NKeyFile, "nats-nkey", "", "NATS nkey seed file for --nats")
-	fs.StringVar(&nats.TLSCA, "nats-tls-ca", "", "CA certificate that verifies the --nats servers")
-	fs.StringVar(&nats.TLSCert, "nats-tls-cert", "", "client certificate for --nats (with --nats-tls-key)")
-	fs.StringVar(&nats.TLSKey, "nats-tls-key", "", "client key for --nats-tls-cert")
+	nats := natsFlags(fs, "NATS server or cluster (with JetStream) that holds the job state and, with it, the cluster's work queue, e.g. nats://nats1:4222,nats://nats2:4222 (default: an embedded server storing under --data, every job in this process)")
 	natsListen := fs.String("nats-listen", "127.0.0.1:0", "client address of the embedded NATS server (without --nats); port 0 picks a free one")
+	cluster := fs.Bool("cluster", false, "run jobs on `samtrack worker` processes through NATS even with the embedded server (implied by --nats)")
+	localWorker := fs.Bool("local-worker", true, "in a cluster, also run --max-jobs file jobs and --max-live cameras in this process")
+	copts := clusterFlags(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +72,8 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	srv, err := service.New(service.Options{
 		Listen: *listen, DataDir: dir, AllowDirs: *allow, AllowSchemes: *schemes, AllowNets: *nets, Token: tok,
 		MaxParallel: *maxJobs, MaxQueue: *maxQueue, MaxLive: *maxLive, MaxUploadBytes: *maxUpload << 20, MaxRequestBytes: *maxRequest << 10,
-		ConfigFile: *cfgFile, Web: web.Handler(), Logger: a.log, NATS: nats, NATSListen: *natsListen,
+		ConfigFile: *cfgFile, Web: web.Handler(), Logger: a.log, NATS: *nats, NATSListen: *natsListen,
+		Cluster: nats.URL != "" || *cluster, NoLocalWorker: !*localWorker, ClusterOptions: *copts,
 	})
 	if err != nil {
 		return exitError{code: 2, err: fmt.Errorf("serve: %w", err)}

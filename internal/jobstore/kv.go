@@ -145,3 +145,75 @@ func LockDir(dir string) (unlock func() error, err error) {
 	}
 	return f.Close, nil
 }
+
+// ErrNotFound is returned by Get and Modify when there is no record.
+var ErrNotFound = errors.New("no such job")
+
+// Get reads the record under id.
+func (s *KV[T]) Get(id string) (*T, error) {
+	r, _, err := s.get(id)
+	return r, err
+}
+
+func (s *KV[T]) get(id string) (*T, uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	b, rev, ok, err := s.recs.Get(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	r := new(T)
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, 0, fmt.Errorf("job %s: %w", id, err)
+	}
+	return r, rev, nil
+}
+
+// Modify reads the record under id, lets change edit it and writes it back
+// only if nobody wrote it in between (else it reads it again and retries):
+// a read-modify-write that workers and serve can race on. An error from
+// change is returned as it is, with nothing written.
+func (s *KV[T]) Modify(id string, change func(*T) error) (*T, error) {
+	for {
+		r, rev, err := s.get(id)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(r); err != nil {
+			return r, err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("encode job %s: %w", id, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		_, err = s.recs.Update(ctx, id, b, rev)
+		cancel()
+		if errors.Is(err, natsbus.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("save job %s: %w", id, err)
+		}
+		return r, nil
+	}
+}
+
+// Watch calls fn with every record written after the call (nil when it was
+// deleted; a record that does not decode is skipped), from its own
+// goroutine, until ctx ends.
+func (s *KV[T]) Watch(ctx context.Context, fn func(id string, rec *T)) error {
+	return s.recs.Watch(ctx, func(id string, b []byte) {
+		if b == nil {
+			fn(id, nil)
+			return
+		}
+		r := new(T)
+		if err := json.Unmarshal(b, r); err == nil {
+			fn(id, r)
+		}
+	})
+}

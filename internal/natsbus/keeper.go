@@ -135,23 +135,23 @@ func (k *Keeper) dropGone(ctx context.Context, keys []string, mine map[string]*h
 			continue
 		}
 		delete(mine, key)
-		k.giveBack(ctx, key, h, errGone, log)
+		k.giveBack(ctx, key, h, ErrGone, log)
 	}
 }
 
-// errGone is why Stop is called for a key no longer listed.
-var errGone = errors.New("natsbus: the leased job is gone")
+// ErrGone is why Stop is called for a key no longer listed.
+var ErrGone = errors.New("natsbus: the leased job is gone")
 
 func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	for key, h := range mine {
 		delete(mine, key)
-		k.giveBack(ctx, key, h, errRebalanced, log)
+		k.giveBack(ctx, key, h, ErrRebalanced, log)
 		return
 	}
 }
 
-// errRebalanced is why Stop is called when a lease is given back to another worker.
-var errRebalanced = errors.New("natsbus: lease given back to even out the workers' shares")
+// ErrRebalanced is why Stop is called when a lease is given back to another worker.
+var ErrRebalanced = errors.New("natsbus: lease given back to even out the workers' shares")
 
 func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) {
 	sort.Strings(keys)

@@ -112,3 +112,17 @@ func EncodeJPEG(w, h int, rgb []byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// SetJPEG records a frame that arrives rendered already (a cluster worker's
+// overlay, relayed by serve).
+func (l *Latest) SetJPEG(index int, jpeg []byte) {
+	l.encMu.Lock()
+	defer l.encMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	l.index = index
+	l.jpeg, l.jpegSeq = append([]byte(nil), jpeg...), l.seq
+	close(l.notify)
+	l.notify = make(chan struct{})
+}

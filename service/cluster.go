@@ -1,0 +1,257 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"samtrack/internal/jobstore"
+	"samtrack/internal/natsbus"
+	"samtrack/pipeline"
+)
+
+// cluster is serve's side of a cluster (Options.Cluster): file jobs go to
+// the JetStream work queue and live jobs wait for a worker's lease instead
+// of running in this process; the job list follows the bucket, where the
+// workers write their jobs' progress; the workers' events and frames are
+// relayed to this server's SSE and MJPEG clients; cancel and prompts for a
+// running job are requests to the worker that runs it. serve's own local
+// worker, when it has one, is a Worker like any other.
+type cluster struct {
+	conn  *natsbus.Conn
+	kv    *jobstore.KV[jobRecord]
+	queue *natsbus.Queue
+	local *Worker // nil with Options.NoLocalWorker
+	stops []func()
+}
+
+// startCluster connects serve to the cluster's queue, bucket and subjects
+// (s.mu not held; before Start).
+func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) error {
+	c := &cluster{conn: conn, kv: kv}
+	q, err := conn.JobQueue(s.ctx, natsbus.QueueOptions{AckWait: s.opts.ClusterOptions.AckWait, MaxDeliver: s.opts.MaxResumes + 1})
+	if err != nil {
+		return err
+	}
+	c.queue = q
+	unsubEvents, err := conn.SubscribeEvents(s.relayEvent)
+	if err != nil {
+		return err
+	}
+	c.stops = append(c.stops, unsubEvents)
+	unsubFrames, err := conn.SubscribeFrames(s.relayFrame)
+	if err != nil {
+		unsubEvents()
+		return err
+	}
+	c.stops = append(c.stops, unsubFrames)
+	if err := kv.Watch(s.ctx, s.follow); err != nil {
+		unsubEvents()
+		unsubFrames()
+		return err
+	}
+	if !s.opts.NoLocalWorker {
+		host, _ := os.Hostname()
+		w, err := newWorker(WorkerOptions{
+			Name: fmt.Sprintf("serve-%s-%d", host, os.Getpid()), MaxJobs: s.opts.MaxParallel, MaxLive: s.opts.MaxLive,
+			Cluster: s.opts.ClusterOptions, MaxResumes: s.opts.MaxResumes, Logger: s.log,
+		}, s.runner, conn, kv)
+		if err != nil {
+			unsubEvents()
+			unsubFrames()
+			return err
+		}
+		c.local = w
+	}
+	s.cluster = c
+	return nil
+}
+
+// relayEvent passes a worker's job event to the job's SSE clients.
+func (s *Server) relayEvent(id, name string, data []byte) {
+	if j := s.known(id); j != nil && name != "" {
+		j.events.Publish(name, json.RawMessage(data))
+	}
+}
+
+// relayFrame passes a worker's overlay frame to the job's MJPEG clients.
+func (s *Server) relayFrame(id string, index int, jpeg []byte) {
+	if j := s.known(id); j != nil {
+		j.latest.SetJPEG(index, jpeg)
+	}
+}
+
+func (s *Server) known(id string) *job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id]
+}
+
+// follow takes a record a worker (or this server) wrote into the job list.
+func (s *Server) follow(id string, rec *jobRecord) {
+	j := s.known(id)
+	if j == nil || rec == nil {
+		return // deleted, or not one of this server's jobs
+	}
+	j.mu.Lock()
+	if !j.deleted {
+		j.rec = rec
+	}
+	queued := rec.State == StateQueued
+	j.mu.Unlock()
+	if !queued {
+		s.mu.Lock()
+		s.queue.Remove(j)
+		s.mu.Unlock()
+	}
+}
+
+// clusterSubmit queues a new job on the cluster (s.mu held): its record
+// first, then, for a file job, its message on the work queue.
+func (s *Server) clusterSubmit(j *job) error {
+	rec := j.rec
+	if err := s.store.Put(rec.ID, rec); err != nil {
+		return err
+	}
+	if rec.Live {
+		return nil // a worker's keeper takes it within a lease round
+	}
+	if err := s.cluster.queue.Submit(s.ctx, rec.ID, nil); err != nil {
+		_ = s.store.Delete(rec.ID)
+		return err
+	}
+	s.queue.Push(j)
+	return nil
+}
+
+// clusterLoad queues the unfinished file jobs again (the queue ignores a
+// job id it holds already): a server that stopped between writing a job's
+// record and queueing it loses nothing. Running jobs belong to their
+// workers, and the queue gives a dead worker's job to another.
+func (s *Server) clusterLoad() {
+	for _, j := range s.jobs {
+		rec := j.rec
+		if rec.Live || rec.State != StateQueued {
+			continue
+		}
+		if err := s.cluster.queue.Submit(s.ctx, rec.ID, nil); err != nil {
+			s.log.Error("cannot queue an unfinished job on the cluster", "job", rec.ID, "err", err)
+			continue
+		}
+		s.queue.Push(j)
+	}
+}
+
+// errRunning says a record is no longer queued: its worker must be asked.
+var errRunning = errors.New("the job runs on a worker")
+
+// clusterEditQueued changes a queued job's record in the bucket, unless a
+// worker took it meanwhile (errRunning). An error from change is returned
+// with nothing written.
+func (s *Server) clusterEditQueued(j *job, change func(*jobRecord) error) error {
+	rec, err := s.cluster.kv.Modify(j.snapshot().ID, func(r *jobRecord) error {
+		if r.State == StateRunning {
+			return errRunning
+		}
+		return change(r)
+	})
+	if err == nil {
+		j.mu.Lock()
+		if !j.deleted {
+			j.rec = rec
+		}
+		j.mu.Unlock()
+	}
+	return err
+}
+
+// clusterControl sends a control request to the worker that runs j.
+func (s *Server) clusterControl(j *job, req controlRequest) *apiError {
+	b, _ := json.Marshal(req)
+	out, err := s.cluster.conn.Control(s.ctx, j.rec.ID, b)
+	if errors.Is(err, natsbus.ErrNoWorker) {
+		return errorf(http.StatusServiceUnavailable, "job %s: the worker running it does not answer (it may have stopped; another worker resumes the job after the ack wait); retry in a few seconds", j.rec.ID)
+	}
+	if err != nil {
+		return errorf(http.StatusServiceUnavailable, "job %s: %v; retry in a few seconds", j.rec.ID, err)
+	}
+	var rep controlReply
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return errorf(http.StatusBadGateway, "job %s: the worker's answer does not decode: %v", j.rec.ID, err)
+	}
+	if rep.Status != http.StatusOK {
+		return errorf(rep.Status, "%s", rep.Error)
+	}
+	return nil
+}
+
+// clusterCancel cancels a job on the cluster and waits (at most timeout)
+// until its record is final.
+func (s *Server) clusterCancel(j *job, timeout time.Duration) *apiError {
+	err := s.clusterEditQueued(j, func(r *jobRecord) error {
+		if !r.State.final() {
+			now := time.Now().UTC()
+			r.State, r.Error, r.Finished = StateCanceled, "canceled by request", &now
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRunning):
+		if e := s.clusterControl(j, controlRequest{Op: "cancel"}); e != nil {
+			return e
+		}
+	case err != nil:
+		return errorf(http.StatusInternalServerError, "%v", err)
+	default:
+		s.mu.Lock()
+		s.queue.Remove(j)
+		s.mu.Unlock()
+		j.events.Publish("state", stateEvent(j.snapshot()))
+		return nil
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if j.snapshot().State.final() {
+			return nil
+		}
+	}
+	return errorf(http.StatusInternalServerError, "the job did not stop within %v", timeout)
+}
+
+// clusterPrompts adds prompts to a queued job's record, or hands them to
+// the worker that runs it.
+func (s *Server) clusterPrompts(j *job, ps []pipeline.ObjectPrompt) *apiError {
+	err := s.clusterEditQueued(j, func(r *jobRecord) error {
+		if e := appendPrompts(r, ps); e != nil {
+			return e
+		}
+		return nil
+	})
+	var e *apiError
+	switch {
+	case errors.Is(err, errRunning):
+		return s.clusterControl(j, controlRequest{Op: "prompts", Prompts: ps})
+	case errors.As(err, &e):
+		return e
+	case err != nil:
+		return errorf(http.StatusInternalServerError, "%v", err)
+	}
+	return nil
+}
+
+// close stops relaying and following (the local worker stops with s.ctx).
+func (c *cluster) close() {
+	for _, stop := range c.stops {
+		stop()
+	}
+}
+
+// runLocal runs serve's local worker until s.ctx ends.
+func (s *Server) runLocal(ctx context.Context) {
+	if err := s.cluster.local.Run(ctx); err != nil {
+		s.log.Error("local worker stopped", "err", err)
+	}
+}
