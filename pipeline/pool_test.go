@@ -218,3 +218,39 @@ func TestPooledJobsKeepMemoryFlat(t *testing.T) {
 		t.Errorf("RSS grew from %d to %d bytes over 180 pooled jobs (> 1.1 x)", at20, at200)
 	}
 }
+
+// The built-in path (classical segmenter, DIS-flow propagator) lent by the
+// pool after a job on another video, of another size, writes the same
+// masks as a fresh one: nothing of the earlier job survives the reset.
+func TestPooledBuiltinMatchesFreshAcrossVideos(t *testing.T) {
+	cat, swan := "../../shared/data/videos/cat.mp4", blackswanMP4
+	for _, f := range []string{cat, swan} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Missing(t, "the shared test videos are needed: %v", err)
+		}
+	}
+	c := config.Default()
+	c.Video.MaxFrames = 12
+	c.Track.Overlay = false
+	run := func(pool *ModelPool, in string, x, y float64, out string) {
+		t.Helper()
+		p := Prompts{Objects: []ObjectPrompt{{ID: 1, Points: [][]float64{{x, y, 1}}}}}
+		if _, err := Run(context.Background(), Spec{Input: in, Out: out, Prompts: p, Config: c, Models: pool, Overwrite: true},
+			Hooks{Logger: quietLogger()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := t.TempDir()
+	run(nil, cat, 300, 170, filepath.Join(tmp, "fresh-cat"))
+	run(nil, swan, 500, 200, filepath.Join(tmp, "fresh-swan"))
+	pool := NewModelPool(4)
+	defer pool.Close()
+	for i, in := range []struct {
+		path, ref string
+		x, y      float64
+	}{{cat, "fresh-cat", 300, 170}, {swan, "fresh-swan", 500, 200}, {cat, "fresh-cat", 300, 170}, {cat, "fresh-cat", 300, 170}, {swan, "fresh-swan", 500, 200}} {
+		out := filepath.Join(tmp, "pooled"+strconv.Itoa(i))
+		run(pool, in.path, in.x, in.y, out)
+		sameMasks(t, filepath.Join(tmp, in.ref), out)
+	}
+}

@@ -170,6 +170,10 @@ var ErrClosed = errors.New("flow propagator is closed: create a new one with flo
 func (p *Propagator) Reset() {
 	p.objects = nil
 	p.ready = false
+	// A reset propagator must track exactly as a new one: the frame
+	// buffers (flow fields among them) are freed, not reused with an
+	// earlier video's contents.
+	p.freeFrameBuffers()
 }
 
 func (p *Propagator) freeFrameBuffers() {
