@@ -233,7 +233,7 @@ func (s *runner) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracke
 		j.events.Publish(string(e.Kind), ev)
 	}
 	j.events.Publish("progress", progressEvent(rec))
-	if now.Sub(j.lastSave) >= saveEvery {
+	if now.Sub(j.lastSave) >= saveEvery || p.Done == j.floor+1 { // the first frame of a run at once: it shows the job tracks
 		s.saveLocked(j)
 	}
 }

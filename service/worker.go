@@ -377,13 +377,18 @@ func (w *Worker) watchConnection(ctx context.Context) {
 }
 
 // loseJob stops j without writing its record again (another worker may
-// own it by now).
+// own it by now), or keeps it from starting.
 func (w *Worker) loseJob(j *job) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.cancel != nil && !j.lost {
-		j.lost = true
+	if j.lost {
+		return
+	}
+	j.lost = true
+	if j.cancel != nil {
 		j.cancel(errLost)
+	} else {
+		j.deleted = true // not started: run must not start it now
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"samtrack/export"
@@ -30,38 +32,92 @@ func (w *Worker) keepCameras(ctx context.Context) error {
 		return err
 	}
 	cams := map[string]*camera{} // used from the keeper's goroutine only
-	k := &natsbus.Keeper{
-		Leases: leases, Holder: w.opts.Name, Max: w.opts.MaxLive, Log: w.log,
-		Keys:  w.liveKeys,
-		Start: func(key string) { cams[key] = w.startCamera(ctx, key) },
-		Stop: func(key string, why error) {
-			if c := cams[key]; c != nil {
-				delete(cams, key)
-				w.stopCamera(key, c, why)
-			}
-		},
+	keys, err := w.followLive(ctx)
+	if err != nil {
+		return err
+	}
+	k := &natsbus.Keeper{Leases: leases, Holder: w.opts.Name, Max: w.opts.MaxLive, Log: w.log, Keys: keys}
+	k.Start = func(key string) { cams[key] = w.startCamera(ctx, key, func() bool { return k.Holds(key) }) }
+	k.Stop = func(key string, why error) {
+		if c := cams[key]; c != nil {
+			delete(cams, key)
+			w.stopCamera(key, c, why)
+		}
 	}
 	return k.Run(ctx)
 }
 
-// liveKeys lists the live jobs that should run somewhere.
-func (w *Worker) liveKeys(context.Context) ([]string, error) {
-	recs, _, err := w.kv.All()
-	if err != nil {
-		return nil, err
-	}
-	var keys []string
-	for _, r := range recs {
-		if r.Live && !r.State.final() {
-			keys = append(keys, r.ID)
+// followLive keeps the set of live jobs that should run somewhere (live
+// and unfinished) from the job bucket's changes, read again in full every
+// resync so that nothing missed lasts; keys lists it for the keeper without
+// a round trip, so that slow reads never delay lease renewals.
+func (w *Worker) followLive(ctx context.Context) (keys func(context.Context) ([]string, error), err error) {
+	const resync = 15 * time.Second
+	var (
+		mu   sync.Mutex
+		live = map[string]bool{}
+	)
+	apply := func(id string, r *jobRecord) {
+		if r != nil && r.Live && !r.State.final() {
+			live[id] = true
+		} else {
+			delete(live, id)
 		}
 	}
-	return keys, nil
+	if err := w.kv.Watch(ctx, func(id string, r *jobRecord) {
+		mu.Lock()
+		defer mu.Unlock()
+		apply(id, r)
+	}); err != nil {
+		return nil, err
+	}
+	resyncNow := func() error {
+		recs, _, err := w.kv.All()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		clear(live)
+		for _, r := range recs {
+			apply(r.ID, r)
+		}
+		return nil
+	}
+	if err := resyncNow(); err != nil {
+		return nil, err
+	}
+	go func() {
+		t := time.NewTicker(resync)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := resyncNow(); err != nil {
+					w.log.Warn("worker: reread the live jobs", "err", err)
+				}
+			}
+		}
+	}()
+	return func(context.Context) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make([]string, 0, len(live))
+		for id := range live {
+			out = append(out, id)
+		}
+		slices.Sort(out)
+		return out, nil
+	}, nil
 }
 
 // startCamera claims the live job key (this worker now holds its lease)
-// and runs it from the last session's checkpoint, in its own goroutine.
-func (w *Worker) startCamera(ctx context.Context, key string) *camera {
+// and runs it from the last session's checkpoint, in its own goroutine,
+// stopping it without another write as soon as holds says the lease can no
+// longer be proved (the fence: it holds even when the keeper's rounds stall).
+func (w *Worker) startCamera(ctx context.Context, key string, holds func() bool) *camera {
 	c := &camera{job: make(chan *job, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
@@ -69,7 +125,9 @@ func (w *Worker) startCamera(ctx context.Context, key string) *camera {
 			j, err := w.claimCamera(key)
 			if err == nil {
 				c.job <- j
+				stopFence := w.fence(j, holds)
 				w.runHere(j)
+				stopFence()
 				return
 			}
 			if errors.Is(err, errNotForUs) {
@@ -86,6 +144,30 @@ func (w *Worker) startCamera(ctx context.Context, key string) *camera {
 		}
 	}()
 	return c
+}
+
+// fence loses j (stops it, writing nothing more) once holds is false.
+func (w *Worker) fence(j *job, holds func() bool) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if !holds() {
+				w.log.Warn("worker: the camera's lease can no longer be proved; stopping it", "job", j.rec.ID)
+				w.loseJob(j)
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // claimCamera marks the live job as running here and prepares its new
@@ -151,22 +233,29 @@ func (w *Worker) stopCamera(key string, c *camera, why error) {
 	case <-c.done:
 	}
 	if j != nil {
-		handover := errors.Is(why, context.Canceled) || errors.Is(why, natsbus.ErrRebalanced)
-		j.mu.Lock()
-		switch {
-		case j.cancel == nil:
-		case handover:
-			j.cancel(errShutdown)
-		default:
-			j.lost = true
-			j.cancel(errLost)
+		if errors.Is(why, context.Canceled) || errors.Is(why, natsbus.ErrRebalanced) {
+			w.handOver(j)
+		} else {
+			w.loseJob(j)
 		}
-		j.mu.Unlock()
 	}
+	began := time.Now()
+	defer func() { w.log.Info("worker: camera stopped", "job", key, "why", why, "took", time.Since(began)) }()
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
 		w.log.Error("worker: a camera did not stop within 10 s of losing its lease", "job", key, "why", why)
+	}
+}
+
+// handOver stops j checkpointed (queued again, for the next holder).
+func (w *Worker) handOver(j *job) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancel != nil {
+		j.cancel(errShutdown)
+	} else {
+		j.deleted = true // not started: run must not start it now
 	}
 }
 

@@ -13,17 +13,19 @@ import (
 // Keeper holds a worker's share of a set of leases (one a live camera): it
 // takes free ones up to Max, renews those it holds, and stops the work of any
 // it can no longer prove it holds. Workers share the keys evenly: each round
-// a keeper records itself as present, takes at most one new lease while it
-// holds less than its share (the keys divided by the workers present, rounded
-// up), and gives one back while it holds more, so a worker that joins gets
-// its share within a few rounds.
+// a keeper records itself as present, takes free leases while it holds less
+// than its share (the keys divided by the workers present, rounded up; a dead
+// worker's keys move in one round once its leases and its presence expired),
+// and gives one back while it holds more, so a worker that joins gets its
+// share within a few rounds.
 //
 // Safety: a holder that cannot renew (lost connection, slow server) stops its
-// work once half the TTL has passed since it sent its last successful renewal
-// (checked every third of the TTL, each call bounded to a sixth), so it stops
-// before the server can expire the key and let another worker take it: no key
-// is ever worked on twice. Stop must therefore return promptly, with the work
-// stopped.
+// work once 60 % of the TTL has passed since it sent its last successful
+// renewal (renewals every quarter of the TTL, all keys at once, each bounded
+// to a sixth), so it stops before the server can expire the key and let
+// another worker take it: no key is ever worked on twice. The work checks
+// Holds itself too (a fence), so that a round that stalls cannot outlast
+// the lease. Stop must return promptly, with the work stopped.
 type Keeper struct {
 	Leases *Leases
 	Holder string
@@ -36,6 +38,40 @@ type Keeper struct {
 	Start func(key string)
 	Stop  func(key string, why error)
 	Log   *slog.Logger
+
+	mu sync.Mutex
+	// sent is when the last successful renewal (or the acquisition) of
+	// each held key was sent: Holds reads it from the work's goroutines.
+	sent map[string]time.Time
+}
+
+// Holds reports whether this keeper can still prove it holds key: its last
+// successful renewal was sent less than half the TTL ago. Work guarded by a
+// lease checks it on its own (a fence): if the keeper's rounds stall (a slow
+// server, a blocked Stop), the work stops itself before the lease can expire
+// and pass to another worker.
+func (k *Keeper) Holds(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t, ok := k.sent[key]
+	return ok && time.Since(t) < fenceAfter(k.Leases.TTL())
+}
+
+// fenceAfter is how long after its last successful renewal a lease's work
+// stops: the rest of the TTL is the margin for stopping it.
+func fenceAfter(ttl time.Duration) time.Duration { return ttl * 3 / 5 }
+
+func (k *Keeper) mark(key string, sent time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sent == nil {
+		k.sent = map[string]time.Time{}
+	}
+	if sent.IsZero() {
+		delete(k.sent, key)
+	} else {
+		k.sent[key] = sent
+	}
 }
 
 type held struct {
@@ -54,7 +90,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		log = slog.Default()
 	}
 	mine := map[string]*held{}
-	round := k.Leases.TTL() / 3
+	round := k.Leases.TTL() / 4
 	t := time.NewTimer(jitter(round))
 	defer t.Stop()
 	for {
@@ -77,22 +113,37 @@ func jitter(d time.Duration) time.Duration {
 
 func (k *Keeper) renew(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	ttl := k.Leases.TTL()
+	type result struct {
+		key  string
+		sent time.Time
+		err  error
+	}
+	n := len(mine)
+	results := make(chan result, n)
 	for key, h := range mine {
-		sent := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, ttl/6)
-		err := h.lease.Renew(cctx)
-		cancel()
-		if err == nil {
-			h.renewed = sent
+		go func() {
+			sent := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, ttl/6)
+			defer cancel()
+			results <- result{key, sent, h.lease.Renew(cctx)}
+		}()
+	}
+	for range n {
+		r := <-results
+		h := mine[r.key]
+		if r.err == nil {
+			h.renewed = r.sent
+			k.mark(r.key, r.sent)
 			continue
 		}
-		if errors.Is(err, ErrLost) || time.Since(h.renewed) > ttl/2 {
-			log.Warn("lease lost; stopping its work", "key", key, "holder", k.Holder, "err", err)
-			delete(mine, key)
-			k.Stop(key, err)
+		if errors.Is(r.err, ErrLost) || time.Since(h.renewed) > fenceAfter(ttl) {
+			log.Warn("lease lost; stopping its work", "key", r.key, "holder", k.Holder, "err", r.err)
+			delete(mine, r.key)
+			k.mark(r.key, time.Time{})
+			k.Stop(r.key, r.err)
 			continue
 		}
-		log.Warn("lease renewal failed; retrying", "key", key, "err", err)
+		log.Warn("lease renewal failed; retrying", "key", r.key, "err", r.err)
 	}
 }
 
@@ -118,8 +169,11 @@ func (k *Keeper) balance(ctx context.Context, mine map[string]*held, log *slog.L
 	switch {
 	case len(mine) > share:
 		k.giveBackOne(ctx, mine, log)
-	case len(mine) < share:
-		k.acquireOne(ctx, keys, mine, log)
+	default:
+		// every free key up to the share at once: a dead worker's cameras
+		// move in one round, not one a round
+		for len(mine) < share && k.acquireOne(ctx, keys, mine, log) {
+		}
 	}
 }
 
@@ -153,7 +207,8 @@ func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *sl
 // ErrRebalanced is why Stop is called when a lease is given back to another worker.
 var ErrRebalanced = errors.New("natsbus: lease given back to even out the workers' shares")
 
-func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) {
+// acquireOne takes one free key; false when it took none.
+func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) bool {
 	sort.Strings(keys)
 	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 	for _, key := range keys {
@@ -169,18 +224,21 @@ func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]
 		}
 		if err != nil {
 			log.Warn("acquire lease", "key", key, "err", err)
-			return
+			return false
 		}
 		mine[key] = &held{lease: l, renewed: sent}
+		k.mark(key, sent)
 		k.Start(key)
-		return
+		return true
 	}
+	return false
 }
 
 // giveBack stops the work key guards, then releases its lease so another
 // worker can take it at once.
 func (k *Keeper) giveBack(ctx context.Context, key string, h *held, why error, log *slog.Logger) {
 	k.Stop(key, why)
+	k.mark(key, time.Time{})
 	if err := h.lease.Release(ctx); err != nil {
 		log.Warn("release lease", "key", key, "err", err)
 	}
@@ -192,6 +250,7 @@ func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
 	var wg sync.WaitGroup
 	for key, h := range mine {
 		k.Stop(key, context.Canceled) // Stop stays on this goroutine
+		k.mark(key, time.Time{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
