@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"samtrack/internal/natstest"
 	"samtrack/internal/testenv"
 	"samtrack/mask"
 	"samtrack/service/web"
@@ -46,7 +47,15 @@ const (
 // watch the live overlay and SSE progress reach done, download
 // results.zip. It also checks that an API error (a path outside
 // --allow-dir) is shown.
-func TestBrowserFlow(t *testing.T) {
+func TestBrowserFlow(t *testing.T) { browserFlow(t, false) }
+
+// TestBrowserFlowCluster is the same flow against a cluster: serve on an
+// external nats-server with no local worker, and two `samtrack worker`
+// processes sharing its data directory, so that the job's progress, live
+// overlay and results reach the page through NATS from a worker.
+func TestBrowserFlowCluster(t *testing.T) { browserFlow(t, true) }
+
+func browserFlow(t *testing.T, cluster bool) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		testenv.Missing(t, "the browser test needs Debian's chromium at %s (./dev.sh setup installs it, or apt-get install chromium): %v", chromiumPath, err)
 	}
@@ -60,7 +69,7 @@ func TestBrowserFlow(t *testing.T) {
 	}
 	video := filepath.Join(allow, "cat.mp4")
 	copyFile(t, catMP4, video)
-	base := startServer(t, allow)
+	base := startServer(t, allow, cluster)
 	t.Logf("server up after %v", time.Since(start).Round(time.Millisecond))
 
 	ctx := newBrowser(t)
@@ -150,6 +159,9 @@ func TestBrowserFlow(t *testing.T) {
 	b.waitJS(`(() => { const p = document.getElementById('progress'); return p.dataset.state === 'done' && p.value === p.max && p.max >= 100; })()`,
 		120*time.Second, "the progress bar to reach done")
 	t.Logf("finished: %s", b.text("#progresstext"))
+	if cluster {
+		checkRanOnWorker(t, base)
+	}
 	if f := b.jsInt(`+document.getElementById('live').dataset.frames`); f < 1 {
 		t.Fatalf("no live overlay frame loaded")
 	}
@@ -305,43 +317,31 @@ func writeScreenshot(t *testing.T, png []byte, dst string) {
 // ---- the server -------------------------------------------------------
 
 // startServer builds the real samtrack binary and runs `samtrack serve` on
-// a free loopback port, allowing dir; it returns the base URL.
-func startServer(t *testing.T, dir string) string {
+// a free loopback port, allowing dir; it returns the base URL. With
+// cluster, serve uses an external nats-server (Debian's nats-server -js)
+// without a local worker, and two `samtrack worker` processes run the jobs.
+func startServer(t *testing.T, dir string, cluster bool) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "samtrack")
 	if out, err := exec.Command("go", "build", "-o", bin, "samtrack/cmd/samtrack").CombinedOutput(); err != nil {
 		t.Fatalf("build samtrack: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", t.TempDir(), "--allow-dir", dir)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Env = append(os.Environ(), "SAMTRACK_LOG_LEVEL=info")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start samtrack serve: %v", err)
+	addr, data := freeAddr(t), t.TempDir()
+	args := []string{"serve", "--listen", addr, "--data", data, "--allow-dir", dir}
+	if cluster {
+		nats := natstest.Start(t)
+		args = append(args, "--nats", nats.URL, "--local-worker=false")
+		for _, name := range []string{"w1", "w2"} {
+			startProcess(t, bin, "worker "+name, "worker", "--nats", nats.URL, "--data", data, "--name", name, "--max-live", "0")
+		}
 	}
-	exited := make(chan struct{}) // closed when the process has ended
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("samtrack serve did not stop within 15 s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("samtrack serve output:\n%s", logs.String())
-		}
-	})
+	exited, waitErr, logs := startProcess(t, bin, "serve", args...)
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case <-exited:
-			t.Fatalf("samtrack serve exited: %v\n%s", waitErr, logs.String())
+			t.Fatalf("samtrack serve exited: %v\n%s", *waitErr, logs.String())
 		default:
 		}
 		res, err := http.Get(base + "/healthz")
@@ -357,6 +357,59 @@ func startServer(t *testing.T, dir string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// checkRanOnWorker fails unless the jobs ran on one of the worker processes.
+func checkRanOnWorker(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/api/v1/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var list struct {
+		Jobs []struct{ ID, Worker string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&list); err != nil || len(list.Jobs) == 0 {
+		t.Fatalf("job list: %v, %d jobs", err, len(list.Jobs))
+	}
+	for _, j := range list.Jobs {
+		if j.Worker != "w1" && j.Worker != "w2" {
+			t.Errorf("job %s ran on %q, not on a worker process", j.ID, j.Worker)
+		}
+	}
+	t.Logf("the job ran on worker %s", list.Jobs[0].Worker)
+}
+
+// startProcess runs `samtrack ARGS` until the test ends (SIGTERM, then
+// SIGKILL after 15 s), printing its output if the test failed.
+func startProcess(t *testing.T, bin, what string, args ...string) (exited chan struct{}, waitErr *error, logs *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	logs = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = append(os.Environ(), "SAMTRACK_LOG_LEVEL=info")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start samtrack %s: %v", what, err)
+	}
+	exited = make(chan struct{}) // closed when the process has ended
+	waitErr = new(error)
+	go func() { *waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("samtrack %s did not stop within 15 s of SIGTERM", what)
+		}
+		if t.Failed() {
+			t.Logf("samtrack %s output:\n%s", what, logs.String())
+		}
+	})
+	return exited, waitErr, logs
 }
 
 func freeAddr(t *testing.T) string {

@@ -43,7 +43,7 @@ func TestBrowserNarrowWindowAndFailedJob(t *testing.T) {
 	if err := os.WriteFile(trunc, cat[:len(cat)*4/10], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := startServer(t, allow)
+	base := startServer(t, allow, false)
 
 	// A job that fails: its input ends early.
 	body, _ := json.Marshal(map[string]any{"input": trunc, "prompts": map[string]any{"objects": []any{map[string]any{"id": 1, "points": [][]float64{{300, 170, 1}}}}},

@@ -31,7 +31,7 @@ func TestBrowserRemove(t *testing.T) {
 	if err := c.Write(ffmpeg, in); err != nil {
 		t.Fatal(err)
 	}
-	base := startServer(t, allow)
+	base := startServer(t, allow, false)
 
 	// A finished tracking job of the square, made through the API.
 	png, err := c.FirstLabels()
