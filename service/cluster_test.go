@@ -225,3 +225,29 @@ func TestClusterNATSOutage(t *testing.T) {
 	sameMasks(t, "job a after the NATS outage vs samtrack track", refA, after)
 	sameMasks(t, "job b (queued during the outage) vs samtrack track", refB, readMasks(t, filepath.Join(ts.data, "jobs", b, "out")))
 }
+
+// TestWorkerKeepsMemoryFlat: 200 consecutive jobs through the cluster's
+// queue in one worker (serve's local worker, on the embedded NATS server):
+// RSS after job 200 is at most 1.1 x RSS after job 20.
+func TestWorkerKeepsMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 jobs; run without -short")
+	}
+	sample := abs(t, "../testdata/sample.mp4")
+	ts := startServer(t, Options{Cluster: true, MaxQueue: 8, AllowDirs: []string{filepath.Dir(sample)}})
+	var at20 int
+	for i := 1; i <= 200; i++ {
+		id := ts.createJob(pointJob(sample, 150, 120, map[string]any{"video.max_frames": 2, "track.overlay": false}))
+		if v := ts.waitJob(id, time.Minute, "finish", finished); v.State != StateDone || v.Worker == "" {
+			t.Fatalf("job %d ended %s on worker %q: %s", i, v.State, v.Worker, v.Error)
+		}
+		if i == 20 {
+			at20 = rssKB(t)
+		}
+	}
+	at200 := rssKB(t)
+	t.Logf("RSS after job 20: %.1f MiB, after job 200: %.1f MiB (%.3f x)", float64(at20)/1024, float64(at200)/1024, float64(at200)/float64(at20))
+	if float64(at200) > 1.1*float64(at20) {
+		t.Errorf("RSS grew from %d to %d KiB over 180 jobs in one worker (> 1.1 x)", at20, at200)
+	}
+}
