@@ -242,6 +242,23 @@ func (s *Server) clusterPrompts(j *job, ps []pipeline.ObjectPrompt) *apiError {
 	return nil
 }
 
+// clusterRunningLocked counts the file jobs and cameras the cluster's
+// workers run now, from the job records (s.mu held).
+func (s *Server) clusterRunningLocked() (files, live int) {
+	for _, j := range s.jobs {
+		j.mu.Lock()
+		if j.rec.State == StateRunning {
+			if j.rec.Live {
+				live++
+			} else {
+				files++
+			}
+		}
+		j.mu.Unlock()
+	}
+	return files, live
+}
+
 // close stops relaying and following (the local worker stops with s.ctx).
 func (c *cluster) close() {
 	for _, stop := range c.stops {

@@ -242,6 +242,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	q, run := s.queue.Len(), s.running
+	if s.cluster != nil {
+		run, _ = s.clusterRunningLocked()
+	}
 	s.mu.Unlock()
 	writeJSON(w, code, map[string]any{"status": status, "queued": q, "running": run})
 }

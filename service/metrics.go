@@ -13,6 +13,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	snap := metrics.Jobs{QueueCapacity: s.opts.MaxQueue, Workers: s.opts.MaxParallel, LiveMax: s.opts.MaxLive}
 	s.mu.Lock()
 	snap.Queued, snap.Busy, snap.LiveRunning = s.queue.Len(), s.running, s.liveRunning
+	if s.cluster != nil {
+		snap.Busy, snap.LiveRunning = s.clusterRunningLocked()
+	}
 	for _, j := range s.jobs {
 		j.mu.Lock()
 		counts[j.rec.State]++

@@ -139,3 +139,51 @@ func TestKeeperSpreadsAndFailsOver(t *testing.T) {
 		})
 	}
 }
+
+// A keeper whose round stalls (here its Stop blocks for longer than the TTL)
+// cannot renew its other leases; Holds turns false for them within 60 % of
+// the TTL of their last renewal, before the server can expire them, so the
+// work they guard can stop itself in time.
+func TestKeeperHoldsIsAFence(t *testing.T) {
+	srv := startEmbedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := connect(t, srv.url, "fenced worker")
+	const ttl = 2 * time.Second
+	leases, err := c.Leases(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	keys := []string{"cam-1", "cam-2"}
+	release := make(chan struct{})
+	k := &Keeper{
+		Leases: leases, Holder: "a", Max: 2,
+		Keys: func(context.Context) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), keys...), nil
+		},
+		Start: func(string) {},
+		Stop: func(key string, _ error) {
+			if key == "cam-1" {
+				<-release // a stop that hangs: the keeper's rounds stall
+			}
+		},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	go k.Run(ctx)
+	defer close(release)
+	waitFor(t, 10*time.Second, "both leases held", func() bool { return k.Holds("cam-1") && k.Holds("cam-2") })
+	mu.Lock()
+	keys = []string{"cam-2"} // cam-1 is gone: its Stop hangs the next round
+	mu.Unlock()
+	stalled := time.Now()
+	waitFor(t, ttl, "Holds(cam-2) false while the rounds stall", func() bool { return !k.Holds("cam-2") })
+	if d := time.Since(stalled); d >= ttl {
+		t.Fatalf("the fence fell %v after the stall; the lease could have expired (TTL %v)", d, ttl)
+	}
+	if h, err := leases.Holder(ctx, "cam-2"); err != nil || h != "a" {
+		t.Fatalf("when the fence fell, the lease was held by %q (%v); it must still be a's", h, err)
+	}
+}
