@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -227,27 +228,51 @@ func TestClusterNATSOutage(t *testing.T) {
 }
 
 // TestWorkerKeepsMemoryFlat: 200 consecutive jobs through the cluster's
-// queue in one worker (serve's local worker, on the embedded NATS server):
-// RSS after job 200 is at most 1.1 x RSS after job 20.
+// queue in one `samtrack worker` process: its RSS after job 200 is at most
+// 1.1 x its RSS after job 20.
 func TestWorkerKeepsMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 jobs; run without -short")
 	}
 	sample := abs(t, "../testdata/sample.mp4")
-	ts := startServer(t, Options{Cluster: true, MaxQueue: 8, AllowDirs: []string{filepath.Dir(sample)}})
+	nats := natstest.Start(t)
+	ts := clusterServer(t, nats.URL, Options{MaxQueue: 8, AllowDirs: []string{filepath.Dir(sample)}})
+	w := startWorker(t, nats.URL, ts.data, "w1", "--max-live", "0")
 	var at20 int
 	for i := 1; i <= 200; i++ {
 		id := ts.createJob(pointJob(sample, 150, 120, map[string]any{"video.max_frames": 2, "track.overlay": false}))
-		if v := ts.waitJob(id, time.Minute, "finish", finished); v.State != StateDone || v.Worker == "" {
+		if v := ts.waitJob(id, time.Minute, "finish", finished); v.State != StateDone || v.Worker != "w1" {
 			t.Fatalf("job %d ended %s on worker %q: %s", i, v.State, v.Worker, v.Error)
 		}
 		if i == 20 {
-			at20 = rssKB(t)
+			at20 = processRSSKB(t, w.cmd.Process.Pid)
 		}
 	}
-	at200 := rssKB(t)
-	t.Logf("RSS after job 20: %.1f MiB, after job 200: %.1f MiB (%.3f x)", float64(at20)/1024, float64(at200)/1024, float64(at200)/float64(at20))
+	at200 := processRSSKB(t, w.cmd.Process.Pid)
+	t.Logf("worker RSS after job 20: %.1f MiB, after job 200: %.1f MiB (%.3f x)", float64(at20)/1024, float64(at200)/1024, float64(at200)/float64(at20))
 	if float64(at200) > 1.1*float64(at20) {
-		t.Errorf("RSS grew from %d to %d KiB over 180 jobs in one worker (> 1.1 x)", at20, at200)
+		t.Errorf("the worker's RSS grew from %d to %d KiB over 180 jobs (> 1.1 x)", at20, at200)
 	}
+}
+
+// processRSSKB is a process's resident set size, read after it has been
+// idle for a second (the job just ended).
+func processRSSKB(t testing.TB, pid int) int {
+	t.Helper()
+	time.Sleep(time.Second)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the worker's status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatalf("VmRSS line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

@@ -195,8 +195,10 @@ func (w *Worker) takeJobs(ctx context.Context) {
 		}
 		if err != nil {
 			w.log.Warn("worker: waiting for a job failed; retrying", "err", err)
-			if !sleepCtx(ctx, time.Second) {
+			select {
+			case <-ctx.Done():
 				return
+			case <-time.After(time.Second):
 			}
 			continue
 		}
@@ -249,7 +251,7 @@ func (w *Worker) ack(d *natsbus.Delivery) {
 // record says it runs already is taken over only on a redelivery (its
 // worker stopped answering), and counted as a crash.
 func (w *Worker) claim(d *natsbus.Delivery) (*job, error) {
-	rec, err := w.kv.Modify(d.ID, func(r *jobRecord) error {
+	rec, err := w.claimRecord(d.ID, func(r *jobRecord) error {
 		switch {
 		case r.State.final(), r.Live:
 			return errNotForUs
@@ -261,8 +263,27 @@ func (w *Worker) claim(d *natsbus.Delivery) (*job, error) {
 				now := time.Now().UTC()
 				r.State, r.Finished = StateFailed, &now
 				r.Error = fmt.Sprintf("the worker running this job stopped %d times (crash, kill or lost connection); not resuming it again; the finished frames are in the results", r.Crashes)
-				return nil
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.State == StateFailed {
+		w.publishState(rec)
+		return nil, errNotForUs
+	}
+	return newJob(rec), nil
+}
+
+// claimRecord marks job id as running on this worker, unless check refuses
+// it (errNotForUs, also when there is no record) or ends it; the record it
+// returns is queued again in memory, as run starts it.
+func (w *Worker) claimRecord(id string, check func(*jobRecord) error) (*jobRecord, error) {
+	rec, err := w.kv.Modify(id, func(r *jobRecord) error {
+		if err := check(r); err != nil || r.State.final() {
+			return err
 		}
 		r.State, r.Worker, r.Workers = StateRunning, w.opts.Name, append(r.Workers, w.opts.Name)
 		return nil
@@ -273,12 +294,10 @@ func (w *Worker) claim(d *natsbus.Delivery) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.State == StateFailed {
-		w.publishState(rec)
-		return nil, errNotForUs
+	if rec.State == StateRunning {
+		rec.State = StateQueued
 	}
-	rec.State = StateQueued // run starts a queued record
-	return newJob(rec), nil
+	return rec, nil
 }
 
 func (w *Worker) publishState(rec *jobRecord) {
@@ -389,16 +408,5 @@ func (w *Worker) loseJob(j *job) {
 		j.cancel(errLost)
 	} else {
 		j.deleted = true // not started: run must not start it now
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"samtrack/export"
-	"samtrack/internal/jobstore"
 	"samtrack/internal/natsbus"
 	"samtrack/pipeline"
 )
@@ -174,20 +173,15 @@ func (w *Worker) fence(j *job, holds func() bool) (stop func()) {
 // session: the last session's final label map becomes its prompt, so that
 // every object keeps its id, and the frames in between are recorded as a gap.
 func (w *Worker) claimCamera(key string) (*job, error) {
-	rec, err := w.kv.Modify(key, func(r *jobRecord) error {
+	rec, err := w.claimRecord(key, func(r *jobRecord) error {
 		if r.State.final() || !r.Live {
 			return errNotForUs
 		}
-		r.State, r.Worker, r.Workers = StateRunning, w.opts.Name, append(r.Workers, w.opts.Name)
 		return nil
 	})
-	if errors.Is(err, jobstore.ErrNotFound) {
-		return nil, errNotForUs
-	}
 	if err != nil {
 		return nil, err
 	}
-	rec.State = StateQueued // run starts a queued record
 	j := newJob(rec)
 	w.resumeCamera(j)
 	return j, nil
