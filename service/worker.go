@@ -191,6 +191,9 @@ func (w *Worker) takeJobs(ctx context.Context) {
 	for {
 		d, err := w.queue.Next(ctx)
 		if ctx.Err() != nil {
+			if d != nil {
+				_ = d.Retry(0) // stopping: another worker takes it now
+			}
 			return
 		}
 		if err != nil {
