@@ -1,7 +1,11 @@
 package service
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,9 +242,22 @@ func TestWorkerKeepsMemoryFlat(t *testing.T) {
 	nats := natstest.Start(t)
 	ts := clusterServer(t, nats.URL, Options{MaxQueue: 8, AllowDirs: []string{filepath.Dir(sample)}})
 	w := startWorker(t, nats.URL, ts.data, "w1", "--max-live", "0")
+	// A mask prompt (object 1, a rectangle of sample.mp4's 640x360 frame):
+	// no GrabCut per job, so 200 jobs take a fraction of the time.
+	labels := image.NewGray(image.Rect(0, 0, 640, 360))
+	for y := 100; y < 200; y++ {
+		for x := 200; x < 360; x++ {
+			labels.Pix[y*labels.Stride+x] = 1
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, labels); err != nil {
+		t.Fatal(err)
+	}
+	prompt := map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}
 	var at20 int
 	for i := 1; i <= 200; i++ {
-		id := ts.createJob(pointJob(sample, 150, 120, map[string]any{"video.max_frames": 2, "track.overlay": false}))
+		id := ts.createJob(map[string]any{"input": sample, "prompts": prompt, "options": map[string]any{"video.max_frames": 2, "track.overlay": false}})
 		if v := ts.waitJob(id, time.Minute, "finish", finished); v.State != StateDone || v.Worker != "w1" {
 			t.Fatalf("job %d ended %s on worker %q: %s", i, v.State, v.Worker, v.Error)
 		}
