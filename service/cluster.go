@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"samtrack/internal/jobstore"
+	"samtrack/internal/metrics"
 	"samtrack/internal/natsbus"
 	"samtrack/pipeline"
 )
@@ -56,10 +57,12 @@ func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) er
 	}
 	if !s.opts.NoLocalWorker {
 		host, _ := os.Hostname()
+		r := s.runner
+		r.metrics = metrics.New() // serve counts every worker's frames from the relayed events
 		w, err := newWorker(WorkerOptions{
 			Name: fmt.Sprintf("serve-%s-%d", host, os.Getpid()), MaxJobs: s.opts.MaxParallel, MaxLive: s.opts.MaxLive,
 			Cluster: s.opts.ClusterOptions, MaxResumes: s.opts.MaxResumes, Logger: s.log,
-		}, s.runner, conn, kv)
+		}, r, conn, kv)
 		if err != nil {
 			unsubEvents()
 			unsubFrames()
@@ -71,10 +74,30 @@ func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) er
 	return nil
 }
 
-// relayEvent passes a worker's job event to the job's SSE clients.
+// relayEvent passes a worker's job event to the job's SSE clients, and
+// counts its frames and reconnections in serve's metrics.
 func (s *Server) relayEvent(id, name string, data []byte) {
-	if j := s.known(id); j != nil && name != "" {
-		j.events.Publish(name, json.RawMessage(data))
+	j := s.known(id)
+	if j == nil || name == "" {
+		return
+	}
+	j.events.Publish(name, json.RawMessage(data))
+	switch name {
+	case "progress":
+		var p struct {
+			Done int `json:"frames_done"`
+		}
+		if json.Unmarshal(data, &p) != nil {
+			return
+		}
+		j.mu.Lock()
+		if p.Done > j.relayed {
+			s.metrics.Frames.Add(int64(p.Done - j.relayed))
+		}
+		j.relayed = p.Done // a new session (or resumed run) counts from here
+		j.mu.Unlock()
+	case "reconnected":
+		s.metrics.Reconnects.Add(1)
 	}
 }
 

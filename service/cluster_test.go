@@ -142,6 +142,21 @@ func TestClusterJobsOnThreeWorkers(t *testing.T) {
 		sameMasks(t, fmt.Sprintf("job %d on worker %s vs samtrack track", i, v.Worker), refs[i%len(inputs)], readMasks(t, out))
 	}
 	t.Logf("jobs per worker: %v", perWorker)
+	// serve counts the workers' frames from their relayed progress events
+	// (the last ones may still be on their way)
+	want := fmt.Sprintf("samtrack_frames_processed_total %d\n", len(ids)*frames)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, met := ts.do("GET", "/metrics", nil)
+		if code == 200 && strings.Contains(string(met), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("serve's /metrics does not count the workers' frames (want %q):\n%s", want, met)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, w := range []string{"w1", "w2", "w3"} {
 		if perWorker[w] < 2 {
 			t.Errorf("worker %s ran %d jobs; each of the 3 should run at least 2 of the 12 (%v)", w, perWorker[w], perWorker)

@@ -231,6 +231,9 @@ type job struct {
 
 	events *streams.Broker
 	latest *streams.Latest
+	// relayed is the frames_done of the last progress event relayed from a
+	// cluster worker (serve's frame counter adds what each one adds).
+	relayed int
 }
 
 func newJob(rec *jobRecord) *job {
