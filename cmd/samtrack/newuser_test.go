@@ -72,7 +72,7 @@ func countMasks(t *testing.T, out string) int {
 // options names only the keys that differ.
 func TestSmallThings(t *testing.T) {
 	t.Run("help", func(t *testing.T) {
-		for _, cmd := range []string{"track", "segment", "eval", "serve"} {
+		for _, cmd := range []string{"track", "segment", "eval", "serve", "worker"} {
 			r := run(t, cmd, "--help")
 			if r.code != 0 {
 				t.Errorf("%s --help: exit %d, want 0", cmd, r.code)
@@ -83,6 +83,18 @@ func TestSmallThings(t *testing.T) {
 			if !strings.Contains(r.stdout, "--config") {
 				t.Errorf("%s --help does not print the usage on stdout:\n%s", cmd, r.stdout)
 			}
+		}
+	})
+	t.Run("worker without its cluster", func(t *testing.T) {
+		for _, args := range [][]string{{"worker"}, {"worker", "--nats", "nats://127.0.0.1:1"}, {"worker", "--data", t.TempDir()}} {
+			r := run(t, args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "--nats URL") || !strings.Contains(r.stderr, "--data DIR") {
+				t.Errorf("%v: exit %d, want 2 naming --nats URL and --data DIR:\n%s", args, r.code, r.stderr)
+			}
+		}
+		r := run(t, "worker", "--nats", "nats://127.0.0.1:1", "--data", t.TempDir())
+		if r.code == 0 || !strings.Contains(r.stderr, "connect to nats://127.0.0.1:1") {
+			t.Errorf("a worker with no NATS server: exit %d, want the connection error:\n%s", r.code, r.stderr)
 		}
 	})
 	t.Run("resume names the differing keys", func(t *testing.T) {
