@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"samtrack/internal/jobstore"
@@ -156,7 +158,9 @@ func (s *Server) clusterSubmit(j *job) error {
 // record and queueing it loses nothing. Running jobs belong to their
 // workers, and the queue gives a dead worker's job to another.
 func (s *Server) clusterLoad() {
-	for _, j := range s.jobs {
+	ids := slices.Sorted(maps.Keys(s.jobs)) // ids sort by creation time
+	for _, id := range ids {
+		j := s.jobs[id]
 		rec := j.rec
 		if rec.Live || rec.State != StateQueued {
 			continue
