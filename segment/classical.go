@@ -50,12 +50,22 @@ type ClassicalOptions struct {
 	// mean IoU from the tight box is 0.625 on the whole frame, 0.645 at
 	// 0.5, 0.688 at 0.25 (the default) and 0.670 at 0.15.
 	BoxMargin float64
+	// PinpointRounds, with a box prompt, is how many times the tight-box
+	// prior is enforced at pixel level (grabCut.pinpoint); 0 turns it off.
+	PinpointRounds int
+	// BoxBias, with a box prompt, is what each probable pixel pays (in
+	// nats) to be foreground in a second GrabCut run, kept unless it
+	// leaves more than BiasPinShare of the box's rows and columns empty
+	// beyond what the plain run does (boxGrabCut); 0 turns it off. Both
+	// were chosen on the three sequences of DAVIS davis/ alone
+	// (docs/BENCHMARKS.md).
+	BoxBias, BiasPinShare float64
 }
 
 // DefaultClassicalOptions works at 512 px with 5 iterations, on the box
 // grown by a quarter of its long side.
 func DefaultClassicalOptions() ClassicalOptions {
-	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25}
+	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15}
 }
 
 // Classical segments with OpenCV's GrabCut seeded by the prompt; it is
@@ -201,7 +211,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.
 
 	fg := make([]byte, ww*wh)
 	if fgSeeds >= gcMinSamples && len(seeds.pix)-fgSeeds >= gcMinSamples {
-		if err := c.grabCut(img, ww, wh, seeds.pix, fg); err != nil {
+		if err := c.grabCut(img, ww, wh, seeds.pix, fg, seeds.box); err != nil {
 			return media.Result{}, err
 		}
 	} else {
@@ -242,6 +252,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.
 type seedMap struct {
 	pix  []byte
 	w, h int
+	box  *image.Rectangle // the box prompt at the working size, if any
 }
 
 // fill sets the rectangle [x0,x1)×[y0,y1), clipped to the map, to v.
@@ -305,6 +316,8 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 		rx1, ry1 := max(rx0+1, int(math.Ceil(b.X1*sx))), max(ry0+1, int(math.Ceil(b.Y1*sy)))
 		m.fill(0, 0, ww, wh, gcBGD)
 		m.fill(rx0, ry0, rx1, ry1, gcPrBGD)
+		r := image.Rect(rx0, ry0, rx1, ry1)
+		m.box = &r
 		// Probable foreground is an ellipse scaled from the one inscribed
 		// in the box (by default it covers the whole box); box pixels
 		// outside it start as probable background.
@@ -345,7 +358,7 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 
 // grabCut runs OpenCV's GrabCut on the frame shrunk to ww×wh, writing 255
 // into fg where the result is (probable) foreground.
-func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error {
+func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte, box *image.Rectangle) error {
 	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
 	if err != nil {
 		return fmt.Errorf("classical segmenter: wrap frame: %w", err)
@@ -359,9 +372,32 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 		gocv.Resize(src, &work, image.Pt(ww, wh), 0, 0, gocv.InterpolationArea)
 	}
 	runtime.KeepAlive(img.RGB)
+	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 {
+		return errors.New("classical segmenter: OpenCV could not prepare the working image")
+	}
+	var out []byte
+	if box != nil {
+		out, err = c.boxGrabCut(work.ToBytes(), ww, wh, seeds, *box)
+	} else {
+		out, err = c.openCVGrabCut(work, ww, wh, seeds)
+	}
+	if err != nil {
+		return err
+	}
+	for i, v := range out {
+		if v == gcFGD || v == gcPrFGD {
+			fg[i] = 255
+		}
+	}
+	return nil
+}
+
+// openCVGrabCut runs cv::grabCut on work (ww×wh) from seeds and returns
+// its labels.
+func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]byte, error) {
 	seedMat, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC1, seeds)
 	if err != nil {
-		return fmt.Errorf("classical segmenter: wrap seeds: %w", err)
+		return nil, fmt.Errorf("classical segmenter: wrap seeds: %w", err)
 	}
 	defer seedMat.Close()
 	m := seedMat.Clone() // GrabCut writes the mask; keep it in C memory
@@ -370,8 +406,8 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 	bgd, fgd := gocv.NewMat(), gocv.NewMat()
 	defer bgd.Close()
 	defer fgd.Close()
-	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 || m.Rows() != wh || m.Cols() != ww {
-		return errors.New("classical segmenter: OpenCV could not prepare the working image")
+	if m.Rows() != wh || m.Cols() != ww {
+		return nil, errors.New("classical segmenter: OpenCV could not prepare the seed mask")
 	}
 	// GrabCut seeds its colour models with k-means, which draws from
 	// OpenCV's per-thread random generator: the mask would depend on what
@@ -384,14 +420,48 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 	runtime.UnlockOSThread()
 	out := m.ToBytes()
 	if len(out) != ww*wh {
-		return fmt.Errorf("classical segmenter: GrabCut returned %d mask bytes for %dx%d", len(out), ww, wh)
+		return nil, fmt.Errorf("classical segmenter: GrabCut returned %d mask bytes for %dx%d", len(out), ww, wh)
 	}
-	for i, v := range out {
-		if v == gcFGD || v == gcPrFGD {
-			fg[i] = 255
+	return out, nil
+}
+
+// boxGrabCut segments a box prompt (box at the working size ww×wh) by
+// GrabCut with the tight-box prior enforced at pixel level (pinpoint),
+// twice: as cv::grabCut does, and with every probable pixel paying
+// BoxBias nats more to be foreground, which drops background of the
+// object's colours that the box holds (a swan's ledge, the sand between a
+// camel's legs). A bias that eats into the object shows as rows and
+// columns of the box left empty: when the biased run leaves more than
+// BiasPinShare of the box's rows and columns empty beyond what the plain
+// run does, the plain run's labels are returned.
+func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle) ([]byte, error) {
+	if len(rgb) != 3*ww*wh {
+		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
+	}
+	run := func(bias float64) (*grabCut, int, error) {
+		g := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
+		g.bias = bias
+		if err := g.iterate(c.opts.Iterations); err != nil {
+			return nil, 0, fmt.Errorf("classical segmenter: %w", err)
 		}
+		pins, err := g.pinpoint(box, c.opts.PinpointRounds, 2)
+		if err != nil {
+			return nil, 0, fmt.Errorf("classical segmenter: %w", err)
+		}
+		return g, pins, nil
 	}
-	return nil
+	plain, pins0, err := run(0)
+	if err != nil || c.opts.BoxBias == 0 {
+		return plain.labels, err
+	}
+	biased, pins1, err := run(c.opts.BoxBias)
+	if err != nil {
+		return nil, err
+	}
+	if float64(pins1-pins0) > c.opts.BiasPinShare*float64(box.Dx()+box.Dy()) {
+		return plain.labels, nil
+	}
+	return biased.labels, nil
 }
 
 // upsampleMask scales a 0/255 mask from ww×wh to w×h bilinearly and

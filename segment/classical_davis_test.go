@@ -198,6 +198,12 @@ func tunedClassical(t *testing.T, spec string) *Classical {
 			o.BoxMargin = x
 		case "seed":
 			o.SeedRadius = x
+		case "pin":
+			o.PinpointRounds = int(x)
+		case "bias":
+			o.BoxBias = x
+		case "pinshare":
+			o.BiasPinShare = x
 		case "island":
 			o.IslandShare = x
 		default:
@@ -208,6 +214,8 @@ func tunedClassical(t *testing.T, spec string) *Classical {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("options %+v", o)
+	if os.Getenv("SWEEP") == "" {
+		t.Logf("options %+v", o)
+	}
 	return c
 }
