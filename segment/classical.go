@@ -52,6 +52,7 @@ type ClassicalOptions struct {
 	BoxMargin float64
 	// PinpointRounds, with a box prompt, is how many times the tight-box
 	// prior is enforced at pixel level (grabCut.pinpoint); 0 turns it off.
+	// With both it and BoxBias 0, a box runs cv::grabCut as a click does.
 	PinpointRounds int
 	// BoxBias, with a box prompt, is what each probable pixel pays (in
 	// nats) to be foreground in a second GrabCut run, kept unless it
@@ -60,12 +61,15 @@ type ClassicalOptions struct {
 	// were chosen on the three sequences of DAVIS davis/ alone
 	// (docs/BENCHMARKS.md).
 	BoxBias, BiasPinShare float64
+	// StopShare ends a box's GrabCut rounds early once one changes no more
+	// than this share of the working pixels (0 runs every round).
+	StopShare float64
 }
 
 // DefaultClassicalOptions works at 512 px with 5 iterations, on the box
 // grown by a quarter of its long side.
 func DefaultClassicalOptions() ClassicalOptions {
-	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15}
+	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15, StopShare: 0.001}
 }
 
 // Classical segments with OpenCV's GrabCut seeded by the prompt; it is
@@ -90,6 +94,14 @@ func NewClassical(opts ClassicalOptions) (*Classical, error) {
 		return nil, fmt.Errorf("classical segmenter: box ellipse %v; use (0, 2] (default 1.5)", opts.BoxEllipse)
 	case !(opts.IslandShare >= 0 && opts.IslandShare < 1):
 		return nil, fmt.Errorf("classical segmenter: island share %v; use [0, 1) (default 0.05)", opts.IslandShare)
+	case opts.PinpointRounds < 0 || opts.PinpointRounds > 20:
+		return nil, fmt.Errorf("classical segmenter: %d pinpoint rounds; use 0 to 20 (default 3)", opts.PinpointRounds)
+	case !(opts.BoxBias >= 0 && opts.BoxBias <= 20):
+		return nil, fmt.Errorf("classical segmenter: box bias %v; use [0, 20] nats (default 1)", opts.BoxBias)
+	case !(opts.BiasPinShare >= 0 && opts.BiasPinShare <= 1):
+		return nil, fmt.Errorf("classical segmenter: bias pin share %v; use [0, 1] (default 0.15)", opts.BiasPinShare)
+	case !(opts.StopShare >= 0 && opts.StopShare < 1):
+		return nil, fmt.Errorf("classical segmenter: stop share %v; use [0, 1) (default 0.001)", opts.StopShare)
 	}
 	return &Classical{opts: opts}, nil
 }
@@ -376,7 +388,7 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte, box *
 		return errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
 	var out []byte
-	if box != nil {
+	if box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0) {
 		out, err = c.boxGrabCut(work.ToBytes(), ww, wh, seeds, *box)
 	} else {
 		out, err = c.openCVGrabCut(work, ww, wh, seeds)
@@ -427,8 +439,8 @@ func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]by
 
 // boxGrabCut segments a box prompt (box at the working size ww×wh) by
 // GrabCut with the tight-box prior enforced at pixel level (pinpoint),
-// twice: as cv::grabCut does, and with every probable pixel paying
-// BoxBias nats more to be foreground, which drops background of the
+// twice: as cv::grabCut does, and with every probable pixel
+// paying BoxBias nats more to be foreground, which drops background of the
 // object's colours that the box holds (a swan's ledge, the sand between a
 // camel's legs). A bias that eats into the object shows as rows and
 // columns of the box left empty: when the biased run leaves more than
@@ -438,30 +450,36 @@ func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.R
 	if len(rgb) != 3*ww*wh {
 		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
-	run := func(bias float64) (*grabCut, int, error) {
-		g := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
-		g.bias = bias
+	type run struct {
+		g    *grabCut
+		pins int
+	}
+	// Both runs start from the same seeds, colour models and smoothness.
+	start := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
+	var runs []run
+	for k, bias := range []float64{0, c.opts.BoxBias} {
+		if k == 1 && bias == 0 {
+			break
+		}
+		g := start.fork()
+		g.bias, g.stopShare = bias, c.opts.StopShare
 		if err := g.iterate(c.opts.Iterations); err != nil {
-			return nil, 0, fmt.Errorf("classical segmenter: %w", err)
+			return nil, fmt.Errorf("classical segmenter: %w", err)
 		}
 		pins, err := g.pinpoint(box, c.opts.PinpointRounds, 2)
 		if err != nil {
-			return nil, 0, fmt.Errorf("classical segmenter: %w", err)
+			return nil, fmt.Errorf("classical segmenter: %w", err)
 		}
-		return g, pins, nil
+		runs = append(runs, run{g, pins})
 	}
-	plain, pins0, err := run(0)
-	if err != nil || c.opts.BoxBias == 0 {
-		return plain.labels, err
+	if len(runs) == 1 {
+		return runs[0].g.labels, nil
 	}
-	biased, pins1, err := run(c.opts.BoxBias)
-	if err != nil {
-		return nil, err
+	plain, biased := runs[0], runs[1]
+	if float64(biased.pins-plain.pins) > c.opts.BiasPinShare*float64(box.Dx()+box.Dy()) {
+		return plain.g.labels, nil
 	}
-	if float64(pins1-pins0) > c.opts.BiasPinShare*float64(box.Dx()+box.Dy()) {
-		return plain.labels, nil
-	}
-	return biased.labels, nil
+	return biased.g.labels, nil
 }
 
 // upsampleMask scales a 0/255 mask from ww×wh to w×h bilinearly and

@@ -202,6 +202,8 @@ func tunedClassical(t *testing.T, spec string) *Classical {
 			o.PinpointRounds = int(x)
 		case "bias":
 			o.BoxBias = x
+		case "stop":
+			o.StopShare = x
 		case "pinshare":
 			o.BiasPinShare = x
 		case "island":

@@ -49,33 +49,49 @@ func (g *gmm) mahalanobis(k int, c [3]float64) float64 {
 	return d0*(d0*m[0]+d1*m[3]+d2*m[6]) + d1*(d0*m[1]+d1*m[4]+d2*m[7]) + d2*(d0*m[2]+d1*m[5]+d2*m[8])
 }
 
-// fit estimates the mixture from colours labelled with their component.
-func (g *gmm) fit(cols [][3]float64, comp []int) {
-	var n [gmmK]float64
-	var s [gmmK][3]float64
-	var pr [gmmK][9]float64
-	for i, c := range cols {
-		k := comp[i]
-		n[k]++
-		for a := range 3 {
-			s[k][a] += c[a]
-			for b := range 3 {
-				pr[k][a*3+b] += c[a] * c[b]
-			}
+// gmmStats accumulates colours per component for fitting a gmm.
+type gmmStats struct {
+	n     [gmmK]float64
+	sum   [gmmK][3]float64
+	prod  [gmmK][9]float64
+	total float64
+}
+
+func (st *gmmStats) add(k int, c [3]float64) {
+	st.n[k]++
+	st.total++
+	for a := range 3 {
+		st.sum[k][a] += c[a]
+		for b := range 3 {
+			st.prod[k][a*3+b] += c[a] * c[b]
 		}
 	}
+}
+
+// fit estimates the mixture from colours labelled with their component.
+func (g *gmm) fit(cols [][3]float64, comp []int) {
+	var st gmmStats
+	for i, c := range cols {
+		st.add(comp[i], c)
+	}
+	g.fitStats(&st)
+}
+
+// fitStats estimates the mixture from accumulated colours.
+func (g *gmm) fitStats(st *gmmStats) {
 	*g = gmm{}
 	for k := range gmmK {
-		if n[k] == 0 {
+		n := st.n[k]
+		if n == 0 {
 			continue
 		}
 		var cov [9]float64
 		for a := range 3 {
-			g.mean[k][a] = s[k][a] / n[k]
+			g.mean[k][a] = st.sum[k][a] / n
 		}
 		for a := range 3 {
 			for b := range 3 {
-				cov[a*3+b] = pr[k][a*3+b]/n[k] - g.mean[k][a]*g.mean[k][b]
+				cov[a*3+b] = st.prod[k][a*3+b]/n - g.mean[k][a]*g.mean[k][b]
 			}
 		}
 		det := det3(cov)
@@ -84,7 +100,7 @@ func (g *gmm) fit(cols [][3]float64, comp []int) {
 			cov[0], cov[4], cov[8] = cov[0]+0.01, cov[4]+0.01, cov[8]+0.01
 			det = det3(cov)
 		}
-		g.weight[k] = n[k] / float64(len(cols))
+		g.weight[k] = n / st.total
 		g.inv[k] = inv3(cov, det)
 		g.norm[k] = g.weight[k] / math.Sqrt(det)
 	}

@@ -15,14 +15,19 @@ import (
 // between rounds so that constraints can be added (pinpoint), and can bias
 // the probable pixels towards the background.
 type grabCut struct {
-	rgb    []byte
 	w, h   int
+	links  nLinks
 	cols   [][3]float64
 	labels []byte
 	fg, bg gmm
-	gamma  float64
+	lambda float64 // what a definite label pays to change
 	// bias is what a probable pixel pays, in nats, to be foreground.
 	bias float64
+	// changed is how many pixels the last relabel changed.
+	changed int
+	// stopShare ends iterate early once a round changes no more than
+	// this share of the pixels.
+	stopShare float64
 	// scratch for relabel
 	fromSrc, toSink []float64
 	cut             []byte
@@ -33,7 +38,7 @@ type grabCut struct {
 // initialises the colour models by k-means.
 func newGrabCut(rgb []byte, w, h int, seeds []byte, gamma float64) *grabCut {
 	n := w * h
-	g := &grabCut{rgb: rgb, w: w, h: h, cols: make([][3]float64, n), labels: seeds, gamma: gamma,
+	g := &grabCut{w: w, h: h, links: contrastLinks(rgb, w, h, gamma), cols: make([][3]float64, n), labels: seeds, lambda: 9 * gamma,
 		fromSrc: make([]float64, n), toSink: make([]float64, n), cut: make([]byte, n)}
 	for i := range g.cols {
 		g.cols[i] = [3]float64{float64(rgb[3*i]), float64(rgb[3*i+1]), float64(rgb[3*i+2])}
@@ -43,6 +48,16 @@ func newGrabCut(rgb []byte, w, h int, seeds []byte, gamma float64) *grabCut {
 		g.model(fgClass).fit(sub, kmeansComponents(sub))
 	}
 	return g
+}
+
+// fork is a copy of g, models and labels included, that shares its
+// colours and smoothness weights: what runs on either leaves the other be.
+func (g *grabCut) fork() *grabCut {
+	n := g.w * g.h
+	f := *g
+	f.labels = append([]byte(nil), g.labels...)
+	f.fromSrc, f.toSink, f.cut = make([]float64, n), make([]float64, n), make([]byte, n)
+	return &f
 }
 
 func (g *grabCut) model(fgClass bool) *gmm {
@@ -73,6 +88,9 @@ func (g *grabCut) iterate(n int) error {
 		if err := g.relabel(); err != nil {
 			return err
 		}
+		if float64(g.changed) <= g.stopShare*float64(len(g.labels)) {
+			break
+		}
 	}
 	return nil
 }
@@ -80,15 +98,17 @@ func (g *grabCut) iterate(n int) error {
 // learn assigns every pixel to the most likely component of its class's
 // model and refits both models to those assignments.
 func (g *grabCut) learn() {
-	for _, fgClass := range []bool{true, false} {
-		m := g.model(fgClass)
-		sub := g.classColours(fgClass)
-		comp := make([]int, len(sub))
-		for j, c := range sub {
-			comp[j] = m.component(c)
+	var fg, bg gmmStats
+	for i, v := range g.labels {
+		c := g.cols[i]
+		if isFG(v) {
+			fg.add(g.fg.component(c), c)
+		} else {
+			bg.add(g.bg.component(c), c)
 		}
-		m.fit(sub, comp)
 	}
+	g.fg.fitStats(&fg)
+	g.bg.fitStats(&bg)
 }
 
 // logRatio is log p(c | foreground) − log p(c | background) at pixel i.
@@ -101,7 +121,7 @@ func safeLog(p float64) float64 { return math.Log(math.Max(p, 1e-200)) }
 // relabel sets the terminal costs from the models (definite labels get
 // GrabCut's 9·gamma) and relabels the probable pixels by a minimum cut.
 func (g *grabCut) relabel() error {
-	lambda := 9 * g.gamma
+	lambda := g.lambda
 	for i, v := range g.labels {
 		switch v {
 		case gcFGD:
@@ -112,17 +132,22 @@ func (g *grabCut) relabel() error {
 			g.fromSrc[i], g.toSink[i] = -safeLog(g.bg.prob(g.cols[i])), g.bias-safeLog(g.fg.prob(g.cols[i]))
 		}
 	}
-	if err := cutGrid(g.rgb, g.w, g.h, g.fromSrc, g.toSink, g.gamma, g.cut); err != nil {
+	if err := cutGrid(g.links, g.fromSrc, g.toSink, g.cut); err != nil {
 		return err
 	}
+	changed := 0
 	for i, v := range g.labels {
 		if v == gcPrFGD || v == gcPrBGD {
 			g.labels[i] = gcPrBGD
 			if g.cut[i] != 0 {
 				g.labels[i] = gcPrFGD
 			}
+			if g.labels[i] != v {
+				changed++
+			}
 		}
 	}
+	g.changed = changed
 	return nil
 }
 

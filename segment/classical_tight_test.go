@@ -97,7 +97,9 @@ func covered(got, want *mask.Bitmap) float64 {
 }
 
 // BenchmarkClassicalTightBox times a box prompt on DAVIS blackswan frame 0
-// (854×480) end to end, and the tight-box filter alone on its result, so
+// (854×480) end to end, by default and with pinpoint and the biased run
+// off (cv::grabCut alone, the segmenter before them: the baseline its cost
+// is quoted against), and the tight-box filter alone on its result, so
 // that the filter's cost is quoted as a share of the prompt's.
 func BenchmarkClassicalTightBox(b *testing.B) {
 	const root = "../../shared/data/davis"
@@ -116,6 +118,19 @@ func BenchmarkClassicalTightBox(b *testing.B) {
 	b.Run("segment", func(b *testing.B) {
 		for range b.N {
 			if _, err := c.Segment(context.Background(), img, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	o := DefaultClassicalOptions()
+	o.PinpointRounds, o.BoxBias = 0, 0
+	plain, err := NewClassical(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("segment-cv-grabcut", func(b *testing.B) {
+		for range b.N {
+			if _, err := plain.Segment(context.Background(), img, p); err != nil {
 				b.Fatal(err)
 			}
 		}
