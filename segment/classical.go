@@ -368,8 +368,9 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 	return m
 }
 
-// grabCut runs OpenCV's GrabCut on the frame shrunk to ww×wh, writing 255
-// into fg where the result is (probable) foreground.
+// grabCut runs GrabCut on the frame shrunk to ww×wh (boxGrabCut for a box,
+// cv::grabCut for clicks alone), writing 255 into fg where the result is
+// (probable) foreground.
 func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte, box *image.Rectangle) error {
 	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
 	if err != nil {
@@ -439,13 +440,14 @@ func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]by
 
 // boxGrabCut segments a box prompt (box at the working size ww×wh) by
 // GrabCut with the tight-box prior enforced at pixel level (pinpoint),
-// twice: as cv::grabCut does, and with every probable pixel
-// paying BoxBias nats more to be foreground, which drops background of the
-// object's colours that the box holds (a swan's ledge, the sand between a
-// camel's legs). A bias that eats into the object shows as rows and
-// columns of the box left empty: when the biased run leaves more than
-// BiasPinShare of the box's rows and columns empty beyond what the plain
-// run does, the plain run's labels are returned.
+// twice: as cv::grabCut does, and with every probable pixel paying BoxBias
+// nats more to be foreground, which drops background of the object's
+// colours that the box holds (a swan's ledge, the sand between a camel's
+// legs). A bias that eats into the object shows as rows and columns of the
+// box left empty: when the biased run leaves more than BiasPinShare of the
+// box's rows and columns empty beyond what the plain run does, the plain
+// run's labels are returned (with PinpointRounds 0 nothing is counted and
+// the biased run is kept).
 func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle) ([]byte, error) {
 	if len(rgb) != 3*ww*wh {
 		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")

@@ -49,26 +49,22 @@ func boxSeeds(w, h int, r image.Rectangle) []byte {
 
 // emptyLines counts the rows and columns of r with no foreground.
 func emptyLines(g *grabCut, r image.Rectangle) int {
-	n := 0
+	empty := func(x, y, dx, dy, n int) int {
+		for k := range n {
+			if isFG(g.labels[(y+k*dy)*g.w+x+k*dx]) {
+				return 0
+			}
+		}
+		return 1
+	}
+	c := 0
 	for y := r.Min.Y; y < r.Max.Y; y++ {
-		hit := false
-		for x := r.Min.X; x < r.Max.X && !hit; x++ {
-			hit = isFG(g.labels[y*g.w+x])
-		}
-		if !hit {
-			n++
-		}
+		c += empty(r.Min.X, y, 1, 0, r.Dx())
 	}
 	for x := r.Min.X; x < r.Max.X; x++ {
-		hit := false
-		for y := r.Min.Y; y < r.Max.Y && !hit; y++ {
-			hit = isFG(g.labels[y*g.w+x])
-		}
-		if !hit {
-			n++
-		}
+		c += empty(x, r.Min.Y, 0, 1, r.Dy())
 	}
-	return n
+	return c
 }
 
 // TestGrabCutPinpoint checks the tight-box prior at pixel level on a
