@@ -126,9 +126,10 @@ const (
 // initialises GrabCut's rectangle (outside is background), positive clicks
 // add foreground discs, negative clicks background discs; without a box the
 // frame border is background. With a box, components of the result that
-// the tight-box prior does not need are dropped (tightComponents). Result.Score is the share of the box (or of
-// the seeded foreground) that GrabCut kept, a rough confidence; LowRes is
-// nil (there are no logits).
+// the tight-box prior does not need are dropped; with clicks alone, those
+// no positive click lands on (tightComponents). Result.Score is the share
+// of the box (or of the seeded foreground) that GrabCut kept, a rough
+// confidence; LowRes is nil (there are no logits).
 func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
 		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
