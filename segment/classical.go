@@ -50,12 +50,26 @@ type ClassicalOptions struct {
 	// mean IoU from the tight box is 0.625 on the whole frame, 0.645 at
 	// 0.5, 0.688 at 0.25 (the default) and 0.670 at 0.15.
 	BoxMargin float64
+	// PinpointRounds, with a box prompt, is how many times the tight-box
+	// prior is enforced at pixel level (grabCut.pinpoint); 0 turns it off.
+	// With both it and BoxBias 0, a box runs cv::grabCut as a click does.
+	PinpointRounds int
+	// BoxBias, with a box prompt, is what each probable pixel pays (in
+	// nats) to be foreground in a second GrabCut run, kept unless it
+	// leaves more than BiasPinShare of the box's rows and columns empty
+	// beyond what the plain run does (boxGrabCut); 0 turns it off. Both
+	// were chosen on the three sequences of DAVIS davis/ alone
+	// (docs/BENCHMARKS.md).
+	BoxBias, BiasPinShare float64
+	// StopShare ends a box's GrabCut rounds early once one changes no more
+	// than this share of the working pixels (0 runs every round).
+	StopShare float64
 }
 
 // DefaultClassicalOptions works at 512 px with 5 iterations, on the box
 // grown by a quarter of its long side.
 func DefaultClassicalOptions() ClassicalOptions {
-	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25}
+	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15, StopShare: 0.001}
 }
 
 // Classical segments with OpenCV's GrabCut seeded by the prompt; it is
@@ -80,6 +94,14 @@ func NewClassical(opts ClassicalOptions) (*Classical, error) {
 		return nil, fmt.Errorf("classical segmenter: box ellipse %v; use (0, 2] (default 1.5)", opts.BoxEllipse)
 	case !(opts.IslandShare >= 0 && opts.IslandShare < 1):
 		return nil, fmt.Errorf("classical segmenter: island share %v; use [0, 1) (default 0.05)", opts.IslandShare)
+	case opts.PinpointRounds < 0 || opts.PinpointRounds > 20:
+		return nil, fmt.Errorf("classical segmenter: %d pinpoint rounds; use 0 to 20 (default 3)", opts.PinpointRounds)
+	case !(opts.BoxBias >= 0 && opts.BoxBias <= 20):
+		return nil, fmt.Errorf("classical segmenter: box bias %v; use [0, 20] nats (default 1)", opts.BoxBias)
+	case !(opts.BiasPinShare >= 0 && opts.BiasPinShare <= 1):
+		return nil, fmt.Errorf("classical segmenter: bias pin share %v; use [0, 1] (default 0.15)", opts.BiasPinShare)
+	case !(opts.StopShare >= 0 && opts.StopShare < 1):
+		return nil, fmt.Errorf("classical segmenter: stop share %v; use [0, 1) (default 0.001)", opts.StopShare)
 	}
 	return &Classical{opts: opts}, nil
 }
@@ -104,9 +126,10 @@ const (
 // initialises GrabCut's rectangle (outside is background), positive clicks
 // add foreground discs, negative clicks background discs; without a box the
 // frame border is background. With a box, components of the result that
-// the tight-box prior does not need are dropped (tightComponents). Result.Score is the share of the box (or of
-// the seeded foreground) that GrabCut kept, a rough confidence; LowRes is
-// nil (there are no logits).
+// the tight-box prior does not need are dropped; with clicks alone, those
+// no positive click lands on (tightComponents). Result.Score is the share
+// of the box (or of the seeded foreground) that GrabCut kept, a rough
+// confidence; LowRes is nil (there are no logits).
 func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
 		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
@@ -201,7 +224,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.
 
 	fg := make([]byte, ww*wh)
 	if fgSeeds >= gcMinSamples && len(seeds.pix)-fgSeeds >= gcMinSamples {
-		if err := c.grabCut(img, ww, wh, seeds.pix, fg); err != nil {
+		if err := c.grabCut(img, ww, wh, seeds.pix, fg, seeds.box); err != nil {
 			return media.Result{}, err
 		}
 	} else {
@@ -242,6 +265,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.
 type seedMap struct {
 	pix  []byte
 	w, h int
+	box  *image.Rectangle // the box prompt at the working size, if any
 }
 
 // fill sets the rectangle [x0,x1)×[y0,y1), clipped to the map, to v.
@@ -305,6 +329,8 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 		rx1, ry1 := max(rx0+1, int(math.Ceil(b.X1*sx))), max(ry0+1, int(math.Ceil(b.Y1*sy)))
 		m.fill(0, 0, ww, wh, gcBGD)
 		m.fill(rx0, ry0, rx1, ry1, gcPrBGD)
+		r := image.Rect(rx0, ry0, rx1, ry1)
+		m.box = &r
 		// Probable foreground is an ellipse scaled from the one inscribed
 		// in the box (by default it covers the whole box); box pixels
 		// outside it start as probable background.
@@ -343,9 +369,10 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 	return m
 }
 
-// grabCut runs OpenCV's GrabCut on the frame shrunk to ww×wh, writing 255
-// into fg where the result is (probable) foreground.
-func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error {
+// grabCut runs GrabCut on the frame shrunk to ww×wh (boxGrabCut for a box,
+// cv::grabCut for clicks alone), writing 255 into fg where the result is
+// (probable) foreground.
+func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte, box *image.Rectangle) error {
 	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
 	if err != nil {
 		return fmt.Errorf("classical segmenter: wrap frame: %w", err)
@@ -359,9 +386,32 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 		gocv.Resize(src, &work, image.Pt(ww, wh), 0, 0, gocv.InterpolationArea)
 	}
 	runtime.KeepAlive(img.RGB)
+	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 {
+		return errors.New("classical segmenter: OpenCV could not prepare the working image")
+	}
+	var out []byte
+	if box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0) {
+		out, err = c.boxGrabCut(work.ToBytes(), ww, wh, seeds, *box)
+	} else {
+		out, err = c.openCVGrabCut(work, ww, wh, seeds)
+	}
+	if err != nil {
+		return err
+	}
+	for i, v := range out {
+		if v == gcFGD || v == gcPrFGD {
+			fg[i] = 255
+		}
+	}
+	return nil
+}
+
+// openCVGrabCut runs cv::grabCut on work (ww×wh) from seeds and returns
+// its labels.
+func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]byte, error) {
 	seedMat, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC1, seeds)
 	if err != nil {
-		return fmt.Errorf("classical segmenter: wrap seeds: %w", err)
+		return nil, fmt.Errorf("classical segmenter: wrap seeds: %w", err)
 	}
 	defer seedMat.Close()
 	m := seedMat.Clone() // GrabCut writes the mask; keep it in C memory
@@ -370,8 +420,8 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 	bgd, fgd := gocv.NewMat(), gocv.NewMat()
 	defer bgd.Close()
 	defer fgd.Close()
-	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 || m.Rows() != wh || m.Cols() != ww {
-		return errors.New("classical segmenter: OpenCV could not prepare the working image")
+	if m.Rows() != wh || m.Cols() != ww {
+		return nil, errors.New("classical segmenter: OpenCV could not prepare the seed mask")
 	}
 	// GrabCut seeds its colour models with k-means, which draws from
 	// OpenCV's per-thread random generator: the mask would depend on what
@@ -384,14 +434,55 @@ func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte) error
 	runtime.UnlockOSThread()
 	out := m.ToBytes()
 	if len(out) != ww*wh {
-		return fmt.Errorf("classical segmenter: GrabCut returned %d mask bytes for %dx%d", len(out), ww, wh)
+		return nil, fmt.Errorf("classical segmenter: GrabCut returned %d mask bytes for %dx%d", len(out), ww, wh)
 	}
-	for i, v := range out {
-		if v == gcFGD || v == gcPrFGD {
-			fg[i] = 255
+	return out, nil
+}
+
+// boxGrabCut segments a box prompt (box at the working size ww×wh) by
+// GrabCut with the tight-box prior enforced at pixel level (pinpoint),
+// twice: as cv::grabCut does, and with every probable pixel paying BoxBias
+// nats more to be foreground, which drops background of the object's
+// colours that the box holds (a swan's ledge, the sand between a camel's
+// legs). A bias that eats into the object shows as rows and columns of the
+// box left empty: when the biased run leaves more than BiasPinShare of the
+// box's rows and columns empty beyond what the plain run does, the plain
+// run's labels are returned (with PinpointRounds 0 nothing is counted and
+// the biased run is kept).
+func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle) ([]byte, error) {
+	if len(rgb) != 3*ww*wh {
+		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
+	}
+	type run struct {
+		g    *grabCut
+		pins int
+	}
+	// Both runs start from the same seeds, colour models and smoothness.
+	start := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
+	var runs []run
+	for k, bias := range []float64{0, c.opts.BoxBias} {
+		if k == 1 && bias == 0 {
+			break
 		}
+		g := start.fork()
+		g.bias, g.stopShare = bias, c.opts.StopShare
+		if err := g.iterate(c.opts.Iterations); err != nil {
+			return nil, fmt.Errorf("classical segmenter: %w", err)
+		}
+		pins, err := g.pinpoint(box, c.opts.PinpointRounds, 2)
+		if err != nil {
+			return nil, fmt.Errorf("classical segmenter: %w", err)
+		}
+		runs = append(runs, run{g, pins})
 	}
-	return nil
+	if len(runs) == 1 {
+		return runs[0].g.labels, nil
+	}
+	plain, biased := runs[0], runs[1]
+	if float64(biased.pins-plain.pins) > c.opts.BiasPinShare*float64(box.Dx()+box.Dy()) {
+		return plain.g.labels, nil
+	}
+	return biased.g.labels, nil
 }
 
 // upsampleMask scales a 0/255 mask from ww×wh to w×h bilinearly and

@@ -19,9 +19,11 @@ import (
 // not. A separate blob of the object's colours lying within the span the
 // object already covers (a second animal behind it, a patch of background)
 // is dropped; a limb cut off by a thin gap that widens the span is kept.
+// Without a box, it keeps the components under positive clicks
+// (clickComponents).
 func tightComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
 	if p.Box == nil {
-		return b, nil
+		return clickComponents(b, p)
 	}
 	cc, err := mask.ConnectedComponents(b)
 	if err != nil {
@@ -56,6 +58,41 @@ func tightComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
 		keep[k] = true
 		markSpan(rows[k], coveredR)
 		markSpan(cols[k], coveredC)
+	}
+	out := mask.NewBitmap(b.W, b.H)
+	for i, l := range cc.Labels {
+		if keep[l] {
+			out.Pix[i] = 1
+		}
+	}
+	return out, nil
+}
+
+// clickComponents keeps, of a mask from clicks alone, the 8-connected
+// components under positive clicks: GrabCut also labels far-off patches of
+// the clicked colours (a facade the colour of a shirt), and nothing but the
+// clicks says what the object is. When no positive click lands on the
+// mask, it is returned as it is.
+func clickComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
+	cc, err := mask.ConnectedComponents(b)
+	if err != nil {
+		return nil, fmt.Errorf("classical segmenter: %w", err)
+	}
+	if cc.N() < 2 {
+		return b, nil
+	}
+	keep := make([]bool, cc.N()+1)
+	any := false
+	for _, pt := range p.Points {
+		x, y := int(pt.X), int(pt.Y)
+		if pt.Label == 1 && x >= 0 && y >= 0 && x < cc.W && y < cc.H {
+			if l := cc.Labels[y*cc.W+x]; l > 0 {
+				keep[l], any = true, true
+			}
+		}
+	}
+	if !any {
+		return b, nil
 	}
 	out := mask.NewBitmap(b.W, b.H)
 	for i, l := range cc.Labels {
