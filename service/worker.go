@@ -373,20 +373,13 @@ func (w *Worker) control(j *job, b []byte) []byte {
 func (w *Worker) watchConnection(ctx context.Context) {
 	limit := w.opts.Cluster.AckWait / 2
 	seen := time.Now()
-	t := time.NewTicker(limit / 10)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, limit/10, func() bool {
 		if w.conn.NC.IsConnected() {
 			seen = time.Now()
-			continue
+			return true
 		}
 		if time.Since(seen) < limit {
-			continue
+			return true
 		}
 		w.mu.Lock()
 		for _, j := range w.jobs {
@@ -395,6 +388,23 @@ func (w *Worker) watchConnection(ctx context.Context) {
 			}
 		}
 		w.mu.Unlock()
+		return true
+	})
+}
+
+// every calls f every d until ctx ends or f returns false.
+func every(ctx context.Context, d time.Duration, f func() bool) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !f() {
+			return
+		}
 	}
 }
 

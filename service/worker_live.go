@@ -86,20 +86,12 @@ func (w *Worker) followLive(ctx context.Context) (keys func(context.Context) ([]
 	if err := resyncNow(); err != nil {
 		return nil, err
 	}
-	go func() {
-		t := time.NewTicker(resync)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := resyncNow(); err != nil {
-					w.log.Warn("worker: reread the live jobs", "err", err)
-				}
-			}
+	go every(ctx, resync, func() bool {
+		if err := resyncNow(); err != nil {
+			w.log.Warn("worker: reread the live jobs", "err", err)
 		}
-	}()
+		return true
+	})
 	return func(context.Context) ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -147,26 +139,20 @@ func (w *Worker) startCamera(ctx context.Context, key string, holds func() bool)
 
 // fence loses j (stops it, writing nothing more) once holds is false.
 func (w *Worker) fence(j *job, holds func() bool) (stop func()) {
-	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
+		every(ctx, 100*time.Millisecond, func() bool {
+			if holds() {
+				return true
 			}
-			if !holds() {
-				w.log.Warn("worker: the camera's lease can no longer be proved; stopping it", "job", j.rec.ID)
-				w.loseJob(j)
-				return
-			}
-		}
+			w.log.Warn("worker: the camera's lease can no longer be proved; stopping it", "job", j.rec.ID)
+			w.loseJob(j)
+			return false
+		})
 	}()
-	return func() { close(done); <-finished }
+	return func() { cancel(); <-finished }
 }
 
 // claimCamera marks the live job as running here and prepares its new
