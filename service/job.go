@@ -240,6 +240,16 @@ func newJob(rec *jobRecord) *job {
 	return &job{rec: rec, events: streams.NewBroker(), latest: streams.NewLatest()}
 }
 
+// stopLocked ends j's run with cause, or, when it has not started (or has
+// ended), keeps run from starting it (j.mu held).
+func (j *job) stopLocked(cause error) {
+	if j.cancel != nil {
+		j.cancel(cause)
+	} else {
+		j.deleted = true
+	}
+}
+
 // snapshot returns a copy of the record.
 func (j *job) snapshot() *jobRecord {
 	j.mu.Lock()

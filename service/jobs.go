@@ -202,12 +202,17 @@ func progressEvent(r *jobRecord) map[string]any {
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
-// lookup returns a job or 404.
-func (s *Server) lookup(id string) (*job, *apiError) {
+// known returns the job with id, or nil.
+func (s *Server) known(id string) *job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
+	return s.jobs[id]
+}
+
+// lookup returns a job or 404.
+func (s *Server) lookup(id string) (*job, *apiError) {
+	j := s.known(id)
+	if j == nil {
 		return nil, errorf(http.StatusNotFound, "no job %q", id)
 	}
 	return j, nil

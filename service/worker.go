@@ -121,6 +121,7 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 		conn.Close()
 		return nil, err
 	}
+	sopts.MaxParallel, sopts.MaxLive = opts.MaxJobs, opts.MaxLive // the model pool's size
 	r, err := newRunner(sopts, config.Default().Video.Timeout, kv)
 	if err != nil {
 		kv.Close()
@@ -413,13 +414,8 @@ func every(ctx context.Context, d time.Duration, f func() bool) {
 func (w *Worker) loseJob(j *job) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.lost {
-		return
-	}
-	j.lost = true
-	if j.cancel != nil {
-		j.cancel(errLost)
-	} else {
-		j.deleted = true // not started: run must not start it now
+	if !j.lost {
+		j.lost = true
+		j.stopLocked(errLost)
 	}
 }

@@ -232,11 +232,7 @@ func (w *Worker) stopCamera(key string, c *camera, why error) {
 func (w *Worker) handOver(j *job) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.cancel != nil {
-		j.cancel(errShutdown)
-	} else {
-		j.deleted = true // not started: run must not start it now
-	}
+	j.stopLocked(errShutdown)
 }
 
 func copyFile(src, dst string) error {

@@ -146,14 +146,8 @@ func LockDir(dir string) (unlock func() error, err error) {
 	return f.Close, nil
 }
 
-// ErrNotFound is returned by Get and Modify when there is no record.
+// ErrNotFound is returned by Modify when there is no record.
 var ErrNotFound = errors.New("no such job")
-
-// Get reads the record under id.
-func (s *KV[T]) Get(id string) (*T, error) {
-	r, _, err := s.get(id)
-	return r, err
-}
 
 func (s *KV[T]) get(id string) (*T, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
