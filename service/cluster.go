@@ -34,13 +34,16 @@ type cluster struct {
 
 // startCluster connects serve to the cluster's queue, bucket and subjects
 // (s.mu not held; before Start).
-func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) error {
+func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) (err error) {
 	c := &cluster{conn: conn, kv: kv}
-	q, err := conn.JobQueue(s.ctx, natsbus.QueueOptions{AckWait: s.opts.ClusterOptions.AckWait, MaxDeliver: s.opts.MaxResumes + 1})
-	if err != nil {
+	defer func() {
+		if err != nil {
+			c.close() // the bucket's watch ends with s.ctx, which New cancels
+		}
+	}()
+	if c.queue, err = conn.JobQueue(s.ctx, natsbus.QueueOptions{AckWait: s.opts.ClusterOptions.AckWait, MaxDeliver: s.opts.MaxResumes + 1}); err != nil {
 		return err
 	}
-	c.queue = q
 	unsubEvents, err := conn.SubscribeEvents(s.relayEvent)
 	if err != nil {
 		return err
@@ -48,29 +51,22 @@ func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) er
 	c.stops = append(c.stops, unsubEvents)
 	unsubFrames, err := conn.SubscribeFrames(s.relayFrame)
 	if err != nil {
-		unsubEvents()
 		return err
 	}
 	c.stops = append(c.stops, unsubFrames)
 	if err := kv.Watch(s.ctx, s.follow); err != nil {
-		unsubEvents()
-		unsubFrames()
 		return err
 	}
 	if !s.opts.NoLocalWorker {
 		host, _ := os.Hostname()
 		r := s.runner
 		r.metrics = metrics.New() // serve counts every worker's frames from the relayed events
-		w, err := newWorker(WorkerOptions{
+		if c.local, err = newWorker(WorkerOptions{
 			Name: fmt.Sprintf("serve-%s-%d", host, os.Getpid()), MaxJobs: s.opts.MaxParallel, MaxLive: s.opts.MaxLive,
 			Cluster: s.opts.ClusterOptions, MaxResumes: s.opts.MaxResumes, Logger: s.log,
-		}, r, conn, kv)
-		if err != nil {
-			unsubEvents()
-			unsubFrames()
+		}, r, conn, kv); err != nil {
 			return err
 		}
-		c.local = w
 	}
 	s.cluster = c
 	return nil
@@ -108,12 +104,6 @@ func (s *Server) relayFrame(id string, index int, jpeg []byte) {
 	if j := s.known(id); j != nil {
 		j.latest.SetJPEG(index, jpeg)
 	}
-}
-
-func (s *Server) known(id string) *job {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.jobs[id]
 }
 
 // follow takes a record a worker (or this server) wrote into the job list.

@@ -13,9 +13,6 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	snap := metrics.Jobs{QueueCapacity: s.opts.MaxQueue, Workers: s.opts.MaxParallel, LiveMax: s.opts.MaxLive}
 	s.mu.Lock()
 	snap.Queued, snap.Busy, snap.LiveRunning = s.queue.Len(), s.running, s.liveRunning
-	if s.cluster != nil {
-		snap.Busy, snap.LiveRunning = s.clusterRunningLocked()
-	}
 	for _, j := range s.jobs {
 		j.mu.Lock()
 		counts[j.rec.State]++
@@ -25,6 +22,17 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 		j.mu.Unlock()
 	}
 	s.mu.Unlock()
+	if s.cluster != nil {
+		// the workers' jobs: the running records counted above
+		snap.Busy, snap.LiveRunning = 0, 0
+		for _, r := range snap.Running {
+			if r.Live {
+				snap.LiveRunning++
+			} else {
+				snap.Busy++
+			}
+		}
+	}
 	for _, st := range States {
 		snap.ByState = append(snap.ByState, metrics.StateCount{State: string(st), N: counts[st]})
 	}
