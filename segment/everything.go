@@ -70,6 +70,14 @@ type pointScorer interface {
 	close() error
 }
 
+// screenMasker is an optional pointScorer capability: the IoU filter in one
+// pass, masks computed only for the points with a token above predIoU and
+// from the same run's work (outs[i] is empty for the others).
+type screenMasker interface {
+	canScreenMasks() bool
+	screenMasks(ctx context.Context, emb *Embedding, prompts []media.Prompt, predIoU float64) (ious [][]float32, outs []Output, err error)
+}
+
 // IoUDecoder is an optional Model capability: the predicted IoU of every
 // mask token without computing the masks (for SAM v1 the mask upscaling
 // convolutions and the full-size postprocessing are skipped). Everything
@@ -570,6 +578,18 @@ func (r *batchResult) decode(ctx context.Context, sc pointScorer, emb *Embedding
 	filterIoU := predIoU > 0
 	// use_m2m filters the refined masks, so no click may be screened out
 	// on its first answer.
+	if sm, ok := sc.(screenMasker); ok && filterIoU && !opts.UseM2M && sm.canScreenMasks() {
+		if ious, outs, err = sm.screenMasks(ctx, emb, prompts, predIoU); err != nil {
+			return nil, nil, fmt.Errorf("everything: decode: %w", err)
+		}
+		r.iouCalls += len(prompts)
+		for _, o := range outs {
+			if o.IoU != nil {
+				r.maskCalls++
+			}
+		}
+		return ious, outs, nil
+	}
 	t := time.Now()
 	if !filterIoU || opts.UseM2M || ad.skipIoU() {
 		if outs, err = sc.masks(ctx, emb, prompts); err != nil {
@@ -646,7 +666,7 @@ func (r *batchResult) keep(m Model, emb *Embedding, c cropBox, fw, fh int, pts [
 	filterIoU := predIoU > 0
 	cw, ch := c.w(), c.h()
 	for i, o := range outs {
-		// The mask pass's IoUs are exact; the first pass's may only screen
+		// The mask pass's IoUs are final; the first pass's may only screen
 		// (raised by a margin), so they count only for points it skipped.
 		iou := o.IoU
 		if iou == nil && ious != nil {

@@ -296,31 +296,47 @@ func headWeights(w *onnxpb.Tensor, heads int, transposed bool, scale float64) []
 // lengths and head counts. The result reads a subset of the inputs and has
 // the same outputs; n is the number of blocks changed.
 func rewriteAttention(model []byte, shapes func(model []byte) (map[string][]int64, error)) (out []byte, n int, err error) {
+	out, n, _, err = rewriteDecoder(model, shapes, false)
+	return out, n, err
+}
+
+// rewriteDecoder is rewriteAttention, and with head set also rewrites the
+// mask head (rewriteUpscale) when it matches: then headIn names the two
+// tensors the rewritten head reads (the image rows and the hypernetwork
+// output), and n counts the head as a block.
+func rewriteDecoder(model []byte, shapes func(model []byte) (map[string][]int64, error), head bool) (out []byte, n int, headIn []string, err error) {
 	eg, err := onnxedit.Parse(model)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	g := attnGraph{eg}
 	if err := g.SortAndPrune(); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	g.CSE()
 	if err := g.SortAndPrune(); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	blocks, probe := g.matchBlocks()
 	if len(blocks) == 0 {
-		return nil, 0, errors.New("no attention block found")
+		return nil, 0, nil, errors.New("no attention block found")
+	}
+	var up *upscaleHead
+	if head {
+		var upProbe []string
+		if up, upProbe, head = g.matchUpscale(); head {
+			probe = append(probe, upProbe...)
+		}
 	}
 	// Shapes of the head tensors on a sample run: [1, H, L, d] (keys
 	// [1, H, d, L]).
 	withProbe, err := g.WithOutputs(probe)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	sh, err := shapes(withProbe)
 	if err != nil {
-		return nil, 0, fmt.Errorf("probe shapes: %w", err)
+		return nil, 0, nil, fmt.Errorf("probe shapes: %w", err)
 	}
 	for _, b := range blocks {
 		if g.rewriteBlock(b, sh) {
@@ -328,13 +344,17 @@ func rewriteAttention(model []byte, shapes func(model []byte) (map[string][]int6
 		}
 	}
 	if n == 0 {
-		return nil, 0, errors.New("no cross-attention block could be rewritten")
+		return nil, 0, nil, errors.New("no cross-attention block could be rewritten")
+	}
+	if head && g.rewriteUpscale(up, sh) {
+		n++
+		headIn = []string{up.cut(), up.mm.In[0]}
 	}
 	if err := g.SortAndPrune(); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	out, err = g.Encode()
-	return out, n, err
+	return out, n, headIn, err
 }
 
 // matchBlocks matches every attention block and lists the tensors whose

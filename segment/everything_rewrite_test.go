@@ -105,12 +105,49 @@ func samLikeDecoder(t *testing.T, full bool) []byte {
 	if full {
 		g.Output("tokens_out", queries, onnxpb.Float, 1, 1, nt, s.c)
 		g.Output("keys_out", keys, onnxpb.Float, 1, 1, ni, s.c)
+		g.Output("masks", s.maskHead(keys, queries), onnxpb.Float, 1, 4, 64, 64)
 	}
 	m, err := g.Model()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// gelu is torch's exact GELU as exported: x·(1 + erf(x/√2))·0.5.
+func (s *samLike) gelu(x string) string {
+	g := s.g
+	e := g.Op("Add", g.Op("Erf", g.Op("Div", x, g.Floats(float32(math.Sqrt2)))), g.Floats(1))
+	return g.Op("Mul", g.Op("Mul", x, e), g.Floats(0.5))
+}
+
+// convT2 is a 2×2, stride-2 ConvTranspose from in to out channels.
+func (s *samLike) convT2(x string, in, out int) string {
+	w := s.g.Const(onnxpb.F32(s.random(in*out*4, 1/math.Sqrt(float64(in))), int64(in), int64(out), 2, 2))
+	b := s.g.Const(onnxpb.F32(s.random(out, 0.1), int64(out)))
+	return s.g.OpA("ConvTranspose", []string{x, w, b}, onnxpb.AttrInts("strides", 2, 2), onnxpb.AttrInts("kernel_shape", 2, 2))
+}
+
+// maskHead is SAM's mask head in the samexporter layout on the 16×16
+// image rows keys: ConvTranspose, LayerNorm2d as Transpose →
+// LayerNormalization → Transpose, GELU, ConvTranspose, GELU, and the
+// product with four hypernetwork rows from the tokens ([1, 4, 64·64]
+// reshaped to [1, 4, 64, 64]).
+func (s *samLike) maskHead(keys, tokens string) string {
+	g := s.g
+	x := g.Op("Reshape", g.OpA("Transpose", []string{keys}, onnxpb.AttrInts("perm", 0, 1, 3, 2)), g.Ints(1, int64(s.c), 16, 16))
+	x = g.OpA("Transpose", []string{s.convT2(x, s.c, 8)}, onnxpb.AttrInts("perm", 0, 2, 3, 1))
+	gamma := make([]float32, 8)
+	for i := range gamma {
+		gamma[i] = 1 + float32(s.r.NormFloat64()*0.1)
+	}
+	x = g.OpA("LayerNormalization", []string{x, g.Floats(gamma...), g.Floats(s.random(8, 0.1)...)}, onnxpb.AttrInt("axis", -1), onnxpb.AttrFloat("epsilon", 1e-6))
+	x = s.gelu(g.OpA("Transpose", []string{x}, onnxpb.AttrInts("perm", 0, 3, 1, 2)))
+	x = s.gelu(s.convT2(x, 8, 4))
+	rows := g.OpA("Slice", []string{tokens, g.Ints(1), g.Ints(5), g.Ints(2)})
+	hyper := g.Op("Reshape", s.linear(rows, s.c, 4), g.Ints(1, 4, 4))
+	m := g.Op("MatMul", hyper, g.Op("Reshape", x, g.Ints(1, 4, 64*64)))
+	return g.Op("Reshape", m, g.Ints(1, 4, 64, 64))
 }
 
 // runGraph runs model on in and returns every output.
@@ -204,20 +241,32 @@ func TestRewriteAttentionGenerated(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		full    bool
+		head    bool // rewrite the mask head too
 		outputs []string
-		slices  int // query-row Slices: the last block for the IoU token only
+		slices  int // query-row Slices: the last block for the IoU token only, and the head's token rows
 	}{
-		{"iou only", false, []string{"iou_predictions"}, 2},
-		{"all outputs", true, []string{"iou_predictions", "tokens_out", "keys_out"}, 0},
+		{"iou only", false, false, []string{"iou_predictions"}, 2},
+		{"all outputs", true, false, []string{"iou_predictions", "tokens_out", "keys_out", "masks"}, 1},
+		{"all outputs and the mask head", true, true, []string{"iou_predictions", "tokens_out", "keys_out", "masks"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			model := samLikeDecoder(t, tc.full)
-			got, n, err := rewriteAttention(model, shapeProbe(rt, in))
+			got, n, headIn, err := rewriteDecoder(model, shapeProbe(rt, in), tc.head)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 4 {
-				t.Errorf("rewrote %d attention blocks, want 4 (image→token with per-frame queries, token→image, image→token, final token→image)", n)
+			blocks, convs := 4, 2
+			if !tc.full {
+				convs = 0
+			}
+			if tc.head {
+				blocks, convs = 5, 0
+			}
+			if n != blocks {
+				t.Errorf("rewrote %d blocks, want %d (image→token with per-frame queries, token→image, image→token, final token→image, and the mask head when asked)", n, blocks)
+			}
+			if k := opCount(t, got, "ConvTranspose"); k != convs || (tc.head && len(headIn) != 2) {
+				t.Errorf("%d ConvTranspose nodes, head inputs %v; want %d", k, headIn, convs)
 			}
 			if k := opCount(t, got, "Slice"); k != tc.slices {
 				t.Errorf("%d Slice nodes, want %d", k, tc.slices)
@@ -250,9 +299,9 @@ func TestRewriteAttentionGenerated(t *testing.T) {
 }
 
 // TestRewriteAttentionSAMReference rewrites both per-prompt graphs of the
-// reference SAM v1 decoder (real architecture, official export) and checks
-// iou_predictions and low_res_masks against the originals on the reference
-// embedding.
+// reference SAM v1 decoder (real architecture, official export), the low
+// one also with its mask head, and checks iou_predictions and
+// low_res_masks against the originals on the reference embedding.
 func TestRewriteAttentionSAMReference(t *testing.T) {
 	needFixture(t, samRefDir)
 	rt := openRuntime(t)
@@ -286,18 +335,24 @@ func TestRewriteAttentionSAMReference(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		model   []byte
+		head    bool
 		outputs []string
 	}{
-		{"iou", sp.iou, []string{"iou_predictions"}},
-		{"low-res", sp.low, []string{"iou_predictions", "low_res_masks"}},
+		{"iou", sp.iou, false, []string{"iou_predictions"}},
+		{"low-res", sp.low, false, []string{"iou_predictions", "low_res_masks"}},
+		{"low-res with the mask head", sp.low, true, []string{"iou_predictions", "low_res_masks"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, n, err := rewriteAttention(tc.model, shapeProbe(rt, feed(400, 240)))
+			got, n, _, err := rewriteDecoder(tc.model, shapeProbe(rt, feed(400, 240)), tc.head)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 4 {
-				t.Errorf("rewrote %d attention blocks, want 4", n)
+			blocks, convs := 4, 2
+			if tc.head {
+				blocks, convs = 5, 0
+			}
+			if n != blocks || (tc.name != "iou" && opCount(t, got, "ConvTranspose") != convs) {
+				t.Errorf("rewrote %d blocks, want %d; %d ConvTranspose left, want %d", n, blocks, opCount(t, got, "ConvTranspose"), convs)
 			}
 			if strings.Contains(tc.name, "iou") && opCount(t, got, "Slice") == 0 {
 				t.Error("the final token→image attention was not cut to the IoU token")

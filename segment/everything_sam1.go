@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -31,6 +32,17 @@ import (
 // are fed to every per-prompt call. On the SAM ViT-B cost model (2 cores)
 // the split made the IoU pass 1.6 times faster, and screening it with the
 // reordered graph (fast) twice as fast again.
+//
+// When the decoder's attention and mask head can both be reordered (the
+// official export), screen and head replace iou, fast and low: one pass
+// per point gives its IoUs and, for a point that passes pred_iou_thresh,
+// its masks from the same run's transformer output (screenMasks). On the
+// cost model that made a mask-pass point cost the head alone (about 12
+// ms) instead of a second decoder run (about 40 ms exact, 27 reordered).
+// Segments then equal the exact graph's up to float rounding
+// (TestEverythingReorderedMatchesExact; at setup every IoU and low-res
+// logit of sample clicks must agree to 1e-4 relative, else the exact
+// graphs decode).
 type sam1PointScorer struct {
 	iou, low  *ort.Session
 	nWorkers  int
@@ -48,10 +60,20 @@ type sam1PointScorer struct {
 	// the largest difference seen on the check at setup), so that every
 	// point whose exact IoU passes a threshold is sent to masks; processBatch
 	// then filters and scores with the exact IoUs that masks returns, so
-	// the segments and their scores are those of the exact graphs.
-	// TestEverythingReorderedScreenIsExact holds it to that.
+	// the segments and their scores are those of the exact graphs. It is
+	// used when screen and head are not.
 	fast   *ort.Session
 	margin float32
+
+	// screen and head, when set, split the low graph with its attention
+	// and mask head reordered (rewriteDecoder): screen gives the IoUs and
+	// the two tensors the head reads (headIn), head the low-res masks
+	// from them. screenMasks runs the head right after the screen for a
+	// point that passes, so that no point's transformer runs twice. Their
+	// results equal low's up to float rounding (checked at setup); they
+	// are the results of everything mode when set.
+	screen, head *ort.Session
+	headIn       []string
 }
 
 func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool, log *slog.Logger) (*sam1PointScorer, error) {
@@ -119,6 +141,126 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 	}
 	log.Debug("everything mode: IoU pass screens with reordered attention", "decoder", path, "blocks", blocks, "margin", margin)
 	s.fast, s.margin = fast, margin
+	if err := s.buildScreenHead(rt, sp, path, so); err != nil {
+		closeAll(s.screen, s.head)
+		s.screen, s.head, s.headIn = nil, nil, nil
+		log.Debug("everything mode: mask pass not reordered; the exact graph decodes the masks", "decoder", path, "err", err)
+	}
+	return nil
+}
+
+// buildScreenHead rewrites sp.low (attention and mask head), splits it into
+// s.screen and s.head at the head's inputs, and checks the pair against
+// s.low on the sample frame: IoUs and low-res logits must agree to 1e-4
+// relative.
+func (s *sam1PointScorer) buildScreenHead(rt *ort.Runtime, sp *promptGraphs, path string, so ort.Options) error {
+	model, _, headIn, err := rewriteDecoder(sp.low, sp.shapeProbe(rt, path), true)
+	if err != nil {
+		return err
+	}
+	if headIn == nil {
+		return errors.New("mask head not matched")
+	}
+	g, err := onnxedit.Parse(model)
+	if err != nil {
+		return err
+	}
+	withHeadIn, err := g.WithOutputs(headIn)
+	if err != nil {
+		return err
+	}
+	screenModel, err := onnxedit.PruneToOutputs(withHeadIn, append([]string{"iou_predictions"}, headIn...))
+	if err != nil {
+		return err
+	}
+	screen, err := rt.NewSessionFromBytes(path+" ([iou_predictions] and the mask head's inputs per prompt, reordered)", screenModel, so)
+	if err != nil {
+		return err
+	}
+	s.screen, s.headIn = screen, headIn
+	feeds := sp.sampleFeeds()
+	first, err := screen.Run(feeds[0])
+	if err != nil {
+		return err
+	}
+	bounds := make([]onnxedit.Boundary, len(headIn))
+	for i, n := range headIn {
+		bounds[i] = onnxedit.Boundary{Name: n, Elem: onnxpb.Float, Shape: first[n].Shape}
+	}
+	headModel, err := onnxedit.PromptGraph(model, bounds, []string{"low_res_masks"}, nil)
+	if err != nil {
+		return err
+	}
+	if s.head, err = rt.NewSessionFromBytes(path+" ([low_res_masks] from the mask head's inputs, reordered)", headModel, so); err != nil {
+		return err
+	}
+	for k, in := range feeds {
+		want, err := s.low.Run(in)
+		if err != nil {
+			return err
+		}
+		iou, lr, err := s.screenHead(in)
+		if err != nil {
+			return err
+		}
+		for _, c := range [2]struct {
+			name      string
+			got, want []float32
+		}{{"IoU", iou, want["iou_predictions"].F32}, {"low-res logit", lr, want["low_res_masks"].F32}} {
+			if err := agree(c.got, c.want, 1e-4); err != nil {
+				return fmt.Errorf("reordered mask pass differs on sample %d: %s %w", k, c.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// screenHead runs screen, then head on its outputs, for one prompt's
+// inputs in.
+func (s *sam1PointScorer) screenHead(in map[string]ort.Tensor) (iou, lowRes []float32, err error) {
+	a, err := s.screen.Run(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	lowRes, err = s.headMasks(a, in)
+	return a["iou_predictions"].F32, lowRes, err
+}
+
+// headMasks runs head on the screen's outputs res and, for its other
+// inputs (frame tensors of the split), on frame.
+func (s *sam1PointScorer) headMasks(res, frame map[string]ort.Tensor) ([]float32, error) {
+	hin := make(map[string]ort.Tensor, len(s.head.Inputs()))
+	for _, io := range s.head.Inputs() {
+		t, ok := res[io.Name]
+		if !ok {
+			if t, ok = frame[io.Name]; !ok {
+				return nil, fmt.Errorf("mask head: no tensor for its input %s", io.Name)
+			}
+		}
+		hin[io.Name] = t
+	}
+	b, err := s.head.Run(hin)
+	if err != nil {
+		return nil, fmt.Errorf("mask head: %w", err)
+	}
+	return b["low_res_masks"].F32, nil
+}
+
+// agree reports an error when got and want differ in length or by more
+// than tol relative to want's largest magnitude (at least 1).
+func agree(got, want []float32, tol float64) error {
+	if len(got) == 0 || len(got) != len(want) {
+		return fmt.Errorf("has %d values, the exact graph %d", len(got), len(want))
+	}
+	scale := 1.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i]) - float64(want[i])); !(d <= tol*scale) {
+			return fmt.Errorf("%d is %g, exact %g", i, got[i], want[i])
+		}
+	}
 	return nil
 }
 
@@ -126,37 +268,7 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 // exact (a session of sp.iou) on the sample frame: every IoU must agree to
 // 1e-4 relative. It returns the session and the screening margin.
 func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, float32, int, error) {
-	feed := func(x, y float64) map[string]ort.Tensor {
-		coords, labels := sam1PromptTensors(media.Prompt{Points: []media.Point{{X: x, Y: y, Label: 1}}}, 96, 64)
-		in := map[string]ort.Tensor{
-			"point_coords": ort.F32Tensor(coords, 1, int64(len(labels)), 2),
-			"point_labels": ort.F32Tensor(labels, 1, int64(len(labels))),
-		}
-		for k, v := range sp.frame {
-			in[k] = v
-		}
-		return in
-	}
-	shapes := func(model []byte) (map[string][]int64, error) {
-		sess, err := rt.NewSessionFromBytes(path+" (shape probe)", model, ort.Options{IntraOpThreads: 1})
-		if err != nil {
-			return nil, err
-		}
-		defer sess.Close()
-		in := feed(48, 32)
-		out, err := sess.Run(in)
-		if err != nil {
-			return nil, err
-		}
-		sh := map[string][]int64{}
-		for k, v := range in {
-			sh[k] = v.Shape
-		}
-		for k, v := range out {
-			sh[k] = v.Shape
-		}
-		return sh, nil
-	}
+	shapes := sp.shapeProbe(rt, path)
 	g, blocks, err := rewriteAttention(sp.iou, shapes)
 	if err != nil {
 		return nil, 0, 0, err
@@ -165,12 +277,7 @@ func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path st
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	// Clicks spread over the 96×64 sample frame.
-	var feeds []map[string]ort.Tensor
-	for _, p := range [][2]float64{{3, 2}, {48, 32}, {90, 5}, {10, 60}, {70, 40}, {95, 63}} {
-		feeds = append(feeds, feed(p[0], p[1]))
-	}
-	worst, err := compareIoU(exact, fast, feeds)
+	worst, err := compareIoU(exact, fast, sp.sampleFeeds())
 	if err != nil {
 		fast.Close()
 		return nil, 0, 0, err
@@ -196,22 +303,62 @@ func compareIoU(exact, fast *ort.Session, feeds []map[string]ort.Tensor) (float6
 			return 0, err
 		}
 		w, h := want["iou_predictions"].F32, got["iou_predictions"].F32
-		if len(w) == 0 || len(w) != len(h) {
-			return 0, fmt.Errorf("reordered graph gave %d IoUs, the exact one %d", len(h), len(w))
-		}
-		scale := 1.0
-		for _, v := range w {
-			scale = max(scale, math.Abs(float64(v)))
+		if err := agree(h, w, 1e-4); err != nil {
+			return 0, fmt.Errorf("reordered graph differs on sample %d: IoU %w", k, err)
 		}
 		for i := range w {
-			d := math.Abs(float64(w[i]) - float64(h[i]))
-			if !(d <= 1e-4*scale) {
-				return 0, fmt.Errorf("reordered graph differs: IoU %d of sample %d is %g, exact %g", i, k, h[i], w[i])
-			}
-			worst = max(worst, d)
+			worst = max(worst, math.Abs(float64(w[i])-float64(h[i])))
 		}
 	}
 	return worst, nil
+}
+
+// feed is the per-prompt graphs' input for one click at (x, y) on the
+// 96×64 sample frame.
+func (sp *promptGraphs) feed(x, y float64) map[string]ort.Tensor {
+	coords, labels := sam1PromptTensors(media.Prompt{Points: []media.Point{{X: x, Y: y, Label: 1}}}, 96, 64)
+	in := map[string]ort.Tensor{
+		"point_coords": ort.F32Tensor(coords, 1, int64(len(labels)), 2),
+		"point_labels": ort.F32Tensor(labels, 1, int64(len(labels))),
+	}
+	for k, v := range sp.frame {
+		in[k] = v
+	}
+	return in
+}
+
+// sampleFeeds are clicks spread over the sample frame, for checks.
+func (sp *promptGraphs) sampleFeeds() []map[string]ort.Tensor {
+	var feeds []map[string]ort.Tensor
+	for _, p := range [][2]float64{{3, 2}, {48, 32}, {90, 5}, {10, 60}, {70, 40}, {95, 63}} {
+		feeds = append(feeds, sp.feed(p[0], p[1]))
+	}
+	return feeds
+}
+
+// shapeProbe returns a function that runs a model on one sample click and
+// returns the shapes of its inputs and outputs (rewriteDecoder's probe).
+func (sp *promptGraphs) shapeProbe(rt *ort.Runtime, path string) func(model []byte) (map[string][]int64, error) {
+	return func(model []byte) (map[string][]int64, error) {
+		sess, err := rt.NewSessionFromBytes(path+" (shape probe)", model, ort.Options{IntraOpThreads: 1})
+		if err != nil {
+			return nil, err
+		}
+		defer sess.Close()
+		in := sp.feed(48, 32)
+		out, err := sess.Run(in)
+		if err != nil {
+			return nil, err
+		}
+		sh := map[string][]int64{}
+		for k, v := range in {
+			sh[k] = v.Shape
+		}
+		for k, v := range out {
+			sh[k] = v.Shape
+		}
+		return sh, nil
+	}
 }
 
 // promptGraphs are the per-prompt halves of a split decoder (iou: only
@@ -358,8 +505,8 @@ func (s *sam1PointScorer) inputs(emb *Embedding, p media.Prompt) (map[string]ort
 func (s *sam1PointScorer) workers() int { return s.nWorkers }
 
 func (s *sam1PointScorer) close() error {
-	err := closeAll(s.pre, s.iou, s.low, s.fast)
-	s.pre, s.iou, s.low, s.fast = nil, nil, nil, nil
+	err := closeAll(s.pre, s.iou, s.low, s.fast, s.screen, s.head)
+	s.pre, s.iou, s.low, s.fast, s.screen, s.head = nil, nil, nil, nil, nil, nil
 	s.frameEmb, s.frame = nil, nil
 	return err
 }
@@ -425,20 +572,74 @@ func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []m
 }
 
 func (s *sam1PointScorer) masks(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([]Output, error) {
+	if s.screen != nil {
+		_, outs, err := s.screenMasks(ctx, emb, prompts, math.Inf(-1))
+		return outs, err
+	}
 	outs := make([]Output, len(prompts))
 	err := s.run(ctx, s.low, emb, prompts, func(i int, res map[string]ort.Tensor) error {
-		iou := res["iou_predictions"].F32
-		lr := res["low_res_masks"].F32
-		c := len(iou)
-		if c == 0 || len(lr) != c*LowResSize*LowResSize {
-			return fmt.Errorf("decoder gave %d IoUs and low_res_masks of shape %v", c, res["low_res_masks"].Shape)
-		}
-		o := Output{IoU: iou, LowRes: make([][]float32, c), Best: sam1Best(iou, 2)}
-		for k := range c {
-			o.LowRes[k] = lr[k*LowResSize*LowResSize : (k+1)*LowResSize*LowResSize : (k+1)*LowResSize*LowResSize]
-		}
-		outs[i] = o
-		return nil
+		var err error
+		outs[i], err = lowResOutput(res["iou_predictions"].F32, res["low_res_masks"].F32)
+		return err
 	})
 	return outs, err
+}
+
+// lowResOutput is one prompt's Output from the decoder's IoUs and low-res
+// masks.
+func lowResOutput(iou, lr []float32) (Output, error) {
+	c := len(iou)
+	if c == 0 || len(lr) != c*LowResSize*LowResSize {
+		return Output{}, fmt.Errorf("decoder gave %d IoUs and %d low-res mask values", c, len(lr))
+	}
+	o := Output{IoU: iou, LowRes: make([][]float32, c), Best: sam1Best(iou, 2)}
+	for k := range c {
+		o.LowRes[k] = lr[k*LowResSize*LowResSize : (k+1)*LowResSize*LowResSize : (k+1)*LowResSize*LowResSize]
+	}
+	return o, nil
+}
+
+// screenMasks answers everything mode's IoU filter in one pass when the
+// scorer has the reordered screen and head: every point's IoUs, and masks
+// (from the screen's own outputs) only for the points with a multimask
+// token above predIoU; the other points' Output is empty. ok is false when
+// the scorer has no such pair.
+func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, prompts []media.Prompt, predIoU float64) (ious [][]float32, outs []Output, err error) {
+	if s.screen == nil {
+		return nil, nil, errors.New("no reordered mask pass")
+	}
+	frame, err := s.frameTensors(emb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("frame part of the decoder: %w", err)
+	}
+	ious = make([][]float32, len(prompts))
+	outs = make([]Output, len(prompts))
+	err = s.run(ctx, s.screen, emb, prompts, func(i int, res map[string]ort.Tensor) error {
+		iou := res["iou_predictions"].F32
+		ious[i] = iou
+		if !anyAbove(iou, predIoU) {
+			return nil
+		}
+		lr, err := s.headMasks(res, frame)
+		if err != nil {
+			return fmt.Errorf("prompt %d: %w", i, err)
+		}
+		outs[i], err = lowResOutput(iou, lr)
+		return err
+	})
+	return ious, outs, err
+}
+
+// canScreenMasks reports whether screenMasks is available.
+func (s *sam1PointScorer) canScreenMasks() bool { return s.screen != nil }
+
+// anyAbove reports whether a multimask token's IoU is above predIoU.
+func anyAbove(iou []float32, predIoU float64) bool {
+	lo, hi := multimaskTokens(len(iou))
+	for k := lo; k < hi; k++ {
+		if float64(iou[k]) > predIoU {
+			return true
+		}
+	}
+	return false
 }

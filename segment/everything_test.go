@@ -273,6 +273,27 @@ func sameSegments(t *testing.T, what string, a, b []media.Segment) {
 	}
 }
 
+// closeSegments is sameSegments up to float rounding: predicted IoUs
+// within 1e-4, stability scores within 1e-3, masks with pixel IoU ≥ 0.999.
+func closeSegments(t *testing.T, what string, a, b []media.Segment) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d segments against %d", what, len(a), len(b))
+	}
+	worst := 1.0
+	for i := range a {
+		x, y := a[i], b[i]
+		iou := mask.IoU(x.Mask, y.Mask)
+		worst = min(worst, iou)
+		if math.Abs(x.PredictedIoU-y.PredictedIoU) > 1e-4 || math.Abs(x.StabilityScore-y.StabilityScore) > 1e-3 ||
+			x.CropBox != y.CropBox || x.PointCoords[0] != y.PointCoords[0] || iou < 0.999 {
+			t.Errorf("%s: segment %d differs: area %d/%d bbox %v/%v iou %v/%v stability %v/%v point %v/%v mask IoU %.5f",
+				what, i, x.Area, y.Area, x.BBox, y.BBox, x.PredictedIoU, y.PredictedIoU, x.StabilityScore, y.StabilityScore, x.PointCoords, y.PointCoords, iou)
+		}
+	}
+	t.Logf("%s: %d segments, lowest mask IoU %.6f", what, len(a), worst)
+}
+
 func TestEverythingGeneratorMatchesPortable(t *testing.T) {
 	rt, p := evModels(t)
 	sc := newEvScene()
