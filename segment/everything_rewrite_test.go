@@ -80,7 +80,7 @@ func (s *samLike) attention(q, k, v string, nq, nk int, qHeads string) string {
 // queries are a per-frame input (as after the split), a full layer, the
 // final token→image attention and an IoU head on token 0. full adds the
 // final tokens and image features as outputs (as the mask path reads them).
-func samLikeDecoder(t *testing.T, full bool) []byte {
+func samLikeDecoder(t *testing.T, full, decomposedNorm bool) []byte {
 	t.Helper()
 	s := newSAMLike(3)
 	g := s.g
@@ -105,7 +105,7 @@ func samLikeDecoder(t *testing.T, full bool) []byte {
 	if full {
 		g.Output("tokens_out", queries, onnxpb.Float, 1, 1, nt, s.c)
 		g.Output("keys_out", keys, onnxpb.Float, 1, 1, ni, s.c)
-		g.Output("masks", s.maskHead(keys, queries), onnxpb.Float, 1, 4, 64, 64)
+		g.Output("masks", s.maskHead(keys, queries, decomposedNorm), onnxpb.Float, 1, 4, 64, 64)
 	}
 	m, err := g.Model()
 	if err != nil {
@@ -128,21 +128,34 @@ func (s *samLike) convT2(x string, in, out int) string {
 	return s.g.OpA("ConvTranspose", []string{x, w, b}, onnxpb.AttrInts("strides", 2, 2), onnxpb.AttrInts("kernel_shape", 2, 2))
 }
 
-// maskHead is SAM's mask head in the samexporter layout on the 16×16
-// image rows keys: ConvTranspose, LayerNorm2d as Transpose →
-// LayerNormalization → Transpose, GELU, ConvTranspose, GELU, and the
-// product with four hypernetwork rows from the tokens ([1, 4, 64·64]
-// reshaped to [1, 4, 64, 64]).
-func (s *samLike) maskHead(keys, tokens string) string {
+// maskHead is SAM's mask head on the 16×16 image rows keys:
+// ConvTranspose, LayerNorm2d (decomposed as segment-anything's export
+// writes it, or as Transpose → LayerNormalization → Transpose), GELU,
+// ConvTranspose, GELU, and the product with four hypernetwork rows from
+// the tokens ([1, 4, 64·64] reshaped to [1, 4, 64, 64]).
+func (s *samLike) maskHead(keys, tokens string, decomposed bool) string {
 	g := s.g
 	x := g.Op("Reshape", g.OpA("Transpose", []string{keys}, onnxpb.AttrInts("perm", 0, 1, 3, 2)), g.Ints(1, int64(s.c), 16, 16))
-	x = g.OpA("Transpose", []string{s.convT2(x, s.c, 8)}, onnxpb.AttrInts("perm", 0, 2, 3, 1))
+	x = s.convT2(x, s.c, 8)
 	gamma := make([]float32, 8)
 	for i := range gamma {
 		gamma[i] = 1 + float32(s.r.NormFloat64()*0.1)
 	}
-	x = g.OpA("LayerNormalization", []string{x, g.Floats(gamma...), g.Floats(s.random(8, 0.1)...)}, onnxpb.AttrInt("axis", -1), onnxpb.AttrFloat("epsilon", 1e-6))
-	x = s.gelu(g.OpA("Transpose", []string{x}, onnxpb.AttrInts("perm", 0, 3, 1, 2)))
+	beta := s.random(8, 0.1)
+	if decomposed {
+		mean := func(v string) string {
+			return g.OpA("ReduceMean", []string{v}, onnxpb.AttrInts("axes", 1), onnxpb.AttrInt("keepdims", 1))
+		}
+		u := mean(x)
+		v := mean(g.Op("Pow", g.Op("Sub", x, u), g.Floats(2)))
+		y := g.Op("Div", g.Op("Sub", x, u), g.Op("Sqrt", g.Op("Add", v, g.Floats(1e-6))))
+		x = g.Op("Add", g.Op("Mul", g.Const(onnxpb.F32(gamma, 8, 1, 1)), y), g.Const(onnxpb.F32(beta, 8, 1, 1)))
+	} else {
+		x = g.OpA("Transpose", []string{x}, onnxpb.AttrInts("perm", 0, 2, 3, 1))
+		x = g.OpA("LayerNormalization", []string{x, g.Floats(gamma...), g.Floats(beta...)}, onnxpb.AttrInt("axis", -1), onnxpb.AttrFloat("epsilon", 1e-6))
+		x = g.OpA("Transpose", []string{x}, onnxpb.AttrInts("perm", 0, 3, 1, 2))
+	}
+	x = s.gelu(x)
 	x = s.gelu(s.convT2(x, 8, 4))
 	rows := g.OpA("Slice", []string{tokens, g.Ints(1), g.Ints(5), g.Ints(2)})
 	hyper := g.Op("Reshape", s.linear(rows, s.c, 4), g.Ints(1, 4, 4))
@@ -248,9 +261,10 @@ func TestRewriteAttentionGenerated(t *testing.T) {
 		{"iou only", false, false, []string{"iou_predictions"}, 2},
 		{"all outputs", true, false, []string{"iou_predictions", "tokens_out", "keys_out", "masks"}, 1},
 		{"all outputs and the mask head", true, true, []string{"iou_predictions", "tokens_out", "keys_out", "masks"}, 1},
+		{"all outputs and the mask head, decomposed LayerNorm2d", true, true, []string{"iou_predictions", "tokens_out", "keys_out", "masks"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			model := samLikeDecoder(t, tc.full)
+			model := samLikeDecoder(t, tc.full, strings.Contains(tc.name, "decomposed"))
 			got, n, headIn, err := rewriteDecoder(model, shapeProbe(rt, in), tc.head)
 			if err != nil {
 				t.Fatal(err)

@@ -6,9 +6,12 @@ import (
 	"samtrack/models/onnxpb"
 )
 
-// This file rewrites the mask head of a SAM v1 decoder (the samexporter
-// layout: ConvTranspose, LayerNorm2d as Transpose → LayerNormalization →
-// Transpose, GELU, ConvTranspose, GELU, then the hypernetwork product) so
+// This file rewrites the mask head of a SAM v1 decoder (ConvTranspose,
+// LayerNorm2d, GELU, ConvTranspose, GELU, then the hypernetwork product;
+// LayerNorm2d as segment-anything's own export writes it, ReduceMean, Sub,
+// Pow, ReduceMean, Add, Sqrt, Div, Mul, Add over the channel axis, or as
+// Transpose → LayerNormalization → Transpose, as exports of the
+// transformers port write it) so
 // that the upscaled image never leaves a pixel-major layout. A 2×2,
 // stride-2 ConvTranspose maps each input pixel to its own 2×2 block of
 // outputs: it is a product of the pixels' channel rows with the weight
@@ -32,9 +35,8 @@ type upscaleHead struct {
 	w1, w2       onnxpb.Tensor
 	b1, b2       *onnxpb.Tensor
 	rows         string // [1, 1, h·w, C_in] tensor the conv input is reshaped from, or ""
-	ln           *onnxpb.Node
+	norm         norm2d
 	act1         []*onnxpb.Node // elementwise nodes from the norm to conv2
-	act1In       string
 	act2         []*onnxpb.Node // elementwise nodes from conv2 to the product
 	act2Out      string
 	mm           *onnxpb.Node // MatMul(hyper_in, Reshape(act2Out))
@@ -145,27 +147,14 @@ func (g attnGraph) matchUpscale() (*upscaleHead, []string, bool) {
 	if !ok1 || !ok2 || u.w2.Dims[0] != u.w1.Dims[1] {
 		return nil, nil, false
 	}
-	t1 := g.Only(u.conv1.Out[0])
-	if t1 == nil || !g.isPerm(t1, 0, 2, 3, 1) {
-		return nil, nil, false
-	}
-	u.ln = g.Only(t1.Out[0])
-	if u.ln == nil || u.ln.Op != "LayerNormalization" || len(u.ln.Out) != 1 || len(u.ln.In) < 2 || u.ln.In[0] != t1.Out[0] {
-		return nil, nil, false
-	}
-	if ax := u.ln.AttrInt("axis", -1); ax != -1 && ax != 3 {
-		return nil, nil, false
-	}
-	t2 := g.Only(u.ln.Out[0])
-	if t2 == nil || !g.isPerm(t2, 0, 3, 1, 2) {
+	var ok bool
+	if u.norm, ok = g.matchNorm2d(u.conv1.Out[0], int(u.w1.Dims[1])); !ok {
 		return nil, nil, false
 	}
 	var exit string
-	var ok bool
-	if u.act1, exit, ok = g.elementwiseRegion(t2.Out[0]); !ok || exit != u.conv2.In[0] {
+	if u.act1, exit, ok = g.elementwiseRegion(u.norm.out); !ok || exit != u.conv2.In[0] {
 		return nil, nil, false
 	}
-	u.act1In = t2.Out[0]
 	if u.act2, u.act2Out, ok = g.elementwiseRegion(u.conv2.Out[0]); !ok {
 		return nil, nil, false
 	}
@@ -187,6 +176,156 @@ func (g attnGraph) matchUpscale() (*upscaleHead, []string, bool) {
 		}
 	}
 	return u, probe, true
+}
+
+// norm2d is a matched LayerNorm2d: per pixel, over c channels,
+// (x − mean)/√(var + eps)·gamma + beta; out is its result.
+type norm2d struct {
+	gamma, beta []float32
+	eps         float32
+	out         string
+}
+
+// matchNorm2d matches a LayerNorm2d over the c channels of x, in either
+// form (see the top of this file).
+func (g attnGraph) matchNorm2d(x string, c int) (norm2d, bool) {
+	if t1 := g.Only(x); t1 != nil && g.isPerm(t1, 0, 2, 3, 1) {
+		return g.matchTransposedNorm(t1, c)
+	}
+	return g.matchDecomposedNorm(x, c)
+}
+
+// matchTransposedNorm: Transpose → LayerNormalization(last axis) →
+// Transpose back.
+func (g attnGraph) matchTransposedNorm(t1 *onnxpb.Node, c int) (norm2d, bool) {
+	var n norm2d
+	ln := g.Only(t1.Out[0])
+	if ln == nil || ln.Op != "LayerNormalization" || len(ln.Out) != 1 || len(ln.In) < 2 || ln.In[0] != t1.Out[0] {
+		return n, false
+	}
+	if ax := ln.AttrInt("axis", -1); ax != -1 && ax != 3 {
+		return n, false
+	}
+	t2 := g.Only(ln.Out[0])
+	if t2 == nil || !g.isPerm(t2, 0, 3, 1, 2) {
+		return n, false
+	}
+	var ok bool
+	if n.gamma, ok = g.channelConst(ln.In[1], c); !ok {
+		return n, false
+	}
+	n.beta = make([]float32, c)
+	if len(ln.In) > 2 && ln.In[2] != "" {
+		if n.beta, ok = g.channelConst(ln.In[2], c); !ok {
+			return n, false
+		}
+	}
+	n.eps = 1e-5
+	if e, ok := ln.AttrFloat("epsilon"); ok {
+		n.eps = e
+	}
+	n.out = t2.Out[0]
+	return n, true
+}
+
+// matchDecomposedNorm: u = ReduceMean(x, axis 1); d = x − u;
+// v = ReduceMean(d², axis 1); y = d / √(v + eps) (d recomputed or
+// shared); gamma·y + beta with [C, 1, 1] constants.
+func (g attnGraph) matchDecomposedNorm(x string, c int) (norm2d, bool) {
+	var n norm2d
+	var mean string
+	for _, r := range g.Consumers(x) {
+		if g.meanOverChannels(r, x) {
+			mean = r.Out[0]
+		}
+	}
+	// isDiff: t is x − mean.
+	isDiff := func(t string) bool {
+		p := g.Producer(t)
+		return p != nil && p.Op == "Sub" && len(p.In) == 2 && p.In[0] == x && p.In[1] == mean
+	}
+	var div *onnxpb.Node
+	for _, d := range g.Consumers(mean) {
+		if d.Op != "Sub" || !isDiff(d.Out[0]) {
+			continue
+		}
+		for _, q := range g.Consumers(d.Out[0]) {
+			if q.Op == "Div" && q.In[0] == d.Out[0] {
+				div = q
+			}
+		}
+	}
+	if mean == "" || div == nil {
+		return n, false
+	}
+	// The divisor: Sqrt(Add(ReduceMean(Pow(x − mean, 2)), eps)).
+	sq := g.Producer(div.In[1])
+	if sq == nil || sq.Op != "Sqrt" {
+		return n, false
+	}
+	add := g.Producer(sq.In[0])
+	if add == nil || add.Op != "Add" || len(add.In) != 2 {
+		return n, false
+	}
+	eps, ok := g.Scalar(add.In[1])
+	v := g.Producer(add.In[0])
+	if !ok || v == nil {
+		return n, false
+	}
+	pw := g.Producer(v.In[0])
+	if !g.meanOverChannels(v, v.In[0]) || pw == nil || pw.Op != "Pow" || len(pw.In) != 2 || !isDiff(pw.In[0]) {
+		return n, false
+	}
+	if e, ok := g.Scalar(pw.In[1]); !ok || e != 2 {
+		return n, false
+	}
+	mul := g.Only(div.Out[0])
+	if mul == nil || mul.Op != "Mul" || len(mul.In) != 2 {
+		return n, false
+	}
+	gname := mul.In[0]
+	if gname == div.Out[0] {
+		gname = mul.In[1]
+	}
+	bias := g.Only(mul.Out[0])
+	if bias == nil || bias.Op != "Add" || len(bias.In) != 2 {
+		return n, false
+	}
+	bname := bias.In[0]
+	if bname == mul.Out[0] {
+		bname = bias.In[1]
+	}
+	if n.gamma, ok = g.channelConst(gname, c); !ok {
+		return n, false
+	}
+	if n.beta, ok = g.channelConst(bname, c); !ok {
+		return n, false
+	}
+	n.eps, n.out = float32(eps), bias.Out[0]
+	return n, true
+}
+
+// meanOverChannels reports whether r is ReduceMean of x over axis 1 only,
+// keeping it (the axes as an attribute, opset < 18, or an input).
+func (g attnGraph) meanOverChannels(r *onnxpb.Node, x string) bool {
+	if r.Op != "ReduceMean" || len(r.In) == 0 || r.In[0] != x || len(r.Out) != 1 || r.AttrInt("keepdims", 1) != 1 {
+		return false
+	}
+	axes, ok := r.AttrInts("axes")
+	if len(r.In) > 1 {
+		t, isConst := g.Constant(r.In[1])
+		axes, ok = t.I64, isConst && t.DType() == onnxpb.Int64
+	}
+	return ok && slices.Equal(axes, []int64{1})
+}
+
+// channelConst returns a constant of c values laid out as [c] or [c, 1, 1].
+func (g attnGraph) channelConst(name string, c int) ([]float32, bool) {
+	t, ok := g.Constant(name)
+	if !ok || t.DType() != onnxpb.Float || len(t.F32) != c || len(t.Dims) == 0 || t.Dims[0] != int64(c) {
+		return nil, false
+	}
+	return t.F32, true
 }
 
 // cut is the image tensor the rewritten head reads first.
@@ -269,12 +408,10 @@ func (g attnGraph) rewriteUpscale(u *upscaleHead, sh map[string][]int64) bool {
 		return g.Add("Reshape", []string{y, g.InitI64(-1, cout)})
 	}
 	y1 := product(rows, u.w1, u.b1, c1) // rows (i, j, a, b)
-	eps, ok := u.ln.AttrFloat("epsilon")
-	if !ok {
-		eps = 1e-5
-	}
-	ln := g.Add("LayerNormalization", append([]string{y1}, u.ln.In[1:]...), onnxpb.AttrInt("axis", -1), onnxpb.AttrFloat("epsilon", eps))
-	z1 := g.cloneRegion(u.act1, u.act1In, ln, u.conv2.In[0])
+	nm := u.norm
+	ln := g.Add("LayerNormalization", []string{y1, g.InitF32("norm_gamma", []int64{c1}, nm.gamma), g.InitF32("norm_beta", []int64{c1}, nm.beta)},
+		onnxpb.AttrInt("axis", -1), onnxpb.AttrFloat("epsilon", nm.eps))
+	z1 := g.cloneRegion(u.act1, nm.out, ln, u.conv2.In[0])
 	y2 := product(z1, u.w2, u.b2, c2) // rows (i, j, a, b, a2, b2)
 	z2 := g.cloneRegion(u.act2, u.conv2.Out[0], y2, u.act2Out)
 	hyperT := g.Add("Transpose", []string{g.Add("Reshape", []string{u.mm.In[0], g.InitI64(-1, c2)})}, onnxpb.AttrInts("perm", 1, 0))
