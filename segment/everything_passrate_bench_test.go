@@ -3,7 +3,10 @@ package segment
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -28,56 +31,103 @@ import (
 // encoder run at 50 %.
 //
 //	go test -run '^$' -bench SAMViTBCostPassRate -benchtime 1x -timeout 30m ./segment
+//
+// SAMTRACK_COSTBENCH_ROUNDS=N repeats the encoder run and the passes N
+// times (default 1) and reports each row's best against the best encoder
+// run, for a machine other jobs share.
 func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 	rt, m := openCostModel(b)
 	ctx := context.Background()
 	img := costFrame()
+	rounds := 1
+	if n, err := strconv.Atoi(os.Getenv("SAMTRACK_COSTBENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
 	for i := 0; i < b.N; i++ {
-		cpu0 := processCPU()
-		emb, encS := measureEncoder(b, m, img)
-		encCPU := (processCPU() - cpu0) / 2 // the warm-up run and the measured one
-		b.ReportMetric(encCPU, "encoder_cpu_s")
+		emb, _ := measureEncoder(b, m, img)
 		best, err := clickIoUs(ctx, rt, m, emb, img)
 		if err != nil {
 			b.Fatal(err)
 		}
+		var rows []*passRow
 		for _, share := range []float64{0, 0.25, 0.5, 1} {
-			thresh := passThreshold(best, share)
-			stabs := []float64{0.95}
+			rows = append(rows, &passRow{share: share, thresh: passThreshold(best, share), stab: 0.95})
 			if share == 0.5 {
-				stabs = append(stabs, 0)
-			}
-			for _, stab := range stabs {
-				opts := DefaultEverythingOptionsFor(FormatSAM1)
-				opts.PredIoUThresh = new(thresh)
-				opts.StabilityScoreThresh = stab
-				gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				t, c := time.Now(), processCPU()
-				segs, st, err := gen.Run(ctx, img, nil) // encodes the frame itself
-				gen.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				sec, cpu := time.Since(t).Seconds(), processCPU()-c
-				name := fmt.Sprintf("pass%.0f", share*100)
-				if stab == 0 {
-					name += "_nostab"
-				}
-				b.ReportMetric(sec, name+"_s")
-				b.ReportMetric(sec/encS, name+"/encoder")
-				b.ReportMetric(cpu/encCPU, name+"/encoder_cpu")
-				// The pass encodes the frame itself: its own encoder time is
-				// a baseline measured under the same load.
-				b.ReportMetric(sec/st.Encode.Seconds(), name+"/own_encode")
-				b.Logf("%s: pred_iou_thresh %.4f, %d of %d clicks pass (%d masks), %d stable, %d segments: %.1f s = %.2f × encoder = %.2f × its own encode (CPU time %.1f s = %.2f × the encoder's %.1f s; encode %.1f s, decode %.1f s, post %.1f s); %+v",
-					name, thresh, passing(best, thresh), len(best), st.IoUPassed, st.StablePassed, len(segs), sec, sec/encS, sec/st.Encode.Seconds(),
-					cpu, cpu/encCPU, encCPU, st.Encode.Seconds(), st.Decode.Seconds(), st.Post.Seconds(), st)
+				rows = append(rows, &passRow{share: share, thresh: passThreshold(best, share)})
 			}
 		}
+		var encWall, encCPU []float64
+		for range rounds {
+			// An encoder run right before each round's passes: the baseline
+			// under the same load.
+			t, c := time.Now(), processCPU()
+			if _, err := m.Encode(ctx, img); err != nil {
+				b.Fatal(err)
+			}
+			encWall, encCPU = append(encWall, time.Since(t).Seconds()), append(encCPU, processCPU()-c)
+			for _, r := range rows {
+				r.run(ctx, b, rt, m, img)
+			}
+		}
+		enc, encC := slices.Min(encWall), slices.Min(encCPU)
+		b.ReportMetric(enc, "encoder_s")
+		b.ReportMetric(encC, "encoder_cpu_s")
+		for _, r := range rows {
+			r.report(b, best, enc, encC)
+		}
 	}
+}
+
+// passRow is one row of BenchmarkSAMViTBCostPassRate and its runs.
+type passRow struct {
+	share, thresh, stab float64
+	wall, cpu, own      []float64
+	st                  EverythingStats
+	segments            int
+}
+
+func (r *passRow) name() string {
+	n := fmt.Sprintf("pass%.0f", r.share*100)
+	if r.stab == 0 {
+		n += "_nostab"
+	}
+	return n
+}
+
+// run times one everything pass (encoder included) with the row's filters.
+func (r *passRow) run(ctx context.Context, b *testing.B, rt *ort.Runtime, m Model, img media.Image) {
+	opts := DefaultEverythingOptionsFor(FormatSAM1)
+	opts.PredIoUThresh = new(r.thresh)
+	opts.StabilityScoreThresh = r.stab
+	gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t, c := time.Now(), processCPU()
+	segs, st, err := gen.Run(ctx, img, nil) // encodes the frame itself
+	gen.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sec := time.Since(t).Seconds()
+	r.wall, r.cpu = append(r.wall, sec), append(r.cpu, processCPU()-c)
+	// The pass encodes the frame itself: its own encoder time is a baseline
+	// measured under the same load.
+	r.own = append(r.own, sec/st.Encode.Seconds())
+	r.st, r.segments = st, len(segs)
+}
+
+// report gives the row's best run against the best encoder run.
+func (r *passRow) report(b *testing.B, best []float64, enc, encCPU float64) {
+	sec, cpu, own := slices.Min(r.wall), slices.Min(r.cpu), slices.Min(r.own)
+	name := r.name()
+	b.ReportMetric(sec, name+"_s")
+	b.ReportMetric(sec/enc, name+"/encoder")
+	b.ReportMetric(cpu/encCPU, name+"/encoder_cpu")
+	b.ReportMetric(own, name+"/own_encode")
+	b.Logf("%s: pred_iou_thresh %.4f, %d of %d clicks pass (%d masks), %d stable, %d segments: best of %d %.1f s = %.2f × encoder (best %.1f s) = %.2f × its own encode (CPU time %.1f s = %.2f × the encoder's %.1f s); last %+v",
+		name, r.thresh, passing(best, r.thresh), len(best), r.st.IoUPassed, r.st.StablePassed, r.segments, len(r.wall), sec, sec/enc, enc, own,
+		cpu, cpu/encCPU, encCPU, r.st)
 }
 
 // clickIoUs is each grid click's best multimask IoU from the exact IoU-only

@@ -178,29 +178,6 @@ func runGraph(t *testing.T, rt *ort.Runtime, model []byte, in map[string]ort.Ten
 	return out
 }
 
-// shapeProbe is rewriteAttention's shape source: one run on in.
-func shapeProbe(rt *ort.Runtime, in map[string]ort.Tensor) func([]byte) (map[string][]int64, error) {
-	return func(model []byte) (map[string][]int64, error) {
-		s, err := rt.NewSessionFromBytes("probe", model, ort.Options{IntraOpThreads: 1})
-		if err != nil {
-			return nil, err
-		}
-		defer s.Close()
-		out, err := s.Run(in)
-		if err != nil {
-			return nil, err
-		}
-		sh := map[string][]int64{}
-		for k, v := range in {
-			sh[k] = v.Shape
-		}
-		for k, v := range out {
-			sh[k] = v.Shape
-		}
-		return sh, nil
-	}
-}
-
 // closeTo fails unless got matches want to tol relative to want's largest
 // magnitude (at least 1); it returns that relative difference.
 func closeTo(t *testing.T, what string, got, want []float32, tol float64) float64 {
@@ -265,7 +242,7 @@ func TestRewriteAttentionGenerated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			model := samLikeDecoder(t, tc.full, strings.Contains(tc.name, "decomposed"))
-			got, n, headIn, err := rewriteDecoder(model, shapeProbe(rt, in), tc.head)
+			got, n, headIn, err := rewriteDecoder(model, probeShapes(rt, "probe", in), tc.head)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -304,7 +281,7 @@ func TestRewriteAttentionGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rewriteAttention(plain, shapeProbe(rt, map[string]ort.Tensor{"x": ort.F32Tensor(make([]float32, 4), 1, 4)})); err == nil {
+	if _, _, err := rewriteAttention(plain, probeShapes(rt, "probe", map[string]ort.Tensor{"x": ort.F32Tensor(make([]float32, 4), 1, 4)})); err == nil {
 		t.Error("a graph without attention was rewritten")
 	}
 	if _, _, err := rewriteAttention([]byte("not a model"), nil); err == nil {
@@ -357,7 +334,7 @@ func TestRewriteAttentionSAMReference(t *testing.T) {
 		{"low-res with the mask head", sp.low, true, []string{"iou_predictions", "low_res_masks"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, n, _, err := rewriteDecoder(tc.model, shapeProbe(rt, feed(400, 240)), tc.head)
+			got, n, _, err := rewriteDecoder(tc.model, probeShapes(rt, "probe", feed(400, 240)), tc.head)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -336,16 +336,20 @@ func (sp *promptGraphs) sampleFeeds() []map[string]ort.Tensor {
 	return feeds
 }
 
-// shapeProbe returns a function that runs a model on one sample click and
-// returns the shapes of its inputs and outputs (rewriteDecoder's probe).
+// shapeProbe is probeShapes on one sample click.
 func (sp *promptGraphs) shapeProbe(rt *ort.Runtime, path string) func(model []byte) (map[string][]int64, error) {
+	return probeShapes(rt, path+" (shape probe)", sp.feed(48, 32))
+}
+
+// probeShapes is rewriteDecoder's shape source: a function that runs a
+// model once on in and returns the shapes of in and of its outputs.
+func probeShapes(rt *ort.Runtime, name string, in map[string]ort.Tensor) func(model []byte) (map[string][]int64, error) {
 	return func(model []byte) (map[string][]int64, error) {
-		sess, err := rt.NewSessionFromBytes(path+" (shape probe)", model, ort.Options{IntraOpThreads: 1})
+		sess, err := rt.NewSessionFromBytes(name, model, ort.Options{IntraOpThreads: 1})
 		if err != nil {
 			return nil, err
 		}
 		defer sess.Close()
-		in := sp.feed(48, 32)
 		out, err := sess.Run(in)
 		if err != nil {
 			return nil, err
