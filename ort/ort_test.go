@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"samtrack/internal/testenv"
+	"samtrack/models/onnxpb"
 )
 
 const refDecoder = "../../shared/fixtures/sam-reference/decoder.onnx"
@@ -156,5 +157,48 @@ func TestRuntimeRefCount(t *testing.T) {
 		if _, serr := os.Stat(refDecoder); serr == nil {
 			t.Errorf("runtime unusable after another handle closed: %v", err)
 		}
+	}
+}
+
+// TestRunRefusesUnreadableOutputs: a model whose output samtrack cannot
+// read (bool) gives an error naming the output, and a scalar output that
+// ONNX Runtime's Go binding cannot convert gives an error too, never a
+// panic.
+func TestRunRefusesUnreadableOutputs(t *testing.T) {
+	rt := openRuntime(t)
+	g := onnxpb.NewGraph("outputs")
+	x := g.Input("x", onnxpb.Float, 1, 4)
+	g.Output("positive", g.Op("Greater", x, g.Floats(0)), onnxpb.Bool, 1, 4)
+	model, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSessionFromBytes("bool output", model, Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Run(map[string]Tensor{"x": F32Tensor([]float32{1, -1, 2, -2}, 1, 4)})
+	if err == nil || !strings.Contains(err.Error(), `"positive"`) {
+		t.Errorf("bool output: err = %v, want one naming the output", err)
+	}
+
+	g = onnxpb.NewGraph("scalar")
+	x = g.Input("x", onnxpb.Float, 1, 4)
+	g.Output("sum", g.OpA("ReduceSum", []string{x}, onnxpb.AttrInt("keepdims", 0)), onnxpb.Float)
+	if model, err = g.Model(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := rt.NewSessionFromBytes("scalar output", model, Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	// onnxruntime_go cannot convert a rank-0 output; Run used to panic
+	// releasing the typed nil it left.
+	if _, err := s2.Run(map[string]Tensor{"x": F32Tensor([]float32{1, -1, 2, -2}, 1, 4)}); err == nil {
+		t.Error("scalar output: no error")
+	} else {
+		t.Logf("scalar output: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package ort
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	onnx "github.com/yalue/onnxruntime_go"
@@ -265,12 +266,15 @@ func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
 		}
 		vals[i] = v
 	}
+	for _, o := range s.outputs {
+		if o.Type == Other {
+			return nil, fmt.Errorf("run %s: output %q has type %s, which samtrack cannot read; restrict the session to float32 and int64 outputs (Options.Outputs)", s.path, o.Name, o.TypeName)
+		}
+	}
 	outs := make([]onnx.Value, len(s.outputs))
 	defer func() {
 		for _, v := range outs {
-			if v != nil {
-				v.Destroy()
-			}
+			release(v)
 		}
 	}()
 	if err := s.s.Run(vals, outs); err != nil {
@@ -289,4 +293,16 @@ func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
 		}
 	}
 	return res, nil
+}
+
+// release destroys v unless it is nil or a nil pointer: onnxruntime_go
+// leaves a typed nil in an output it failed to convert.
+func release(v onnx.Value) {
+	if v == nil {
+		return
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return
+	}
+	v.Destroy()
 }
