@@ -53,7 +53,8 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 		for _, share := range []float64{0, 0.25, 0.5, 1} {
 			rows = append(rows, &passRow{share: share, thresh: passThreshold(best, share), stab: 0.95})
 			if share == 0.5 {
-				rows = append(rows, &passRow{share: share, thresh: passThreshold(best, share)})
+				rows = append(rows, &passRow{share: share, thresh: passThreshold(best, share)},
+					&passRow{share: share, thresh: passThreshold(best, share), stab: 0.95, exact: true})
 			}
 		}
 		var encWall, encCPU []float64
@@ -81,6 +82,7 @@ func BenchmarkSAMViTBCostPassRate(b *testing.B) {
 // passRow is one row of BenchmarkSAMViTBCostPassRate and its runs.
 type passRow struct {
 	share, thresh, stab float64
+	exact               bool // the exact mask pass after the reordered IoU screen (the design before the screen-and-head split)
 	wall, cpu, own      []float64
 	st                  EverythingStats
 	segments            int
@@ -90,6 +92,9 @@ func (r *passRow) name() string {
 	n := fmt.Sprintf("pass%.0f", r.share*100)
 	if r.stab == 0 {
 		n += "_nostab"
+	}
+	if r.exact {
+		n += "_exactmasks"
 	}
 	return n
 }
@@ -102,6 +107,12 @@ func (r *passRow) run(ctx context.Context, b *testing.B, rt *ort.Runtime, m Mode
 	gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if sc, ok := gen.sc.(*sam1PointScorer); !ok || !sc.canScreenMasks() {
+		b.Fatal("the generator does not decode the cost model with the reordered screen and head")
+	} else if r.exact {
+		closeAll(sc.screen, sc.head)
+		sc.screen, sc.head = nil, nil
 	}
 	t, c := time.Now(), processCPU()
 	segs, st, err := gen.Run(ctx, img, nil) // encodes the frame itself

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"samtrack/media"
@@ -34,11 +35,14 @@ import (
 // reordered graph (fast) twice as fast again.
 //
 // When the decoder's attention and mask head can both be reordered (the
-// official export), screen and head replace iou, fast and low: one pass
-// per point gives its IoUs and, for a point that passes pred_iou_thresh,
-// its masks from the same run's transformer output (screenMasks). On the
-// cost model that made a mask-pass point cost the head alone (about 12
-// ms) instead of a second decoder run (about 40 ms exact, 27 reordered).
+// official export), screen and head replace fast and low: the screen is
+// the reordered IoU graph that also returns the tensors where the rest of
+// the decoder starts (the image rows and tokens after the transformer's
+// two layers), and the head, the rest of the low graph with its attention
+// and mask head reordered, runs from them only for a point that passes
+// pred_iou_thresh (screenMasks). No point's transformer runs twice. On
+// the cost model (one thread) the screen took about 13 ms a point and the
+// head about 14 ms, against about 40 ms for a second, exact decoder run.
 // Segments then equal the exact graph's up to float rounding
 // (TestEverythingReorderedMatchesExact; at setup every IoU and low-res
 // logit of sample clicks must agree to 1e-4 relative, else the exact
@@ -65,13 +69,9 @@ type sam1PointScorer struct {
 	fast   *ort.Session
 	margin float32
 
-	// screen and head, when set, split the low graph with its attention
-	// and mask head reordered (rewriteDecoder): screen gives the IoUs and
-	// the two tensors the head reads (headIn), head the low-res masks
-	// from them. screenMasks runs the head right after the screen for a
-	// point that passes, so that no point's transformer runs twice. Their
-	// results equal low's up to float rounding (checked at setup); they
-	// are the results of everything mode when set.
+	// screen and head, when set, are fast with the extra outputs headIn
+	// and the rest of the reordered low graph from those on (see above).
+	// Their results are the results of everything mode when set.
 	screen, head *ort.Session
 	headIn       []string
 }
@@ -134,14 +134,14 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 	if s.low, err = rt.NewSessionFromBytes(path+" ([iou_predictions low_res_masks] per prompt)", sp.low, so); err != nil {
 		return err
 	}
-	fast, margin, blocks, err := buildFastIoU(rt, sp, s.iou, path, so)
+	fast, fastModel, margin, blocks, err := buildFastIoU(rt, sp, s.iou, path, so)
 	if err != nil {
 		log.Debug("everything mode: IoU pass not reordered; the exact graph screens the points", "decoder", path, "err", err)
 		return nil
 	}
 	log.Debug("everything mode: IoU pass screens with reordered attention", "decoder", path, "blocks", blocks, "margin", margin)
 	s.fast, s.margin = fast, margin
-	if err := s.buildScreenHead(rt, sp, path, so); err != nil {
+	if err := s.buildScreenHead(rt, sp, fastModel, path, so); err != nil {
 		closeAll(s.screen, s.head)
 		s.screen, s.head, s.headIn = nil, nil, nil
 		log.Debug("everything mode: mask pass not reordered; the exact graph decodes the masks", "decoder", path, "err", err)
@@ -149,52 +149,47 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 	return nil
 }
 
-// buildScreenHead rewrites sp.low (attention and mask head), splits it into
-// s.screen and s.head at the head's inputs, and checks the pair against
-// s.low on the sample frame: IoUs and low-res logits must agree to 1e-4
-// relative.
-func (s *sam1PointScorer) buildScreenHead(rt *ort.Runtime, sp *promptGraphs, path string, so ort.Options) error {
-	model, _, headIn, err := rewriteDecoder(sp.low, sp.shapeProbe(rt, path), true)
+// buildScreenHead builds s.screen, the reordered IoU graph fastModel with
+// extra outputs, and s.head, the rest of sp.low rewritten with its mask
+// head (rewriteDecoder) from those outputs on, and checks the pair
+// against s.low on the sample frame: IoUs and low-res logits must agree
+// to 1e-4 relative.
+func (s *sam1PointScorer) buildScreenHead(rt *ort.Runtime, sp *promptGraphs, fastModel []byte, path string, so ort.Options) error {
+	lowModel, _, headIn, err := rewriteDecoder(sp.low, sp.shapeProbe(rt, path), true)
 	if err != nil {
 		return err
 	}
 	if headIn == nil {
 		return errors.New("mask head not matched")
 	}
-	g, err := onnxedit.Parse(model)
+	cut, err := screenCut(rt, fastModel, lowModel, sp.feed(48, 32), path)
 	if err != nil {
 		return err
 	}
-	withHeadIn, err := g.WithOutputs(headIn)
+	names := make([]string, len(cut))
+	for i, b := range cut {
+		names[i] = b.Name
+	}
+	fg, err := onnxedit.Parse(fastModel)
 	if err != nil {
 		return err
 	}
-	screenModel, err := onnxedit.PruneToOutputs(withHeadIn, append([]string{"iou_predictions"}, headIn...))
+	screenModel, err := fg.WithOutputs(names)
 	if err != nil {
 		return err
 	}
-	screen, err := rt.NewSessionFromBytes(path+" ([iou_predictions] and the mask head's inputs per prompt, reordered)", screenModel, so)
+	if s.screen, err = rt.NewSessionFromBytes(path+" ([iou_predictions] and where the mask pass starts, per prompt, reordered)", screenModel, so); err != nil {
+		return err
+	}
+	headModel, err := onnxedit.PromptGraph(lowModel, cut, []string{"low_res_masks"}, nil)
 	if err != nil {
 		return err
 	}
-	s.screen, s.headIn = screen, headIn
-	feeds := sp.sampleFeeds()
-	first, err := screen.Run(feeds[0])
-	if err != nil {
+	if s.head, err = rt.NewSessionFromBytes(path+" ([low_res_masks] from the screen's outputs, reordered)", headModel, so); err != nil {
 		return err
 	}
-	bounds := make([]onnxedit.Boundary, len(headIn))
-	for i, n := range headIn {
-		bounds[i] = onnxedit.Boundary{Name: n, Elem: onnxpb.Float, Shape: first[n].Shape}
-	}
-	headModel, err := onnxedit.PromptGraph(model, bounds, []string{"low_res_masks"}, nil)
-	if err != nil {
-		return err
-	}
-	if s.head, err = rt.NewSessionFromBytes(path+" ([low_res_masks] from the mask head's inputs, reordered)", headModel, so); err != nil {
-		return err
-	}
-	for k, in := range feeds {
+	s.headIn = names
+	for k, in := range sp.sampleFeeds() {
 		want, err := s.low.Run(in)
 		if err != nil {
 			return err
@@ -215,6 +210,118 @@ func (s *sam1PointScorer) buildScreenHead(rt *ort.Runtime, sp *promptGraphs, pat
 	return nil
 }
 
+// screenCut finds where the mask pass can start from the screen's work:
+// the tensors the screen (fastModel) computes under their original names
+// (not the rewrite's own) that the rest of the rewritten low graph needs,
+// with their types and shapes from a run on in.
+func screenCut(rt *ort.Runtime, fastModel, lowModel []byte, in map[string]ort.Tensor, path string) ([]onnxedit.Boundary, error) {
+	fg, err := onnxedit.Parse(fastModel)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range fg.Nodes {
+		for _, o := range n.Out {
+			if o != "" && !strings.HasPrefix(o, "samtrack_rw/") {
+				names = append(names, o)
+			}
+		}
+	}
+	all, err := fg.WithOutputs(names)
+	if err != nil {
+		return nil, err
+	}
+	// Only tensors samtrack can exchange (float32 or int64, not scalars)
+	// can be a boundary.
+	sess, err := rt.NewSessionFromBytes(path+" (screen probe)", all, ort.Options{IntraOpThreads: 1})
+	if err != nil {
+		return nil, err
+	}
+	var readable []string
+	for _, o := range sess.Outputs() {
+		if o.Type != ort.Other && len(o.Shape) > 0 {
+			readable = append(readable, o.Name)
+		}
+	}
+	sess.Close()
+	if sess, err = rt.NewSessionFromBytes(path+" (screen probe)", all, ort.Options{IntraOpThreads: 1, Outputs: readable}); err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	out, err := sess.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	var bounds []onnxedit.Boundary
+	for _, n := range names {
+		t, ok := out[n]
+		switch {
+		case !ok:
+		case t.F32 != nil:
+			bounds = append(bounds, onnxedit.Boundary{Name: n, Elem: onnxpb.Float, Shape: t.Shape})
+		case t.I64 != nil:
+			bounds = append(bounds, onnxedit.Boundary{Name: n, Elem: onnxpb.Int64, Shape: t.Shape})
+		}
+	}
+	cut, err := cutAt(lowModel, bounds)
+	if err != nil {
+		return nil, err
+	}
+	// The nearest cut can hold a large tensor that the head recomputes
+	// cheaply from smaller ones (image rows plus a frame tensor): drop
+	// boundaries while that makes the cut smaller.
+	for dropped := true; dropped; {
+		dropped = false
+		for _, b := range cut {
+			fewer := slices.DeleteFunc(slices.Clone(bounds), func(c onnxedit.Boundary) bool { return c.Name == b.Name })
+			c2, err := cutAt(lowModel, fewer)
+			if err == nil && cutBytes(c2) < cutBytes(cut) {
+				bounds, cut, dropped = fewer, c2, true
+				break
+			}
+		}
+	}
+	return cut, nil
+}
+
+// cutAt lists the boundaries the rest of lowModel (low_res_masks from
+// bounds on) reads.
+func cutAt(lowModel []byte, bounds []onnxedit.Boundary) ([]onnxedit.Boundary, error) {
+	rest, err := onnxedit.PromptGraph(lowModel, bounds, []string{"low_res_masks"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	rg, err := onnxedit.Parse(rest)
+	if err != nil {
+		return nil, err
+	}
+	need := map[string]bool{}
+	for _, n := range rg.InputNames() {
+		need[n] = true
+	}
+	cut := slices.DeleteFunc(slices.Clone(bounds), func(b onnxedit.Boundary) bool { return !need[b.Name] })
+	if len(cut) == 0 {
+		return nil, errors.New("the mask pass needs nothing the screen computes")
+	}
+	return cut, nil
+}
+
+// cutBytes is the size of the boundaries' tensors.
+func cutBytes(cut []onnxedit.Boundary) int64 {
+	var n int64
+	for _, b := range cut {
+		e := int64(4)
+		if b.Elem == onnxpb.Int64 {
+			e = 8
+		}
+		for _, d := range b.Shape {
+			e *= d
+		}
+		n += e
+	}
+	return n
+}
+
 // screenHead runs screen, then head on its outputs, for one prompt's
 // inputs in.
 func (s *sam1PointScorer) screenHead(in map[string]ort.Tensor) (iou, lowRes []float32, err error) {
@@ -227,13 +334,13 @@ func (s *sam1PointScorer) screenHead(in map[string]ort.Tensor) (iou, lowRes []fl
 }
 
 // headMasks runs head on the screen's outputs res and, for its other
-// inputs (frame tensors of the split), on frame.
-func (s *sam1PointScorer) headMasks(res, frame map[string]ort.Tensor) ([]float32, error) {
+// inputs (the prompt's and the frame's tensors), on in.
+func (s *sam1PointScorer) headMasks(res, in map[string]ort.Tensor) ([]float32, error) {
 	hin := make(map[string]ort.Tensor, len(s.head.Inputs()))
 	for _, io := range s.head.Inputs() {
 		t, ok := res[io.Name]
 		if !ok {
-			if t, ok = frame[io.Name]; !ok {
+			if t, ok = in[io.Name]; !ok {
 				return nil, fmt.Errorf("mask head: no tensor for its input %s", io.Name)
 			}
 		}
@@ -267,24 +374,24 @@ func agree(got, want []float32, tol float64) error {
 // buildFastIoU rewrites sp.iou (rewriteAttention) and checks it against
 // exact (a session of sp.iou) on the sample frame: every IoU must agree to
 // 1e-4 relative. It returns the session and the screening margin.
-func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, float32, int, error) {
+func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, []byte, float32, int, error) {
 	shapes := sp.shapeProbe(rt, path)
 	g, blocks, err := rewriteAttention(sp.iou, shapes)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	fast, err := rt.NewSessionFromBytes(path+" ([iou_predictions] per prompt, reordered)", g, so)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	worst, err := compareIoU(exact, fast, sp.sampleFeeds())
 	if err != nil {
 		fast.Close()
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	// The margin covers differences 100 times the largest seen, and at
 	// least 1e-3; it only sends a few more points to the mask pass.
-	return fast, float32(max(1e-3, 100*worst)), blocks, nil
+	return fast, g, float32(max(1e-3, 100*worst)), blocks, nil
 }
 
 // compareIoU runs exact and fast on each feed and returns the largest
@@ -624,7 +731,14 @@ func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, promp
 		if !anyAbove(iou, predIoU) {
 			return nil
 		}
-		lr, err := s.headMasks(res, frame)
+		in, err := s.inputs(emb, prompts[i])
+		if err != nil {
+			return fmt.Errorf("prompt %d: %w", i, err)
+		}
+		for k, v := range frame {
+			in[k] = v
+		}
+		lr, err := s.headMasks(res, in)
 		if err != nil {
 			return fmt.Errorf("prompt %d: %w", i, err)
 		}
