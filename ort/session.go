@@ -280,14 +280,17 @@ func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
 	if err := s.s.Run(vals, outs); err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.path, err)
 	}
+	// onnxruntime_go hands each output back as a fresh Go slice that it
+	// copied from ONNX Runtime's buffer; it stays valid after the value is
+	// released, so it is returned as it is, not copied a second time.
 	res := make(map[string]Tensor, len(outs))
 	for i, v := range outs {
 		shape := append([]int64(nil), v.GetShape()...)
 		switch tv := v.(type) {
 		case *onnx.Tensor[float32]:
-			res[s.outputs[i].Name] = Tensor{Shape: shape, F32: append([]float32(nil), tv.GetData()...)}
+			res[s.outputs[i].Name] = Tensor{Shape: shape, F32: tv.GetData()}
 		case *onnx.Tensor[int64]:
-			res[s.outputs[i].Name] = Tensor{Shape: shape, I64: append([]int64(nil), tv.GetData()...)}
+			res[s.outputs[i].Name] = Tensor{Shape: shape, I64: tv.GetData()}
 		default:
 			return nil, fmt.Errorf("run %s: output %q has unsupported type %s", s.path, s.outputs[i].Name, s.outputs[i].TypeName)
 		}
