@@ -373,7 +373,8 @@ func agree(got, want []float32, tol float64) error {
 
 // buildFastIoU rewrites sp.iou (rewriteAttention) and checks it against
 // exact (a session of sp.iou) on the sample frame: every IoU must agree to
-// 1e-4 relative. It returns the session and the screening margin.
+// 1e-4 relative. It returns the session, its model and the screening
+// margin.
 func buildFastIoU(rt *ort.Runtime, sp *promptGraphs, exact *ort.Session, path string, so ort.Options) (*ort.Session, []byte, float32, int, error) {
 	shapes := sp.shapeProbe(rt, path)
 	g, blocks, err := rewriteAttention(sp.iou, shapes)
