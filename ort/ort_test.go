@@ -202,3 +202,37 @@ func TestRunRefusesUnreadableOutputs(t *testing.T) {
 		t.Logf("scalar output: %v", err)
 	}
 }
+
+// TestRunInto: outputs named in into are written into the caller's
+// buffers, which come back in the result; a buffer of the wrong shape is
+// refused.
+func TestRunInto(t *testing.T) {
+	rt := openRuntime(t)
+	g := onnxpb.NewGraph("double")
+	x := g.Input("x", onnxpb.Float, 1, 4)
+	g.Output("y", g.Op("Add", x, x), onnxpb.Float, 1, 4)
+	g.Output("z", g.Op("Mul", x, x), onnxpb.Float, 1, 4)
+	model, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSessionFromBytes("double", model, Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	buf := make([]float32, 4)
+	in := map[string]Tensor{"x": F32Tensor([]float32{1, -1, 2, -2}, 1, 4)}
+	for run := range 2 { // the same buffer twice
+		out, err := s.RunInto(in, map[string]Tensor{"y": F32Tensor(buf, 1, 4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &out["y"].F32[0] != &buf[0] || buf[0] != 2 || buf[3] != -4 || out["z"].F32[1] != 1 {
+			t.Errorf("run %d: y %v (buffer %v), z %v", run, out["y"].F32, buf, out["z"].F32)
+		}
+	}
+	if _, err := s.RunInto(in, map[string]Tensor{"y": F32Tensor(make([]float32, 8), 2, 4)}); err == nil {
+		t.Error("a buffer of the wrong shape was accepted")
+	}
+}

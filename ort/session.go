@@ -238,6 +238,15 @@ func toValue(t Tensor) (onnx.Value, error) {
 // Run feeds inputs by name and returns every session output by name. The
 // inputs must cover the model's inputs exactly.
 func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
+	return s.RunInto(inputs, nil)
+}
+
+// RunInto is Run, except that ONNX Runtime writes the outputs named in
+// into straight into those tensors, which must have the outputs' types
+// and exact shapes; the result holds them too. A caller that runs a
+// session many times with large outputs reuses its buffers this way
+// instead of receiving a new copy of each output every run.
+func (s *Session) RunInto(inputs, into map[string]Tensor) (map[string]Tensor, error) {
 	if s.s == nil {
 		return nil, fmt.Errorf("run %s: session is closed", s.path)
 	}
@@ -277,6 +286,20 @@ func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
 			release(v)
 		}
 	}()
+	for i, o := range s.outputs {
+		t, ok := into[o.Name]
+		if !ok {
+			continue
+		}
+		if (o.Type == Float32 && t.F32 == nil) || (o.Type == Int64 && t.I64 == nil) || t.Len() != len(t.F32)+len(t.I64) || !fits(o.Shape, t.Shape) {
+			return nil, fmt.Errorf("run %s: buffer for output %q: want %s %v, got shape %v", s.path, o.Name, o.TypeName, o.Shape, t.Shape)
+		}
+		v, err := toValue(t)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: output %q: %w", s.path, o.Name, err)
+		}
+		outs[i] = v
+	}
 	if err := s.s.Run(vals, outs); err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.path, err)
 	}
@@ -285,6 +308,10 @@ func (s *Session) Run(inputs map[string]Tensor) (map[string]Tensor, error) {
 	// released, so it is returned as it is, not copied a second time.
 	res := make(map[string]Tensor, len(outs))
 	for i, v := range outs {
+		if t, ok := into[s.outputs[i].Name]; ok {
+			res[s.outputs[i].Name] = t
+			continue
+		}
 		shape := append([]int64(nil), v.GetShape()...)
 		switch tv := v.(type) {
 		case *onnx.Tensor[float32]:
@@ -308,4 +335,21 @@ func release(v onnx.Value) {
 		return
 	}
 	v.Destroy()
+}
+
+// fits reports whether shape matches the model's declared dims (-1 is
+// dynamic; no dims at all, an output declared without a shape, fits any).
+func fits(declared, shape []int64) bool {
+	if len(declared) == 0 {
+		return true
+	}
+	if len(declared) != len(shape) {
+		return false
+	}
+	for i, d := range declared {
+		if d >= 0 && d != shape[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -69,11 +69,11 @@ type sam1PointScorer struct {
 	fast   *ort.Session
 	margin float32
 
-	// screen and head, when set, are fast with the extra outputs headIn
+	// screen and head, when set, are fast with the extra outputs headCut
 	// and the rest of the reordered low graph from those on (see above).
 	// Their results are the results of everything mode when set.
 	screen, head *ort.Session
-	headIn       []string
+	headCut      []onnxedit.Boundary
 }
 
 func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool, log *slog.Logger) (*sam1PointScorer, error) {
@@ -143,7 +143,7 @@ func (s *sam1PointScorer) buildSplit(rt *ort.Runtime, raw []byte, path string, s
 	s.fast, s.margin = fast, margin
 	if err := s.buildScreenHead(rt, sp, fastModel, path, so); err != nil {
 		closeAll(s.screen, s.head)
-		s.screen, s.head, s.headIn = nil, nil, nil
+		s.screen, s.head, s.headCut = nil, nil, nil
 		log.Debug("everything mode: mask pass not reordered; the exact graph decodes the masks", "decoder", path, "err", err)
 	}
 	return nil
@@ -188,7 +188,7 @@ func (s *sam1PointScorer) buildScreenHead(rt *ort.Runtime, sp *promptGraphs, fas
 	if s.head, err = rt.NewSessionFromBytes(path+" ([low_res_masks] from the screen's outputs, reordered)", headModel, so); err != nil {
 		return err
 	}
-	s.headIn = names
+	s.headCut = cut
 	for k, in := range sp.sampleFeeds() {
 		want, err := s.low.Run(in)
 		if err != nil {
@@ -624,6 +624,12 @@ func (s *sam1PointScorer) close() error {
 }
 
 func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, each func(i int, res map[string]ort.Tensor) error) error {
+	return s.runInto(ctx, sess, emb, prompts, nil, each)
+}
+
+// runInto is run with the outputs named in into written into those
+// buffers (ort.Session.RunInto), reused from one prompt to the next.
+func (s *sam1PointScorer) runInto(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, into map[string]ort.Tensor, each func(i int, res map[string]ort.Tensor) error) error {
 	var frame map[string]ort.Tensor
 	if s.pre != nil {
 		var err error
@@ -645,7 +651,7 @@ func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embed
 		for k, v := range frame {
 			in[k] = v
 		}
-		res, err := sess.Run(in)
+		res, err := sess.RunInto(in, into)
 		if err != nil {
 			return fmt.Errorf("prompt %d: %w", i, err)
 		}
@@ -724,9 +730,19 @@ func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, promp
 	if err != nil {
 		return nil, nil, fmt.Errorf("frame part of the decoder: %w", err)
 	}
+	// The head's inputs are large (the image rows) and read at once: one
+	// set of buffers serves every prompt of the batch.
+	into := make(map[string]ort.Tensor, len(s.headCut))
+	for _, b := range s.headCut {
+		if b.Elem == onnxpb.Int64 {
+			into[b.Name] = ort.I64Tensor(make([]int64, cutBytes([]onnxedit.Boundary{b})/8), b.Shape...)
+		} else {
+			into[b.Name] = ort.F32Tensor(make([]float32, cutBytes([]onnxedit.Boundary{b})/4), b.Shape...)
+		}
+	}
 	ious = make([][]float32, len(prompts))
 	outs = make([]Output, len(prompts))
-	err = s.run(ctx, s.screen, emb, prompts, func(i int, res map[string]ort.Tensor) error {
+	err = s.runInto(ctx, s.screen, emb, prompts, into, func(i int, res map[string]ort.Tensor) error {
 		iou := res["iou_predictions"].F32
 		ious[i] = iou
 		if !anyAbove(iou, predIoU) {
