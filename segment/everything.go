@@ -619,18 +619,25 @@ func (r *batchResult) decode(ctx context.Context, sc pointScorer, emb *Embedding
 	return ious, outs, nil
 }
 
+// anyAbove reports whether a multimask token's IoU is above predIoU.
+func anyAbove(iou []float32, predIoU float64) bool {
+	lo, hi := multimaskTokens(len(iou))
+	for k := lo; k < hi; k++ {
+		if float64(iou[k]) > predIoU {
+			return true
+		}
+	}
+	return false
+}
+
 // passingMasks follows an IoU-only pass: it decodes masks only for the
 // points with a token whose IoU passes predIoU, leaving the others' Output
 // empty.
 func (r *batchResult) passingMasks(ctx context.Context, sc pointScorer, emb *Embedding, prompts []media.Prompt, ious [][]float32, predIoU float64, ad *adaptive) ([]Output, error) {
 	var need []int
 	for i, iou := range ious {
-		lo, hi := multimaskTokens(len(iou))
-		for k := lo; k < hi; k++ {
-			if float64(iou[k]) > predIoU {
-				need = append(need, i)
-				break
-			}
+		if anyAbove(iou, predIoU) {
+			need = append(need, i)
 		}
 	}
 	outs := make([]Output, len(prompts))

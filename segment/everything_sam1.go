@@ -624,12 +624,13 @@ func (s *sam1PointScorer) close() error {
 }
 
 func (s *sam1PointScorer) run(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, each func(i int, res map[string]ort.Tensor) error) error {
-	return s.runInto(ctx, sess, emb, prompts, nil, each)
+	return s.runInto(ctx, sess, emb, prompts, nil, func(i int, _, res map[string]ort.Tensor) error { return each(i, res) })
 }
 
 // runInto is run with the outputs named in into written into those
-// buffers (ort.Session.RunInto), reused from one prompt to the next.
-func (s *sam1PointScorer) runInto(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, into map[string]ort.Tensor, each func(i int, res map[string]ort.Tensor) error) error {
+// buffers (ort.Session.RunInto), reused from one prompt to the next; each
+// also gets the prompt's inputs (frame tensors included).
+func (s *sam1PointScorer) runInto(ctx context.Context, sess *ort.Session, emb *Embedding, prompts []media.Prompt, into map[string]ort.Tensor, each func(i int, in, res map[string]ort.Tensor) error) error {
 	var frame map[string]ort.Tensor
 	if s.pre != nil {
 		var err error
@@ -655,7 +656,7 @@ func (s *sam1PointScorer) runInto(ctx context.Context, sess *ort.Session, emb *E
 		if err != nil {
 			return fmt.Errorf("prompt %d: %w", i, err)
 		}
-		if err := each(i, res); err != nil {
+		if err := each(i, in, res); err != nil {
 			return err
 		}
 	}
@@ -726,10 +727,6 @@ func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, promp
 	if s.screen == nil {
 		return nil, nil, errors.New("no reordered mask pass")
 	}
-	frame, err := s.frameTensors(emb)
-	if err != nil {
-		return nil, nil, fmt.Errorf("frame part of the decoder: %w", err)
-	}
 	// The head's inputs are large (the image rows) and read at once: one
 	// set of buffers serves every prompt of the batch.
 	into := make(map[string]ort.Tensor, len(s.headCut))
@@ -742,18 +739,11 @@ func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, promp
 	}
 	ious = make([][]float32, len(prompts))
 	outs = make([]Output, len(prompts))
-	err = s.runInto(ctx, s.screen, emb, prompts, into, func(i int, res map[string]ort.Tensor) error {
+	err = s.runInto(ctx, s.screen, emb, prompts, into, func(i int, in, res map[string]ort.Tensor) error {
 		iou := res["iou_predictions"].F32
 		ious[i] = iou
 		if !anyAbove(iou, predIoU) {
 			return nil
-		}
-		in, err := s.inputs(emb, prompts[i])
-		if err != nil {
-			return fmt.Errorf("prompt %d: %w", i, err)
-		}
-		for k, v := range frame {
-			in[k] = v
 		}
 		lr, err := s.headMasks(res, in)
 		if err != nil {
@@ -767,14 +757,3 @@ func (s *sam1PointScorer) screenMasks(ctx context.Context, emb *Embedding, promp
 
 // canScreenMasks reports whether screenMasks is available.
 func (s *sam1PointScorer) canScreenMasks() bool { return s.screen != nil }
-
-// anyAbove reports whether a multimask token's IoU is above predIoU.
-func anyAbove(iou []float32, predIoU float64) bool {
-	lo, hi := multimaskTokens(len(iou))
-	for k := lo; k < hi; k++ {
-		if float64(iou[k]) > predIoU {
-			return true
-		}
-	}
-	return false
-}
