@@ -16,6 +16,18 @@ type Components struct {
 // N is the number of components.
 func (c *Components) N() int { return len(c.Sizes) - 1 }
 
+// Select is the mask of the pixels whose label is marked in keep (one
+// entry per label, 0 included).
+func (c *Components) Select(keep []bool) *Bitmap {
+	out := NewBitmap(c.W, c.H)
+	for i, l := range c.Labels {
+		if keep[l] {
+			out.Pix[i] = 1
+		}
+	}
+	return out
+}
+
 // ConnectedComponents labels the 8-connected components of the pixels inside
 // b with a two-pass union-find scan (no recursion, linear time).
 func ConnectedComponents(b *Bitmap) (*Components, error) {
@@ -199,11 +211,5 @@ func RemoveSmallRegions(b *Bitmap, areaThresh float64, mode RegionMode) (out *Bi
 			keep[best] = true
 		}
 	}
-	out = NewBitmap(b.W, b.H)
-	for i, l := range c.Labels {
-		if keep[l] {
-			out.Pix[i] = 1
-		}
-	}
-	return out, true, nil
+	return c.Select(keep), true, nil
 }

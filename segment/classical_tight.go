@@ -40,8 +40,8 @@ func tightComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
 		order = append(order, int32(k))
 	}
 	sort.SliceStable(order, func(i, j int) bool { return cc.Sizes[order[i]] > cc.Sizes[order[j]] })
-	if k := clickedComponent(cc, p); k > 0 {
-		order = append([]int32{k}, order...)
+	if ks := clickedComponents(cc, p); len(ks) > 0 {
+		order = append([]int32{ks[0]}, order...)
 	}
 	// A component must add at least this many rows or columns: a sliver
 	// of a pixel or two at the edge of the span is noise, not the object.
@@ -59,13 +59,7 @@ func tightComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
 		markSpan(rows[k], coveredR)
 		markSpan(cols[k], coveredC)
 	}
-	out := mask.NewBitmap(b.W, b.H)
-	for i, l := range cc.Labels {
-		if keep[l] {
-			out.Pix[i] = 1
-		}
-	}
-	return out, nil
+	return cc.Select(keep), nil
 }
 
 // clickComponents keeps, of a mask from clicks alone, the 8-connected
@@ -81,26 +75,15 @@ func clickComponents(b *mask.Bitmap, p media.Prompt) (*mask.Bitmap, error) {
 	if cc.N() < 2 {
 		return b, nil
 	}
-	keep := make([]bool, cc.N()+1)
-	any := false
-	for _, pt := range p.Points {
-		x, y := int(pt.X), int(pt.Y)
-		if pt.Label == 1 && x >= 0 && y >= 0 && x < cc.W && y < cc.H {
-			if l := cc.Labels[y*cc.W+x]; l > 0 {
-				keep[l], any = true, true
-			}
-		}
-	}
-	if !any {
+	ks := clickedComponents(cc, p)
+	if len(ks) == 0 {
 		return b, nil
 	}
-	out := mask.NewBitmap(b.W, b.H)
-	for i, l := range cc.Labels {
-		if keep[l] {
-			out.Pix[i] = 1
-		}
+	keep := make([]bool, cc.N()+1)
+	for _, k := range ks {
+		keep[k] = true
 	}
-	return out, nil
+	return cc.Select(keep), nil
 }
 
 // componentSpans lists, for each component, the box rows and columns (box
@@ -120,17 +103,19 @@ func componentSpans(cc *mask.Components, x0, y0, x1, y1 int) (rows, cols [][]boo
 	return rows, cols
 }
 
-// clickedComponent is the component under the first positive click, or 0.
-func clickedComponent(cc *mask.Components, p media.Prompt) int32 {
+// clickedComponents lists the components under positive clicks, in click
+// order (a component once per click on it).
+func clickedComponents(cc *mask.Components, p media.Prompt) []int32 {
+	var ks []int32
 	for _, pt := range p.Points {
 		x, y := int(pt.X), int(pt.Y)
 		if pt.Label == 1 && x >= 0 && y >= 0 && x < cc.W && y < cc.H {
 			if l := cc.Labels[y*cc.W+x]; l > 0 {
-				return l
+				ks = append(ks, l)
 			}
 		}
 	}
-	return 0
+	return ks
 }
 
 // countNew counts the entries set in span and not in covered.
