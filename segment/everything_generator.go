@@ -22,6 +22,10 @@ type GeneratorOptions struct {
 	// NoSplit keeps the frame-constant part of the decoder in every
 	// per-prompt call (for comparisons).
 	NoSplit bool
+	// KeepExact keeps the exact IoU and mask graphs open beside the
+	// reordered screen and head (for comparisons); otherwise they close
+	// once the reordered pair has passed its check at setup.
+	KeepExact bool
 	// Portable skips the decoder specialisation and decodes through
 	// Model.Decode (for comparisons).
 	Portable bool
@@ -66,7 +70,7 @@ func NewGenerator(rt *ort.Runtime, m Model, opts media.EverythingOptions, g Gene
 		return gen, nil
 	}
 	if s1, ok := m.(*sam1Model); ok {
-		sc, err := newSAM1PointScorer(rt, s1, workers, g.NoSplit, log)
+		sc, err := newSAM1PointScorer(rt, s1, workers, g.NoSplit, g.KeepExact, log)
 		if err != nil {
 			log.Warn("everything mode: cannot specialise the SAM decoder; using Model.Decode", "err", err)
 			return gen, nil

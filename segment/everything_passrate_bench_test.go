@@ -104,7 +104,7 @@ func (r *passRow) run(ctx context.Context, b *testing.B, rt *ort.Runtime, m Mode
 	opts := DefaultEverythingOptionsFor(FormatSAM1)
 	opts.PredIoUThresh = new(r.thresh)
 	opts.StabilityScoreThresh = r.stab
-	gen, err := NewGenerator(rt, m, opts, GeneratorOptions{})
+	gen, err := NewGenerator(rt, m, opts, GeneratorOptions{KeepExact: r.exact})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func (r *passRow) report(b *testing.B, best []float64, enc, encCPU float64) {
 // clickIoUs is each grid click's best multimask IoU from the exact IoU-only
 // graph (not the reordered screen).
 func clickIoUs(ctx context.Context, rt *ort.Runtime, m Model, emb *Embedding, img media.Image) ([]float64, error) {
-	gen, err := NewGenerator(rt, m, DefaultEverythingOptionsFor(FormatSAM1), GeneratorOptions{})
+	gen, err := NewGenerator(rt, m, DefaultEverythingOptionsFor(FormatSAM1), GeneratorOptions{KeepExact: true})
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,9 @@ import (
 // Segments then equal the exact graph's up to float rounding
 // (TestEverythingReorderedMatchesExact; at setup every IoU and low-res
 // logit of sample clicks must agree to 1e-4 relative, else the exact
-// graphs decode).
+// graphs decode). Once the pair has passed that check, the exact iou, low
+// and fast sessions are closed (unless keepExact): they would only hold
+// memory.
 type sam1PointScorer struct {
 	iou, low  *ort.Session
 	nWorkers  int
@@ -76,7 +78,7 @@ type sam1PointScorer struct {
 	headCut      []onnxedit.Boundary
 }
 
-func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool, log *slog.Logger) (*sam1PointScorer, error) {
+func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit, keepExact bool, log *slog.Logger) (*sam1PointScorer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -98,6 +100,16 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit bool
 	if !noSplit {
 		err := s.buildSplit(rt, raw, path, so, log)
 		if err == nil {
+			if s.screen != nil && !keepExact {
+				// The screen and head now answer every call (first and
+				// masks): the exact graphs only served their check.
+				err := closeAll(s.iou, s.low, s.fast)
+				s.iou, s.low, s.fast = nil, nil, nil
+				if err != nil {
+					s.close()
+					return nil, fmt.Errorf("close the exact decoder graphs: %w", err)
+				}
+			}
 			return s, nil
 		}
 		s.close()
@@ -664,6 +676,11 @@ func (s *sam1PointScorer) runInto(ctx context.Context, sess *ort.Session, emb *E
 }
 
 func (s *sam1PointScorer) first(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, []Output, error) {
+	if s.screen != nil {
+		// No token is above +Inf: IoUs only, no head.
+		ious, _, err := s.screenMasks(ctx, emb, prompts, math.Inf(1))
+		return ious, nil, err
+	}
 	sess := s.iou
 	if s.fast != nil {
 		sess = s.fast

@@ -74,7 +74,7 @@ func BenchmarkSAMViTBCostReordered(b *testing.B) {
 
 		gens := map[string]*Generator{}
 		for _, name := range []string{"exact", "reordered"} {
-			g, err := NewGenerator(rt, m, opts, GeneratorOptions{})
+			g, err := NewGenerator(rt, m, opts, GeneratorOptions{KeepExact: true})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -46,10 +46,13 @@ func TestEverythingReorderedMatchesExact(t *testing.T) {
 	}
 	defer gen.Close()
 	sc, ok := gen.sc.(*sam1PointScorer)
-	if !ok || sc.fast == nil || !sc.canScreenMasks() {
+	if !ok || !sc.canScreenMasks() {
 		t.Fatal("the generator does not decode the reference decoder with the reordered screen and mask head")
 	}
-	// The median of the points' best multimask IoU, exact.
+	if sc.iou != nil || sc.low != nil || sc.fast != nil {
+		t.Error("the exact decoder sessions stay open beside the checked screen and head")
+	}
+	// The median of the points' best multimask IoU (screen and head).
 	var prompts []media.Prompt
 	for _, p := range pointGrid(o.PointsPerSide, img.W, img.H) {
 		prompts = append(prompts, media.Prompt{Points: []media.Point{{X: p[0], Y: p[1], Label: 1}}})
@@ -57,6 +60,16 @@ func TestEverythingReorderedMatchesExact(t *testing.T) {
 	outs, err := sc.masks(ctx, emb, prompts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An IoU-only first pass comes from the screen alone.
+	ious, firstOuts, err := sc.first(ctx, emb, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		if firstOuts != nil || !slices.Equal(ious[i], outs[i].IoU) {
+			t.Fatalf("point %d: first gave IoUs %v (outputs %v), masks %v", i, ious[i], firstOuts != nil, outs[i].IoU)
+		}
 	}
 	var best []float64
 	for _, out := range outs {
