@@ -25,7 +25,9 @@ import (
 // to a sixth), so it stops before the server can expire the key and let
 // another worker take it: no key is ever worked on twice. The work checks
 // Holds itself too (a fence), so that a round that stalls cannot outlast
-// the lease. Stop must return promptly, with the work stopped.
+// the lease. When the rounds resume, a key whose renewals stalled past the
+// fence is given back (ErrFenced), not renewed: a lease never stays held
+// with its work stopped. Stop must return promptly, with the work stopped.
 type Keeper struct {
 	Leases *Leases
 	Holder string
@@ -113,6 +115,18 @@ func jitter(d time.Duration) time.Duration {
 
 func (k *Keeper) renew(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	ttl := k.Leases.TTL()
+	// A key whose last renewal is older than the fence had its work
+	// stopped by the fence while the rounds stalled (a slow Stop, a slow
+	// server). Renewing it now would hold the lease with nothing running
+	// under it, and no other worker could take it: give it back instead,
+	// so that it runs again at the next acquisition, here or elsewhere.
+	for key, h := range mine {
+		if time.Since(h.renewed) >= fenceAfter(ttl) {
+			log.Warn("lease renewals stalled past the fence; giving the lease back", "key", key, "holder", k.Holder, "since", time.Since(h.renewed))
+			delete(mine, key)
+			k.giveBack(ctx, key, h, ErrFenced, log)
+		}
+	}
 	type result struct {
 		key  string
 		sent time.Time
@@ -203,6 +217,10 @@ func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *sl
 		return
 	}
 }
+
+// ErrFenced is why Stop is called for a key whose renewals stalled past
+// the fence (Holds turned false, so its work has stopped or is stopping).
+var ErrFenced = errors.New("natsbus: lease renewals stalled past the fence; the lease is given back")
 
 // ErrRebalanced is why Stop is called when a lease is given back to another worker.
 var ErrRebalanced = errors.New("natsbus: lease given back to even out the workers' shares")

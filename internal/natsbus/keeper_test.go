@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -156,6 +157,7 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 	}
 	var mu sync.Mutex
 	keys := []string{"cam-1", "cam-2"}
+	var cam2 []string // Start and Stop calls for cam-2
 	release := make(chan struct{})
 	k := &Keeper{
 		Leases: leases, Holder: "a", Max: 2,
@@ -164,16 +166,32 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 			defer mu.Unlock()
 			return append([]string(nil), keys...), nil
 		},
-		Start: func(string) {},
-		Stop: func(key string, _ error) {
+		Start: func(key string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if key == "cam-2" {
+				cam2 = append(cam2, "start")
+			}
+		},
+		Stop: func(key string, why error) {
 			if key == "cam-1" {
 				<-release // a stop that hangs: the keeper's rounds stall
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if key == "cam-2" {
+				cam2 = append(cam2, "stop: "+why.Error())
 			}
 		},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	go k.Run(ctx)
-	defer close(release)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
 	waitFor(t, 10*time.Second, "both leases held", func() bool { return k.Holds("cam-1") && k.Holds("cam-2") })
 	mu.Lock()
 	keys = []string{"cam-2"} // cam-1 is gone: its Stop hangs the next round
@@ -185,5 +203,22 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 	}
 	if h, err := leases.Holder(ctx, "cam-2"); err != nil || h != "a" {
 		t.Fatalf("when the fence fell, the lease was held by %q (%v); it must still be a's", h, err)
+	}
+
+	// The stall ends. cam-2's work was fenced, so its lease must not be
+	// renewed with nothing running under it: it is given back and taken
+	// again, and the work starts anew.
+	close(release)
+	released = true
+	waitFor(t, 5*ttl, "cam-2 given back and taken again after the stall", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(cam2) >= 3 && k.Holds("cam-2")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"start", "stop: " + ErrFenced.Error(), "start"}
+	if !slices.Equal(cam2[:3], want) {
+		t.Fatalf("cam-2's calls %q; want %q", cam2, want)
 	}
 }
