@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,9 +26,11 @@ import (
 // to a sixth), so it stops before the server can expire the key and let
 // another worker take it: no key is ever worked on twice. The work checks
 // Holds itself too (a fence), so that a round that stalls cannot outlast
-// the lease. When the rounds resume, a key whose renewals stalled past the
-// fence is given back (ErrFenced), not renewed: a lease never stays held
-// with its work stopped. Stop must return promptly, with the work stopped.
+// the lease. When the rounds resume, a key the fence stopped (Holds said
+// false for it) is given back (ErrFenced), not renewed: a lease never stays
+// held with its work stopped. While one key's Stop runs (it may take a few
+// seconds to end a camera), the others are still renewed, so that one slow
+// stop does not fence them all. Stop must return, with the work stopped.
 type Keeper struct {
 	Leases *Leases
 	Holder string
@@ -45,6 +48,9 @@ type Keeper struct {
 	// sent is when the last successful renewal (or the acquisition) of
 	// each held key was sent: Holds reads it from the work's goroutines.
 	sent map[string]time.Time
+	// denied lists the held keys for which Holds has answered false: their
+	// work stopped on that answer, so they are given back, never renewed.
+	denied map[string]bool
 }
 
 // Holds reports whether this keeper can still prove it holds key: its last
@@ -56,7 +62,24 @@ func (k *Keeper) Holds(key string) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t, ok := k.sent[key]
-	return ok && time.Since(t) < fenceAfter(k.Leases.TTL())
+	if ok && time.Since(t) < fenceAfter(k.Leases.TTL()) && !k.denied[key] {
+		return true
+	}
+	if ok {
+		if k.denied == nil {
+			k.denied = map[string]bool{}
+		}
+		k.denied[key] = true
+	}
+	return false
+}
+
+// fenced reports whether key's work has been, or is being, stopped by the
+// fence: Holds said false for it, or its renewals stalled past the fence.
+func (k *Keeper) fenced(key string, h *held) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.denied[key] || time.Since(h.renewed) >= fenceAfter(k.Leases.TTL())
 }
 
 // fenceAfter is how long after its last successful renewal a lease's work
@@ -69,9 +92,11 @@ func (k *Keeper) mark(key string, sent time.Time) {
 	if k.sent == nil {
 		k.sent = map[string]time.Time{}
 	}
-	if sent.IsZero() {
+	switch {
+	case sent.IsZero():
 		delete(k.sent, key)
-	} else {
+		delete(k.denied, key)
+	case !k.denied[key]:
 		k.sent[key] = sent
 	}
 }
@@ -115,17 +140,21 @@ func jitter(d time.Duration) time.Duration {
 
 func (k *Keeper) renew(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	ttl := k.Leases.TTL()
-	// A key whose last renewal is older than the fence had its work
-	// stopped by the fence while the rounds stalled (a slow Stop, a slow
-	// server). Renewing it now would hold the lease with nothing running
-	// under it, and no other worker could take it: give it back instead,
-	// so that it runs again at the next acquisition, here or elsewhere.
+	// A key the fence has stopped (Holds said false, or its renewals
+	// stalled past the fence while the rounds did: a slow server, a slow
+	// call) has no work running under it. Renewing it would hold the lease
+	// idle, and no other worker could take it: give it back instead, so
+	// that it runs again at the next acquisition, here or elsewhere.
+	fenced := map[string]*held{}
 	for key, h := range mine {
-		if time.Since(h.renewed) >= fenceAfter(ttl) {
-			log.Warn("lease renewals stalled past the fence; giving the lease back", "key", key, "holder", k.Holder, "since", time.Since(h.renewed))
-			delete(mine, key)
-			k.giveBack(ctx, key, h, ErrFenced, log)
+		if k.fenced(key, h) {
+			fenced[key] = h
+			delete(mine, key) // before any give-back renews the others
 		}
+	}
+	for key, h := range fenced {
+		log.Warn("lease renewals stalled past the fence; giving the lease back", "key", key, "holder", k.Holder, "since", time.Since(h.renewed))
+		k.giveBack(ctx, key, h, ErrFenced, mine, log)
 	}
 	type result struct {
 		key  string
@@ -203,7 +232,7 @@ func (k *Keeper) dropGone(ctx context.Context, keys []string, mine map[string]*h
 			continue
 		}
 		delete(mine, key)
-		k.giveBack(ctx, key, h, ErrGone, log)
+		k.giveBack(ctx, key, h, ErrGone, mine, log)
 	}
 }
 
@@ -213,7 +242,7 @@ var ErrGone = errors.New("natsbus: the leased job is gone")
 func (k *Keeper) giveBackOne(ctx context.Context, mine map[string]*held, log *slog.Logger) {
 	for key, h := range mine {
 		delete(mine, key)
-		k.giveBack(ctx, key, h, ErrRebalanced, log)
+		k.giveBack(ctx, key, h, ErrRebalanced, mine, log)
 		return
 	}
 }
@@ -227,6 +256,7 @@ var ErrRebalanced = errors.New("natsbus: lease given back to even out the worker
 
 // acquireOne takes one free key; false when it took none.
 func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]*held, log *slog.Logger) bool {
+	keys = slices.Clone(keys) // the caller's list stays as it was
 	sort.Strings(keys)
 	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 	for _, key := range keys {
@@ -253,9 +283,11 @@ func (k *Keeper) acquireOne(ctx context.Context, keys []string, mine map[string]
 }
 
 // giveBack stops the work key guards, then releases its lease so another
-// worker can take it at once.
-func (k *Keeper) giveBack(ctx context.Context, key string, h *held, why error, log *slog.Logger) {
-	k.Stop(key, why)
+// worker can take it at once. While Stop runs (a camera can take seconds to
+// end), the other leases in mine (key already removed) are still renewed
+// every round, so that one slow stop does not stall them past the fence.
+func (k *Keeper) giveBack(ctx context.Context, key string, h *held, why error, mine map[string]*held, log *slog.Logger) {
+	k.stopRenewing(ctx, key, why, mine)
 	k.mark(key, time.Time{})
 	if err := h.lease.Release(ctx); err != nil {
 		log.Warn("release lease", "key", key, "err", err)
@@ -278,4 +310,46 @@ func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
 		}()
 	}
 	wg.Wait()
+}
+
+// stopRenewing calls Stop(key, why) and, until it returns, renews the
+// leases in others every round on another goroutine. That goroutine only
+// renews (a failed renewal is left to the next round's renew, which stops
+// the work); the caller touches none of others until it has ended.
+func (k *Keeper) stopRenewing(ctx context.Context, key string, why error, others map[string]*held) {
+	snapshot := make(map[string]*held, len(others))
+	for k2, h := range others {
+		snapshot[k2] = h
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		ttl := k.Leases.TTL()
+		t := time.NewTicker(ttl / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for k2, h := range snapshot {
+				if k.fenced(k2, h) {
+					continue // renew gives it back
+				}
+				sent := time.Now()
+				cctx, cancel := context.WithTimeout(ctx, ttl/6)
+				err := h.lease.Renew(cctx)
+				cancel()
+				if err == nil {
+					h.renewed = sent
+					k.mark(k2, sent)
+				}
+			}
+		}
+	}()
+	k.Stop(key, why)
+	close(done)
+	<-finished
 }

@@ -141,10 +141,12 @@ func TestKeeperSpreadsAndFailsOver(t *testing.T) {
 	}
 }
 
-// A keeper whose round stalls (here its Stop blocks for longer than the TTL)
-// cannot renew its other leases; Holds turns false for them within 60 % of
-// the TTL of their last renewal, before the server can expire them, so the
-// work they guard can stop itself in time.
+// A keeper whose round stalls (here listing the keys blocks for longer
+// than the TTL, as a slow server would) cannot renew its leases; Holds
+// turns false within 60 % of the TTL of their last renewal, before the
+// server can expire them, so the work they guard can stop itself in time.
+// When the round resumes, the fenced leases are given back (not renewed
+// with nothing running under them) and taken again: the work starts anew.
 func TestKeeperHoldsIsAFence(t *testing.T) {
 	srv := startEmbedded(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,9 +158,91 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	keys := []string{"cam-1", "cam-2"}
-	var cam2 []string // Start and Stop calls for cam-2
+	var hang chan struct{} // when set, listing the keys blocks on it
+	var calls []string     // Start and Stop calls for cam-2
+	k := &Keeper{
+		Leases: leases, Holder: "a", Max: 2,
+		Keys: func(context.Context) ([]string, error) {
+			mu.Lock()
+			h := hang
+			mu.Unlock()
+			if h != nil {
+				<-h
+			}
+			return []string{"cam-1", "cam-2"}, nil
+		},
+		Start: func(key string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if key == "cam-2" {
+				calls = append(calls, "start")
+			}
+		},
+		Stop: func(key string, why error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if key == "cam-2" {
+				calls = append(calls, "stop: "+why.Error())
+			}
+		},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	go k.Run(ctx)
+	waitFor(t, 10*time.Second, "both leases held", func() bool { return k.Holds("cam-1") && k.Holds("cam-2") })
 	release := make(chan struct{})
+	mu.Lock()
+	hang = release
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if hang != nil {
+			close(hang)
+			hang = nil
+		}
+	}()
+	stalled := time.Now()
+	waitFor(t, ttl, "Holds(cam-2) false while the rounds stall", func() bool { return !k.Holds("cam-2") })
+	if d := time.Since(stalled); d >= ttl {
+		t.Fatalf("the fence fell %v after the stall; the lease could have expired (TTL %v)", d, ttl)
+	}
+	if h, err := leases.Holder(ctx, "cam-2"); err != nil || h != "a" {
+		t.Fatalf("when the fence fell, the lease was held by %q (%v); it must still be a's", h, err)
+	}
+
+	mu.Lock()
+	close(hang)
+	hang = nil
+	mu.Unlock()
+	waitFor(t, 5*ttl, "cam-2 given back and taken again after the stall", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls) >= 3 && k.Holds("cam-2")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"start", "stop: " + ErrFenced.Error(), "start"}; !slices.Equal(calls[:3], want) {
+		t.Fatalf("cam-2's calls %q; want %q", calls, want)
+	}
+}
+
+// A Stop that takes longer than the fence (a camera that is slow to end
+// when it is given back) does not stall the renewal of the keeper's other
+// leases: they stay held, and their work is never stopped.
+func TestKeeperSlowStopKeepsOthers(t *testing.T) {
+	srv := startEmbedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := connect(t, srv.url, "slow-stop worker")
+	const ttl = 2 * time.Second
+	leases, err := c.Leases(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	keys := []string{"cam-1", "cam-2"}
+	starts := map[string]int{}
+	var stops []string
 	k := &Keeper{
 		Leases: leases, Holder: "a", Max: 2,
 		Keys: func(context.Context) ([]string, error) {
@@ -169,56 +253,33 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 		Start: func(key string) {
 			mu.Lock()
 			defer mu.Unlock()
-			if key == "cam-2" {
-				cam2 = append(cam2, "start")
-			}
+			starts[key]++
 		},
 		Stop: func(key string, why error) {
 			if key == "cam-1" {
-				<-release // a stop that hangs: the keeper's rounds stall
+				time.Sleep(2 * ttl) // longer than the fence and the TTL
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if key == "cam-2" {
-				cam2 = append(cam2, "stop: "+why.Error())
-			}
+			stops = append(stops, key+": "+why.Error())
 		},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	go k.Run(ctx)
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
 	waitFor(t, 10*time.Second, "both leases held", func() bool { return k.Holds("cam-1") && k.Holds("cam-2") })
 	mu.Lock()
-	keys = []string{"cam-2"} // cam-1 is gone: its Stop hangs the next round
+	keys = []string{"cam-2"} // cam-1's job ended: its slow Stop runs next round
 	mu.Unlock()
-	stalled := time.Now()
-	waitFor(t, ttl, "Holds(cam-2) false while the rounds stall", func() bool { return !k.Holds("cam-2") })
-	if d := time.Since(stalled); d >= ttl {
-		t.Fatalf("the fence fell %v after the stall; the lease could have expired (TTL %v)", d, ttl)
+	until := time.Now().Add(3 * ttl)
+	for time.Now().Before(until) {
+		if !k.Holds("cam-2") {
+			t.Fatal("cam-2 was fenced while cam-1 was slow to stop")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if h, err := leases.Holder(ctx, "cam-2"); err != nil || h != "a" {
-		t.Fatalf("when the fence fell, the lease was held by %q (%v); it must still be a's", h, err)
-	}
-
-	// The stall ends. cam-2's work was fenced, so its lease must not be
-	// renewed with nothing running under it: it is given back and taken
-	// again, and the work starts anew.
-	close(release)
-	released = true
-	waitFor(t, 5*ttl, "cam-2 given back and taken again after the stall", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(cam2) >= 3 && k.Holds("cam-2")
-	})
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"start", "stop: " + ErrFenced.Error(), "start"}
-	if !slices.Equal(cam2[:3], want) {
-		t.Fatalf("cam-2's calls %q; want %q", cam2, want)
+	if want := []string{"cam-1: " + ErrGone.Error()}; !slices.Equal(stops, want) || starts["cam-2"] != 1 {
+		t.Fatalf("stops %q, cam-2 started %d times; want %q and once", stops, starts["cam-2"], want)
 	}
 }
