@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -317,39 +318,23 @@ func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
 // renews (a failed renewal is left to the next round's renew, which stops
 // the work); the caller touches none of others until it has ended.
 func (k *Keeper) stopRenewing(ctx context.Context, key string, why error, others map[string]*held) {
-	snapshot := make(map[string]*held, len(others))
-	for k2, h := range others {
-		snapshot[k2] = h
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		ttl := k.Leases.TTL()
-		t := time.NewTicker(ttl / 4)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
+	snapshot := maps.Clone(others)
+	ttl := k.Leases.TTL()
+	stop := tick(ttl/4, func() {
+		for k2, h := range snapshot {
+			if k.fenced(k2, h) {
+				continue // renew gives it back
 			}
-			for k2, h := range snapshot {
-				if k.fenced(k2, h) {
-					continue // renew gives it back
-				}
-				sent := time.Now()
-				cctx, cancel := context.WithTimeout(ctx, ttl/6)
-				err := h.lease.Renew(cctx)
-				cancel()
-				if err == nil {
-					h.renewed = sent
-					k.mark(k2, sent)
-				}
+			sent := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, ttl/6)
+			err := h.lease.Renew(cctx)
+			cancel()
+			if err == nil {
+				h.renewed = sent
+				k.mark(k2, sent)
 			}
 		}
-	}()
+	})
 	k.Stop(key, why)
-	close(done)
-	<-finished
+	stop()
 }

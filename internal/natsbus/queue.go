@@ -139,6 +139,14 @@ func newDelivery(msg jetstream.Msg) (*Delivery, error) {
 // job, until the returned stop is called. interval should be well under the
 // queue's AckWait (a third of it is usual).
 func (d *Delivery) KeepAlive(interval time.Duration) (stop func()) {
+	return tick(interval, func() {
+		_ = d.msg.InProgress() // a failure is retried at the next tick
+	})
+}
+
+// tick runs f every interval on its own goroutine until the returned stop
+// is called; stop returns once f no longer runs.
+func tick(interval time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -150,7 +158,7 @@ func (d *Delivery) KeepAlive(interval time.Duration) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				_ = d.msg.InProgress() // a failure is retried at the next tick
+				f()
 			}
 		}
 	}()
