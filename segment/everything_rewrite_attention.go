@@ -233,6 +233,14 @@ func (g attnGraph) matchAttention(sm *onnxpb.Node) (*attnBlock, bool) {
 	return b, true
 }
 
+// otherInput is the input of the two-input node n that is not x.
+func otherInput(n *onnxpb.Node, x string) string {
+	if n.In[0] == x {
+		return n.In[1]
+	}
+	return n.In[0]
+}
+
 // matchRowRead sets b.row when the block's output only reaches the graph
 // through one query row: Add(residual, out) → LayerNormalization over the
 // last axis → Gathers of one row on axis 1.
@@ -241,10 +249,7 @@ func (g attnGraph) matchRowRead(b *attnBlock) {
 	if ad == nil || ad.Op != "Add" || len(ad.In) != 2 {
 		return
 	}
-	res := ad.In[0]
-	if res == b.out {
-		res = ad.In[1]
-	}
+	res := otherInput(ad, b.out)
 	ln := g.Only(ad.Out[0])
 	if ln == nil || ln.Op != "LayerNormalization" || ln.In[0] != ad.Out[0] || len(ln.Out) != 1 || ln.AttrInt("axis", -1) != -1 || len(ln.In) < 2 {
 		return

@@ -283,18 +283,12 @@ func (g attnGraph) matchDecomposedNorm(x string, c int) (norm2d, bool) {
 	if mul == nil || mul.Op != "Mul" || len(mul.In) != 2 {
 		return n, false
 	}
-	gname := mul.In[0]
-	if gname == div.Out[0] {
-		gname = mul.In[1]
-	}
+	gname := otherInput(mul, div.Out[0])
 	bias := g.Only(mul.Out[0])
 	if bias == nil || bias.Op != "Add" || len(bias.In) != 2 {
 		return n, false
 	}
-	bname := bias.In[0]
-	if bname == mul.Out[0] {
-		bname = bias.In[1]
-	}
+	bname := otherInput(bias, mul.Out[0])
 	if n.gamma, ok = g.channelConst(gname, c); !ok {
 		return n, false
 	}
