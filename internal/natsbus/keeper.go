@@ -166,10 +166,8 @@ func (k *Keeper) renew(ctx context.Context, mine map[string]*held, log *slog.Log
 	results := make(chan result, n)
 	for key, h := range mine {
 		go func() {
-			sent := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, ttl/6)
-			defer cancel()
-			results <- result{key, sent, h.lease.Renew(cctx)}
+			sent, err := k.renewOne(ctx, h)
+			results <- result{key, sent, err}
 		}()
 	}
 	for range n {
@@ -313,6 +311,15 @@ func (k *Keeper) releaseAll(mine map[string]*held, log *slog.Logger) {
 	wg.Wait()
 }
 
+// renewOne renews h's lease, bounded to a sixth of the TTL, and returns
+// when the renewal was sent.
+func (k *Keeper) renewOne(ctx context.Context, h *held) (sent time.Time, err error) {
+	sent = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, k.Leases.TTL()/6)
+	defer cancel()
+	return sent, h.lease.Renew(cctx)
+}
+
 // stopRenewing calls Stop(key, why) and, until it returns, renews the
 // leases in others every round on another goroutine. That goroutine only
 // renews (a failed renewal is left to the next round's renew, which stops
@@ -325,11 +332,7 @@ func (k *Keeper) stopRenewing(ctx context.Context, key string, why error, others
 			if k.fenced(k2, h) {
 				continue // renew gives it back
 			}
-			sent := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, ttl/6)
-			err := h.lease.Renew(cctx)
-			cancel()
-			if err == nil {
+			if sent, err := k.renewOne(ctx, h); err == nil {
 				h.renewed = sent
 				k.mark(k2, sent)
 			}
