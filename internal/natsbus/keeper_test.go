@@ -141,6 +141,20 @@ func TestKeeperSpreadsAndFailsOver(t *testing.T) {
 	}
 }
 
+// soloLeases is a lease bucket with ttl on an embedded server, for one
+// keeper named holder, and a context that ends with the test.
+func soloLeases(t *testing.T, holder string, ttl time.Duration) (context.Context, *Leases) {
+	t.Helper()
+	srv := startEmbedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	leases, err := connect(t, srv.url, holder).Leases(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, leases
+}
+
 // A keeper whose round stalls (here listing the keys blocks for longer
 // than the TTL, as a slow server would) cannot renew its leases; Holds
 // turns false within 60 % of the TTL of their last renewal, before the
@@ -148,15 +162,8 @@ func TestKeeperSpreadsAndFailsOver(t *testing.T) {
 // When the round resumes, the fenced leases are given back (not renewed
 // with nothing running under them) and taken again: the work starts anew.
 func TestKeeperHoldsIsAFence(t *testing.T) {
-	srv := startEmbedded(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := connect(t, srv.url, "fenced worker")
 	const ttl = 2 * time.Second
-	leases, err := c.Leases(ctx, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, leases := soloLeases(t, "fenced worker", ttl)
 	var mu sync.Mutex
 	var hang chan struct{} // when set, listing the keys blocks on it
 	var calls []string     // Start and Stop calls for cam-2
@@ -230,15 +237,8 @@ func TestKeeperHoldsIsAFence(t *testing.T) {
 // when it is given back) does not stall the renewal of the keeper's other
 // leases: they stay held, and their work is never stopped.
 func TestKeeperSlowStopKeepsOthers(t *testing.T) {
-	srv := startEmbedded(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := connect(t, srv.url, "slow-stop worker")
 	const ttl = 2 * time.Second
-	leases, err := c.Leases(ctx, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, leases := soloLeases(t, "slow-stop worker", ttl)
 	var mu sync.Mutex
 	keys := []string{"cam-1", "cam-2"}
 	starts := map[string]int{}
