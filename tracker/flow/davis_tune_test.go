@@ -3,14 +3,13 @@
 package flow
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestDAVISTune runs the DAVIS sequences with options and tuning parameters
+// TestDAVISTune runs the nine DAVIS sequences (nineSequences) with options and tuning parameters
 // from the environment, e.g. FLOW_TUNE="cw=0.5 sigma=3 preset=0"; it is a
 // development harness, built only with -tags tune so that a normal run
 // (and CI) has no test that skips by design:
@@ -51,13 +50,17 @@ func TestDAVISTune(t *testing.T) {
 	defer p.Close()
 	p.tune = tu
 	var sum float64
-	line := ""
-	for _, name := range davisSequences() {
-		s := loadSequence(t, davisRoot, name)
+	worst, worstName := 2.0, ""
+	for _, r := range nineSequences() {
+		s := loadSequence(t, r.root, r.name)
 		pred, dt := runSequence(t, p, s)
 		sc := quickScore(t, pred, s.gt)
-		sum += (sc.J + sc.F) / 2
-		line += fmt.Sprintf("%-10s J %.3f F %.3f %5.1fms  ", name, sc.J, sc.F, float64(dt.Microseconds())/1000/float64(len(s.frames)-1))
+		jf := (sc.J + sc.F) / 2
+		sum += jf
+		if jf < worst {
+			worst, worstName = jf, r.name
+		}
+		t.Logf("%-18s J %.3f F %.3f J&F %.3f %5.1f ms/frame", r.name, sc.J, sc.F, jf, float64(dt.Microseconds())/1000/float64(len(s.frames)-1))
 	}
-	t.Logf("%s| J&F %.4f  [%s]", line, sum/float64(len(davisSequences())), spec)
+	t.Logf("J&F mean over %d %.4f, worst %.3f (%s) [%s]", len(nineSequences()), sum/float64(len(nineSequences())), worst, worstName, spec)
 }
