@@ -90,6 +90,21 @@ type Object struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// MarshalJSON writes the row with present and lost_intervals as arrays,
+// empty rather than null when the object has none, so that a reader can
+// iterate them without a check.
+func (o Object) MarshalJSON() ([]byte, error) {
+	type row Object // the same fields, without this method
+	r := row(o)
+	if r.Present == nil {
+		r.Present = []Interval{}
+	}
+	if r.Lost == nil {
+		r.Lost = []Interval{}
+	}
+	return json.Marshal(r)
+}
+
 func (o Object) clone() Object {
 	o.Present = slices.Clone(o.Present)
 	o.Lost = slices.Clone(o.Lost)

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"samtrack/mask"
@@ -23,6 +24,32 @@ func TestIntervalJSON(t *testing.T) {
 	var bad Interval
 	if err := json.Unmarshal([]byte(`[null,3]`), &bad); err == nil {
 		t.Error("no error for an interval without a start")
+	}
+}
+
+// TestObjectJSONArrays: an object never lost (or never seen) has empty
+// arrays in tracks.json, not null.
+func TestObjectJSONArrays(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obj  Object
+		want string
+	}{
+		{"never lost", Object{ID: 1, Present: []Interval{{0, -1}}}, `"present":[[0,null]],"lost_intervals":[]`},
+		{"never seen", Object{ID: 2, FirstFrame: -1, LastFrame: -1}, `"present":[],"lost_intervals":[]`},
+		{"lost once", Object{ID: 3, Present: []Interval{{0, 4}}, Lost: []Interval{{4, -1}}}, `"present":[[0,4]],"lost_intervals":[[4,null]]`},
+	} {
+		b, err := json.Marshal(tc.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: JSON %s lacks %s", tc.name, b, tc.want)
+		}
+		var back Object
+		if err := json.Unmarshal(b, &back); err != nil || back.ID != tc.obj.ID || len(back.Present) != len(tc.obj.Present) || len(back.Lost) != len(tc.obj.Lost) {
+			t.Errorf("%s: round trip %+v (%v)", tc.name, back, err)
+		}
 	}
 }
 
