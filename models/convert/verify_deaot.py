@@ -14,7 +14,10 @@ For each variant (DeAOT-T, -S, -B, -L and R50-DeAOT-L by default) it:
   5. compares samtrack's labels with the engine's on every frame.
 
 It passes when every frame of every variant agrees on at least --min-agree of
-its pixels (99.9 %). It needs an aot-benchmark checkout (--aot-root), PyTorch
+its pixels (99.9 %). With --noise-floor it also reports how well the engine agrees
+with itself when its weights are perturbed by 1e-7 and 1e-6 relative (the size of
+float32 rounding differences), which shows how sensitive a variant's random
+weights make the comparison; it does not change what passes. It needs an aot-benchmark checkout (--aot-root), PyTorch
 (Debian 12's python3-torch 1.13.1 is enough), Pillow and numpy, and a built
 bin/samtrack. Example (from the repository root):
 
@@ -52,6 +55,10 @@ def parse_args(argv=None):
     p.add_argument("--work", default="/tmp/samtrack-verify-deaot", help="scratch folder (checkpoints, exports, outputs)")
     p.add_argument("--min-agree", type=float, default=0.999, help="pass threshold per frame (default 0.999)")
     p.add_argument("--export-check", action="store_true", help="also run export_deaot.py --check")
+    p.add_argument("--noise-floor", action="store_true",
+                   help="also run the engine on copies of the model whose weights are scaled by "
+                        "1 + r*N(0,1) for r = 1e-7 and 1e-6, and report how far the engine agrees with itself: "
+                        "the agreement a faithful reimplementation with other float rounding can expect")
     p.add_argument("--json", help="write the results to this file")
     return p.parse_args(argv)
 
@@ -116,6 +123,7 @@ def verify_variant(args, name, frames, label, work):
     t0 = time.time()
     ref = export_deaot.run_upstream(cfg, model, frames, label.astype(np.int64), args.objects)
     t_up = time.time() - t0
+    floor = noise_floor(cfg, model, frames, label, args.objects, ref) if args.noise_floor else None
     del model
     prop = os.path.join(folder, "propagator")
     cmd = [sys.executable, os.path.join(HERE, "export_deaot.py"), "--aot-root", args.aot_root, "--model", name,
@@ -140,7 +148,28 @@ def verify_variant(args, name, frames, label, work):
             "min_agree": min(agree), "mean_agree": sum(agree) / len(agree),
             "fg_share": float(np.mean([(r[0] > 0).mean() for r in ref])),
             "seconds": {"upstream": round(t_up, 1), "export": round(t_export, 1), "samtrack": round(t_track, 1)},
+            "upstream_self_agree": floor,
             "pass": min(agree) >= args.min_agree}
+
+
+def noise_floor(cfg, model, frames, label, n_obj, ref):
+    """The engine's per-frame agreement with its own labels ref when every weight is
+    multiplied by 1 + r*N(0,1) (seeded), for r = 1e-7 and 1e-6: float32 rounding
+    differences between two correct implementations are of this size."""
+    import copy
+    import numpy as np
+    import torch
+    out = {}
+    for rel in (1e-7, 1e-6):
+        m = copy.deepcopy(model)
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for prm in m.parameters():
+                prm.mul_(1 + rel * torch.randn(prm.shape, generator=g))
+        got = export_deaot.run_upstream(cfg, m, frames, label.astype(np.int64), n_obj)
+        out[f"{rel:g}"] = [float((g_[0] == w_[0]).mean()) for g_, w_ in zip(got, ref)]
+        del m
+    return out
 
 
 def run(cmd, log):
@@ -166,6 +195,9 @@ def main():
         print(f"   {r['model']}: {r['layers']} layers, {r['encoder']}, gap {r['long_term_mem_gap']}: per-frame agreement "
               + " ".join(f"{100 * a:.3f}" for a in r["agree"]) + f" % -> {'PASS' if r['pass'] else 'FAIL'}"
               f" (seconds {r['seconds']})", flush=True)
+        for rel, a in (r["upstream_self_agree"] or {}).items():
+            print(f"   the engine against itself, weights x (1 + {rel} N(0,1)): "
+                  + " ".join(f"{100 * x:.3f}" for x in a) + " %", flush=True)
     print(f"\n| variant | layers | encoder | long-term gap | frames | min agreement | mean agreement | result |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
