@@ -17,9 +17,10 @@ It passes when every frame of every variant agrees on at least --min-agree of
 its pixels (99.9 %). With --noise-floor it also reports how well the engine agrees
 with itself when its weights are perturbed by 1e-7 and 1e-6 relative (the size of
 float32 rounding differences), which shows how sensitive a variant's random
-weights make the comparison; it does not change what passes. It needs an aot-benchmark checkout (--aot-root), PyTorch
-(Debian 12's python3-torch 1.13.1 is enough), Pillow and numpy, and a built
-bin/samtrack. Example (from the repository root):
+weights make the comparison; it does not change what passes.
+
+It needs an aot-benchmark checkout (--aot-root), PyTorch (Debian 12's
+python3-torch 1.13.1 is enough), Pillow and numpy, and a built bin/samtrack. Example (from the repository root):
 
   python3 models/convert/verify_deaot.py --aot-root ~/aot-benchmark --work /tmp/verify-deaot
 """
@@ -167,7 +168,7 @@ def noise_floor(cfg, model, frames, label, n_obj, ref):
             for prm in m.parameters():
                 prm.mul_(1 + rel * torch.randn(prm.shape, generator=g))
         got = export_deaot.run_upstream(cfg, m, frames, label.astype(np.int64), n_obj)
-        out[f"{rel:g}"] = [float((g_[0] == w_[0]).mean()) for g_, w_ in zip(got, ref)]
+        out[f"{rel:g}"] = [float((mine[0] == theirs[0]).mean()) for mine, theirs in zip(got, ref)]
         del m
     return out
 

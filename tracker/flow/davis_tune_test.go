@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// TestDAVISTune runs the nine DAVIS sequences (nineSequences) with options and tuning parameters
-// from the environment, e.g. FLOW_TUNE="cw=0.5 sigma=3 preset=0"; it is a
+// TestDAVISTune runs the nine DAVIS sequences (nineSequences) with options
+// and tuning parameters from the environment, e.g. FLOW_TUNE="cw=0.5
+// sigma=3 preset=0", and logs each sequence and the worst; it is a
 // development harness, built only with -tags tune so that a normal run
 // (and CI) has no test that skips by design:
 //
