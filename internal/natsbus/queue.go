@@ -94,30 +94,46 @@ type Delivery struct {
 	msg     jetstream.Msg
 	ID      string
 	Payload []byte
-	// Attempt counts deliveries of this job: 1 the first time, more after a
-	// worker died or gave it back.
+	// Seq is the message's sequence number in the job stream: a redelivery
+	// of the same message has the same Seq, a second message for the same
+	// job id (queued again after the duplicate window) has another.
+	Seq uint64
+	// Attempt is the server's count of this message's deliveries: 1 the
+	// first time, more after a worker died or gave it back. It is a hint,
+	// not an identity: nats-server 2.9 reports 1 again for a redelivery
+	// whose first try met a pull request that was expiring, and counts such
+	// a lost try in other cases. Tell a redelivery by Seq.
 	Attempt uint64
 }
 
+// pollInterval is how long Next waits between two asks for a job.
+const pollInterval = 250 * time.Millisecond
+
 // Next waits for the next job, until ctx ends.
+//
+// It asks with no-wait pulls, which the server answers at once, instead of
+// leaving a pull request waiting on the server: nats-server 2.9 can lose a
+// redelivery that meets a waiting request as it expires, then hand the job
+// out as a first attempt, and even to a second worker while the first
+// keeps it alive.
 func (q *Queue) Next(ctx context.Context) (*Delivery, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		batch, err := q.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return nil, fmt.Errorf("natsbus: wait for a job: %w", err)
-			}
-			// Disconnected or the server restarting: the client reconnects.
-			if !sleepCtx(ctx, 250*time.Millisecond) {
-				return nil, ctx.Err()
-			}
-			continue
+		batch, err := q.cons.FetchNoWait(1)
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return nil, fmt.Errorf("natsbus: wait for a job: %w", err)
 		}
-		for msg := range batch.Messages() {
-			return newDelivery(msg)
+		// Otherwise an error is a disconnection or a restarting server,
+		// and the client reconnects.
+		if err == nil {
+			for msg := range batch.Messages() {
+				return newDelivery(msg)
+			}
+		}
+		if !sleepCtx(ctx, pollInterval) {
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -131,6 +147,7 @@ func newDelivery(msg jetstream.Msg) (*Delivery, error) {
 		msg:     msg,
 		ID:      msg.Headers().Get(jetstream.MsgIDHeader),
 		Payload: msg.Data(),
+		Seq:     meta.Sequence.Stream,
 		Attempt: meta.NumDelivered,
 	}, nil
 }
