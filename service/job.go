@@ -138,6 +138,10 @@ type jobRecord struct {
 	// lists every worker that took it, in order (a cluster's serve only).
 	Worker  string   `json:"worker,omitempty"`
 	Workers []string `json:"workers,omitempty"`
+	// QueueSeq is the work-queue message the running worker claimed the
+	// job with: a redelivery of that message means its worker stopped
+	// answering, any other message for the job is a duplicate.
+	QueueSeq uint64 `json:"queue_seq,omitempty"`
 }
 
 // maxGapsKept bounds the gaps a live job's record keeps (the newest).

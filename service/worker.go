@@ -252,14 +252,15 @@ func (w *Worker) ack(d *natsbus.Delivery) {
 }
 
 // claim marks the delivered job as running on this worker. A job whose
-// record says it runs already is taken over only on a redelivery (its
-// worker stopped answering), and counted as a crash.
+// record says it runs already is taken over only on a redelivery of the
+// message it was claimed with (its worker stopped answering), and counted
+// as a crash.
 func (w *Worker) claim(d *natsbus.Delivery) (*job, error) {
-	rec, err := w.claimRecord(d.ID, func(r *jobRecord) error {
+	rec, err := w.claimRecord(d.ID, d.Seq, func(r *jobRecord) error {
 		switch {
 		case r.State.final(), r.Live:
 			return errNotForUs
-		case r.State == StateRunning && d.Attempt <= 1:
+		case r.State == StateRunning && !redelivered(r, d):
 			return errNotForUs // a duplicate message: its first one runs
 		case r.State == StateRunning:
 			r.Crashes++
@@ -281,15 +282,27 @@ func (w *Worker) claim(d *natsbus.Delivery) (*job, error) {
 	return newJob(rec), nil
 }
 
-// claimRecord marks job id as running on this worker, unless check refuses
-// it (errNotForUs, also when there is no record) or ends it; the record it
+// redelivered says whether d is the message that r's running worker
+// claimed the job with, handed out again. A record written before claims
+// kept the message (QueueSeq 0) falls back on the server's delivery count.
+func redelivered(r *jobRecord, d *natsbus.Delivery) bool {
+	if r.QueueSeq == 0 {
+		return d.Attempt > 1
+	}
+	return r.QueueSeq == d.Seq
+}
+
+// claimRecord marks job id as running on this worker, claimed with
+// work-queue message seq (0 for a live job), unless check refuses it
+// (errNotForUs, also when there is no record) or ends it; the record it
 // returns is queued again in memory, as run starts it.
-func (w *Worker) claimRecord(id string, check func(*jobRecord) error) (*jobRecord, error) {
+func (w *Worker) claimRecord(id string, seq uint64, check func(*jobRecord) error) (*jobRecord, error) {
 	rec, err := w.kv.Modify(id, func(r *jobRecord) error {
 		if err := check(r); err != nil || r.State.final() {
 			return err
 		}
 		r.State, r.Worker, r.Workers = StateRunning, w.opts.Name, append(r.Workers, w.opts.Name)
+		r.QueueSeq = seq
 		return nil
 	})
 	if errors.Is(err, jobstore.ErrNotFound) {

@@ -159,7 +159,7 @@ func (w *Worker) fence(j *job, holds func() bool) (stop func()) {
 // session: the last session's final label map becomes its prompt, so that
 // every object keeps its id, and the frames in between are recorded as a gap.
 func (w *Worker) claimCamera(key string) (*job, error) {
-	rec, err := w.claimRecord(key, func(r *jobRecord) error {
+	rec, err := w.claimRecord(key, 0, func(r *jobRecord) error {
 		if r.State.final() || !r.Live {
 			return errNotForUs
 		}
