@@ -30,6 +30,9 @@ type SegmentAnnotation struct {
 	Score        float64            `json:"score"`
 	Stability    *float64           `json:"stability_score,omitempty"`
 	Point        [][2]float64       `json:"point_coords,omitempty"`
+	// Warning says why a prompt's mask is doubtful (too small, or scored
+	// very low); empty when it is not, and in everything mode.
+	Warning string `json:"warning,omitempty"`
 }
 
 // NewSegmentAnnotation encodes mask m of object id with its score.

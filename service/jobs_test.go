@@ -330,6 +330,23 @@ func TestSegment(t *testing.T) {
 		t.Error("a second click on the same frame decoded it again")
 	}
 	t.Logf("segment on a cached frame: %d ms and %d ms (classical segmenter: GrabCut dominates)", first.ElapsedMS, second.ElapsedMS)
+	if w := first.Annotations[0].Warning; w != "" {
+		t.Errorf("a click on the cat warned: %s", w)
+	}
+	// A 4x4 box is doubtful under the server's track.min_area, not under a
+	// request's smaller one.
+	for _, c := range []struct {
+		options map[string]any
+		warn    bool
+	}{{nil, true}, {map[string]any{"track.min_area": 10}, false}} {
+		tiny, code := seg(map[string]any{"input": cat, "frame": 0, "box": []float64{20, 20, 24, 24}, "options": c.options})
+		if code != 200 || len(tiny.Annotations) != 1 {
+			t.Fatalf("tiny box: %d", code)
+		}
+		if w := tiny.Annotations[0].Warning; strings.Contains(w, "below track.min_area") != c.warn {
+			t.Errorf("tiny box with options %v: warning %q", c.options, w)
+		}
+	}
 
 	// The same click through a job gives the same mask on frame 0.
 	id := ts.createJob(pointJob(cat, 300, 170, map[string]any{"video.max_frames": 1, "track.overlay": false}))

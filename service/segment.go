@@ -22,6 +22,7 @@ import (
 	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/segment"
+	"samtrack/tracker"
 	"samtrack/video"
 )
 
@@ -303,7 +304,15 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			doc.Image.Frame = &req.Frame
 		}
 	}
-	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, &doc)
+	minArea := fs.cfg.Track.MinArea
+	if uploaded {
+		c, e := s.jobConfig(nil)
+		if e != nil {
+			return e
+		}
+		minArea = c.Track.MinArea
+	}
+	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, minArea, &doc)
 	if err != nil {
 		return err
 	}
@@ -351,10 +360,11 @@ func (s *Server) readSegmentRequest(w http.ResponseWriter, r *http.Request) (req
 }
 
 // segmentObjects answers each object's prompt on img, adds its annotation
-// to doc and paints it into the returned label map (later objects over
+// (with a warning when its mask is doubtful: below minArea, or scored very
+// low) to doc and paints it into the returned label map (later objects over
 // earlier ones). embCached says whether the last prompt's SAM embedding
 // came from the cache.
-func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, objs []pipeline.ObjectPrompt, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
+func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, objs []pipeline.ObjectPrompt, minArea int, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
 	labels = mask.NewLabelMap(img.W, img.H)
 	for _, o := range objs {
 		res, hit, err := g.predict(ctx, key, img, o.Prompt())
@@ -366,6 +376,7 @@ func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.
 		if err != nil {
 			return nil, false, err
 		}
+		ann.Warning = tracker.PromptWarning(ann.Area, minArea, res.Score)
 		doc.Annotations = append(doc.Annotations, ann)
 		labels.Paint(res.Mask, uint16(o.ID))
 	}

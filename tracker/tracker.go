@@ -563,7 +563,7 @@ func (t *Tracker) applyPrompts(f media.Frame, ask frameAsk, labels *mask.LabelMa
 				labels.Pix[k] = id
 			}
 		}
-		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: t.promptWarning(r.Mask.Area(), r.Score)}
+		set := ObjectSet{ID: id, Source: SourcePrompt, Score: r.Score, Warning: PromptWarning(r.Mask.Area(), t.opts.MinArea, r.Score)}
 		j.Set = append(j.Set, set)
 		j.Removed = slices.DeleteFunc(j.Removed, func(r uint16) bool { return r == id })
 	}
@@ -616,12 +616,12 @@ func hasPixels(l *mask.LabelMap) bool {
 // share of the seeded foreground it kept).
 const LowPromptScore = 0.1
 
-// promptWarning says why a prompt's mask of area pixels and score is
-// doubtful, or "" when it is not: a mask below MinArea (at least one pixel)
-// is likely lost within a few frames, and a very low score means the
-// segmenter itself doubts it.
-func (t *Tracker) promptWarning(area int, score float64) string {
-	if minArea := max(1, t.opts.MinArea); area < minArea {
+// PromptWarning says why a prompt's mask of area pixels and score is
+// doubtful, or "" when it is not: a mask below minArea (track.min_area, at
+// least one pixel) is likely lost within a few frames, and a very low score
+// means the segmenter itself doubts it.
+func PromptWarning(area, minArea int, score float64) string {
+	if minArea = max(1, minArea); area < minArea {
 		return fmt.Sprintf("the prompt's mask covers %d pixels, below track.min_area (%d): it is likely to be lost within a few frames; give a box around the whole object, more positive clicks, or a mask", area, minArea)
 	}
 	if score < LowPromptScore {

@@ -229,6 +229,43 @@ func TestSegmentJSON(t *testing.T) {
 	}
 }
 
+// TestSegmentWarnsOnTinyPrompt: segment reports a prompt mask below
+// track.min_area as track does, on the command line and in the JSON
+// document; an ordinary click gives no warning.
+func TestSegmentWarnsOnTinyPrompt(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		prompt []string
+		warn   string
+	}{
+		{"4x4 box", []string{"--box", "20,20,24,24"}, "below track.min_area (200)"},
+		{"click on the subject", []string{"--point", "150,120"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "m.json")
+			r := run(t, append([]string{"segment", "--video", "../../testdata/sample.mp4", "--frame", "0", "--out", out}, c.prompt...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			var doc export.SegmentDoc
+			b, _ := os.ReadFile(out)
+			if err := json.Unmarshal(b, &doc); err != nil || len(doc.Annotations) != 1 {
+				t.Fatalf("document %s: %v", b, err)
+			}
+			w := doc.Annotations[0].Warning
+			if c.warn == "" {
+				if w != "" || strings.Contains(r.stderr, "warning:") {
+					t.Errorf("ordinary prompt warned: %q\n%s", w, r.stderr)
+				}
+				return
+			}
+			if !strings.Contains(w, c.warn) || !strings.Contains(r.stderr, "warning: "+w) {
+				t.Errorf("warning %q, stderr:\n%s\nwant one containing %q in both", w, r.stderr, c.warn)
+			}
+		})
+	}
+}
+
 // TestSegmentEverythingVideoFrame: segment --everything on frame N of a
 // video (generated SAM models) writes a JSON document naming the frame,
 // masks largest first with their stability scores and points, and a palette

@@ -17,6 +17,7 @@ import (
 	"samtrack/mask"
 	"samtrack/media"
 	"samtrack/pipeline"
+	"samtrack/tracker"
 )
 
 // segmentFlags are the parsed arguments of `samtrack segment`.
@@ -104,7 +105,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 	if f.everything {
 		labels, err = a.segmentEverything(ctx, seg, frame, &doc)
 	} else {
-		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, &doc)
+		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, c.Track.MinArea, &doc)
 	}
 	if err != nil {
 		return err
@@ -152,8 +153,9 @@ func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, fr
 	return labels, nil
 }
 
-// segmentPrompt segments one prompt on frame as object 1.
-func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, p media.Prompt, doc *export.SegmentDoc) (*mask.LabelMap, error) {
+// segmentPrompt segments one prompt on frame as object 1, with a warning
+// (on stderr and in doc) when its mask is doubtful, as track gives one.
+func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, p media.Prompt, minArea int, doc *export.SegmentDoc) (*mask.LabelMap, error) {
 	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{p}})
 	if err != nil {
 		return nil, err
@@ -163,10 +165,14 @@ func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame 
 	if err != nil {
 		return nil, err
 	}
+	ann.Warning = tracker.PromptWarning(ann.Area, minArea, res.Score)
 	doc.Annotations = append(doc.Annotations, ann)
 	labels := mask.NewLabelMap(frame.W, frame.H)
 	labels.Paint(res.Mask, 1)
 	a.log.Info("segmented", "area", res.Mask.Area(), "score", res.Score, "segmenter", seg.Name)
+	if ann.Warning != "" {
+		fmt.Fprintf(a.stderr, "warning: %s\n", ann.Warning)
+	}
 	return labels, nil
 }
 

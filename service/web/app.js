@@ -210,22 +210,23 @@
     const t0 = performance.now();
     const doc = await api('POST', '/api/v1/segment', { input: st.input, frame: o.frame, prompts: { objects: [promptOf(o)] } });
     if (seq !== o.seq) return; // a newer click superseded this answer
-    const seg = pickSegmentation(doc, o.id);
+    const ann = pickAnnotation(doc, o.id);
+    const seg = ann && ann.segmentation;
     if (!seg) throw new Error('POST /api/v1/segment: the answer holds no segmentation');
     o.mask = decodeRLE(seg);
     o.area = o.mask.area;
     clearError();
     renderObjects();
     redraw();
-    setStatus(`object ${o.id}: mask of ${o.area} px in ${Math.round(performance.now() - t0)} ms${doc.segmenter ? ` (${doc.segmenter})` : ''}`);
+    setStatus(`object ${o.id}: mask of ${o.area} px in ${Math.round(performance.now() - t0)} ms${doc.segmenter ? ` (${doc.segmenter})` : ''}` +
+      (ann.warning ? `; warning: ${ann.warning}` : ''));
   }
 
-  function pickSegmentation(doc, id) {
+  // pickAnnotation is the answer's annotation for object id.
+  function pickAnnotation(doc, id) {
     if (!doc) return null;
-    if (doc.segmentation) return doc.segmentation;
     const anns = doc.annotations || [];
-    const a = anns.find((x) => x.id === id) || anns[0];
-    return a ? a.segmentation : null;
+    return anns.find((x) => x.id === id) || anns[0] || null;
   }
 
   // decodeRLE expands COCO's compressed RLE ({size: [h, w], counts: "..."},

@@ -131,9 +131,18 @@ func browserFlow(t *testing.T, cluster bool) {
 	// Object 2: a box around the ball in the top-left corner.
 	b.do(chromedp.Click(chromedp.ID("newobj")))
 	b.waitJS(`document.querySelectorAll('#objlist li').length === 2 && document.querySelector('#objlist li.selected').dataset.id === '2'`, 5*time.Second, "object 2 in the list")
+	// First a box too small to track: the status line warns.
+	b.drag(300, 250, 308, 258)
+	b.waitJS(`/^object 2: mask .*; warning: .*below track\.min_area/.test(document.getElementById('status').textContent)`,
+		30*time.Second, "the warning for an 8x8 box")
+	t.Logf("tiny box: %s", b.text("#status"))
 	b.drag(12, 2, 110, 72)
 	b.waitJS(`/\d+ px/.test(document.querySelector('#objlist li[data-id="2"] .info').textContent) && !/ 0 px/.test(document.querySelector('#objlist li[data-id="2"] .info').textContent)`,
 		30*time.Second, "object 2's mask")
+	b.waitJS(`document.getElementById('status').textContent.startsWith('object 2: mask')`, 30*time.Second, "the ball's mask")
+	if s := b.text("#status"); strings.Contains(s, "warning") {
+		t.Errorf("the box around the ball warned: %s", s)
+	}
 	if b.js(`document.getElementById('error').hidden`) != true {
 		t.Fatalf("error box shown while prompting: %s", b.text("#error"))
 	}
