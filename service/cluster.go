@@ -41,7 +41,7 @@ func (s *Server) startCluster(conn *natsbus.Conn, kv *jobstore.KV[jobRecord]) (e
 			c.close() // the bucket's watch ends with s.ctx, which New cancels
 		}
 	}()
-	if c.queue, err = conn.JobQueue(s.ctx, natsbus.QueueOptions{AckWait: s.opts.ClusterOptions.AckWait, MaxDeliver: s.opts.MaxResumes + 1}); err != nil {
+	if c.queue, err = conn.JobQueue(s.ctx, natsbus.QueueOptions{AckWait: s.opts.ClusterOptions.AckWait, MaxDeliver: unboundedDeliveries}); err != nil {
 		return err
 	}
 	unsubEvents, err := conn.SubscribeEvents(s.relayEvent)

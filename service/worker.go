@@ -148,7 +148,7 @@ func newWorker(opts WorkerOptions, r runner, conn *natsbus.Conn, kv *jobstore.KV
 	r.log = opts.Logger.With("worker", opts.Name)
 	w := &Worker{runner: r, opts: opts, conn: conn, kv: kv, jobs: map[string]*job{}}
 	if opts.MaxJobs > 0 {
-		q, err := conn.JobQueue(context.Background(), natsbus.QueueOptions{AckWait: opts.Cluster.AckWait, MaxDeliver: opts.MaxResumes + 1})
+		q, err := conn.JobQueue(context.Background(), natsbus.QueueOptions{AckWait: opts.Cluster.AckWait, MaxDeliver: unboundedDeliveries})
 		if err != nil {
 			return nil, err
 		}
@@ -209,6 +209,13 @@ func (w *Worker) takeJobs(ctx context.Context) {
 		w.runDelivery(d)
 	}
 }
+
+// unboundedDeliveries leaves the job queue's redeliveries unbounded: a
+// job's record counts the workers it lost (claim) and fails it past
+// MaxResumes. A bound on the queue would drop the job first, with its
+// record still saying it runs, and every graceful hand-back at a worker's
+// shutdown would use up a delivery.
+const unboundedDeliveries = -1
 
 // errNotForUs says a delivered job must not run here: it is finished,
 // deleted, live, or run by another worker.

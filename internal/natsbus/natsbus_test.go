@@ -132,6 +132,49 @@ func TestQueueRedeliveryAndKeepAlive(t *testing.T) {
 	}
 }
 
+// With MaxDeliver -1 a job is handed out again however often it comes
+// back (12 hand-backs, above the default bound of 10), also when the
+// queue was first made with a bound: reopening lifts it.
+func TestQueueUnboundedDeliveries(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := s.start(t)
+			ctx := context.Background()
+			c := connect(t, srv.url, "worker")
+			if _, err := c.JobQueue(ctx, QueueOptions{MaxDeliver: 4}); err != nil {
+				t.Fatal(err)
+			}
+			q, err := c.JobQueue(ctx, QueueOptions{MaxDeliver: -1})
+			if err != nil {
+				t.Fatalf("reopen the queue without a bound: %v", err)
+			}
+			if err := q.Submit(ctx, "job-1", nil); err != nil {
+				t.Fatal(err)
+			}
+			var first uint64
+			for i := 1; i <= 13; i++ {
+				d, err := nextWithin(t, q, 5*time.Second)
+				if err != nil {
+					t.Fatalf("delivery %d: %v", i, err)
+				}
+				if i == 1 {
+					first = d.Seq
+				}
+				if d.ID != "job-1" || d.Seq != first {
+					t.Fatalf("delivery %d: job %q message %d, want job-1 message %d", i, d.ID, d.Seq, first)
+				}
+				if i < 13 {
+					if err := d.Retry(0); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := d.Done(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // Jobs queued before the server stops are still there after it has been down
 // for a while; a client that was connected the whole time carries on.
 func TestQueueSurvivesServerRestart(t *testing.T) {

@@ -25,8 +25,10 @@ type QueueOptions struct {
 	// AckWait is how long a job may go without a sign of life from its
 	// worker before another worker gets it (default 30 s).
 	AckWait time.Duration
-	// MaxDeliver bounds how often one job is handed out (default 10): a job
-	// that kills every worker that takes it must not go round for ever.
+	// MaxDeliver bounds how often one job is handed out (default 10; -1:
+	// no bound). Past it the server drops the job silently, so a caller
+	// that ends crash-looping jobs itself (as samtrack's workers do, in the
+	// job's record) should not bound it.
 	MaxDeliver int
 }
 
@@ -34,8 +36,11 @@ func (o QueueOptions) withDefaults() QueueOptions {
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
 	}
-	if o.MaxDeliver <= 0 {
+	switch {
+	case o.MaxDeliver == 0:
 		o.MaxDeliver = 10
+	case o.MaxDeliver < 0:
+		o.MaxDeliver = -1
 	}
 	return o
 }
