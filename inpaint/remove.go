@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"samtrack/export"
 	"samtrack/mask"
@@ -167,6 +169,9 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 		if !m.Complete {
 			return nil, fmt.Errorf("masks %s: the tracking run did not complete (%d frames done); finish it with samtrack track --resume first", dir, m.FramesDone)
 		}
+		if skipped := skippedFrames(m.Options); skipped != "" {
+			return nil, fmt.Errorf("masks %s: the tracking run skipped frames of the input (%s), and a removal needs a mask for every frame; track the input again without --start and --stride", dir, skipped)
+		}
 	}
 	want := map[uint16]bool{}
 	for _, id := range ids {
@@ -180,6 +185,37 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 		}
 		return Holes(l, want), nil
 	}, nil
+}
+
+// skippedFrames is SkippedFrames for a run's manifest options ("" when
+// they do not parse).
+func skippedFrames(options json.RawMessage) string {
+	var o struct {
+		Config struct {
+			Video struct {
+				Start  time.Duration `json:"start"`
+				Stride int           `json:"stride"`
+			} `json:"video"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(options, &o) != nil {
+		return ""
+	}
+	return SkippedFrames(o.Config.Video.Start, o.Config.Video.Stride)
+}
+
+// SkippedFrames names the video settings of a tracking run that leave
+// input frames without masks (video.start, video.stride), or "" when the
+// run covers every frame it reached.
+func SkippedFrames(start time.Duration, stride int) string {
+	var why []string
+	if start > 0 {
+		why = append(why, fmt.Sprintf("video.start %v", start))
+	}
+	if stride > 1 {
+		why = append(why, fmt.Sprintf("video.stride %d", stride))
+	}
+	return strings.Join(why, ", ")
 }
 
 // Holes is the union of the chosen objects of l (want empty: all objects).

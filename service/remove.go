@@ -53,6 +53,9 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) error {
 	case src.State != StateDone:
 		return errorf(http.StatusConflict, "job %s is %s; objects can be removed once its tracking is done", src.ID, src.State)
 	}
+	if skipped := inpaint.SkippedFrames(src.Config.Video.Start, src.Config.Video.Stride); skipped != "" {
+		return errorf(http.StatusConflict, "job %s skipped frames of its input (%s), and a removal needs a mask for every frame; track the input again without video.start and video.stride", src.ID, skipped)
+	}
 	cfg := src.Config
 	if req.Margin != 0 {
 		cfg.Remove.Margin = req.Margin

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,15 @@ func TestRemoveJob(t *testing.T) {
 	}
 	if code, _ := ts.do("POST", "/api/v1/jobs/"+rv.ID+"/remove", nil); code != http.StatusConflict {
 		t.Errorf("remove from a remove job: %d, want 409", code)
+	}
+	// Nor from a tracking job that skipped frames (every second one).
+	strided := ts.createJob(map[string]any{"input": in, "options": map[string]any{"video.stride": 2},
+		"prompts": map[string]any{"mask": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)}})
+	if v := ts.waitJob(strided, 2*time.Minute, "strided tracking done", finished); v.State != StateDone {
+		t.Fatalf("strided tracking job: %s %s", v.State, v.Error)
+	}
+	if code, body := ts.do("POST", "/api/v1/jobs/"+strided+"/remove", nil); code != http.StatusConflict || !strings.Contains(string(body), "video.stride 2") {
+		t.Errorf("remove from a job with video.stride 2: %d %s, want 409 naming the stride", code, body)
 	}
 	code, video := ts.do("GET", "/api/v1/jobs/"+rv.ID+"/removed.mp4", nil)
 	if code != http.StatusOK {

@@ -233,6 +233,7 @@ func TestRemoveWithModelAndBadInputs(t *testing.T) {
 		"bad model":      {[]string{"remove", in, "--mask", first, "--inpaint-model", notLaMa, "--out", filepath.Join(dir, "x.mp4")}, notLaMa},
 		"bad method":     {[]string{"remove", in, "--mask", first, "--inpaint-method", "magic", "--out", filepath.Join(dir, "x.mp4")}, "telea or ns"},
 		"unfinished run": {[]string{"remove", in, "--masks", unfinishedRun(t), "--out", filepath.Join(dir, "x.mp4")}, "did not complete"},
+		"run of part":    {[]string{"remove", in, "--masks", partialRun(t), "--out", filepath.Join(dir, "x.mp4")}, "skipped frames of the input (video.start 500ms, video.stride 2)"},
 	} {
 		r := run(t, tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
@@ -249,5 +250,14 @@ func unfinishedRun(t *testing.T) string {
 	d := t.TempDir()
 	os.MkdirAll(filepath.Join(d, "masks"), 0o755)
 	os.WriteFile(filepath.Join(d, "manifest.json"), []byte(`{"complete": false, "frames_done": 3}`), 0o644)
+	return d
+}
+
+// partialRun is a finished run directory whose manifest says it tracked
+// from 0.5 s, every second frame (track --start 0.5s --stride 2).
+func partialRun(t *testing.T) string {
+	d := t.TempDir()
+	os.MkdirAll(filepath.Join(d, "masks"), 0o755)
+	os.WriteFile(filepath.Join(d, "manifest.json"), []byte(`{"complete": true, "frames_done": 10, "options": {"config": {"video": {"start": 500000000, "stride": 2}}}}`), 0o644)
 	return d
 }
