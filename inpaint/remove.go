@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"samtrack/config"
 	"samtrack/export"
 	"samtrack/mask"
 	"samtrack/media"
@@ -191,12 +192,7 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 // they do not parse).
 func skippedFrames(options json.RawMessage) string {
 	var o struct {
-		Config struct {
-			Video struct {
-				Start  time.Duration `json:"start"`
-				Stride int           `json:"stride"`
-			} `json:"video"`
-		} `json:"config"`
+		Config config.Config `json:"config"`
 	}
 	if json.Unmarshal(options, &o) != nil {
 		return ""

@@ -304,13 +304,9 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 			doc.Image.Frame = &req.Frame
 		}
 	}
-	minArea := fs.cfg.Track.MinArea
-	if uploaded {
-		c, e := s.jobConfig(nil)
-		if e != nil {
-			return e
-		}
-		minArea = c.Track.MinArea
+	minArea := s.base.Track.MinArea // an uploaded image has no job options
+	if !uploaded {
+		minArea = fs.cfg.Track.MinArea
 	}
 	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, minArea, &doc)
 	if err != nil {
