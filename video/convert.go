@@ -28,13 +28,25 @@ func newRGBConverter(w, h int) *rgbConverter {
 	return &rgbConverter{w: w, h: h}
 }
 
-func isFullRangeFormat(f astiav.PixelFormat) bool {
+// unJPEG maps FFmpeg's deprecated full-range "yuvj" formats (what JPEG and
+// MJPEG decoders give) to the plain YUV format with the same layout, and
+// reports whether it did. swscale handles a yuvj format only with a warning
+// ("deprecated pixel format used") on every context; the range is given to
+// it explicitly instead (swsSetSourceColors), which is what the warning asks.
+func unJPEG(f astiav.PixelFormat) (astiav.PixelFormat, bool) {
 	switch f {
-	case astiav.PixelFormatYuvj411P, astiav.PixelFormatYuvj420P, astiav.PixelFormatYuvj422P,
-		astiav.PixelFormatYuvj440P, astiav.PixelFormatYuvj444P:
-		return true
+	case astiav.PixelFormatYuvj411P:
+		return astiav.PixelFormatYuv411P, true
+	case astiav.PixelFormatYuvj420P:
+		return astiav.PixelFormatYuv420P, true
+	case astiav.PixelFormatYuvj422P:
+		return astiav.PixelFormatYuv422P, true
+	case astiav.PixelFormatYuvj440P:
+		return astiav.PixelFormatYuv440P, true
+	case astiav.PixelFormatYuvj444P:
+		return astiav.PixelFormatYuv444P, true
 	}
-	return false
+	return f, false
 }
 
 // scaleFlags picks the swscale algorithm: area averaging when shrinking
@@ -48,12 +60,13 @@ func scaleFlags(srcW, srcH, dstW, dstH int) astiav.SoftwareScaleContextFlags {
 }
 
 func (c *rgbConverter) prepare(src *astiav.Frame) error {
+	format, jpeg := unJPEG(src.PixelFormat())
 	k := convKey{
 		w:          src.Width(),
 		h:          src.Height(),
-		format:     src.PixelFormat(),
+		format:     format,
 		colorspace: frameColorspace(src),
-		fullRange:  frameFullRange(src) || isFullRangeFormat(src.PixelFormat()),
+		fullRange:  frameFullRange(src) || jpeg,
 	}
 	if c.sws != nil && k == c.key {
 		return nil

@@ -742,9 +742,23 @@ func TestLogFFmpegTo(t *testing.T) {
 		t.Fatalf("Open = %v", err)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(buf.String(), "ffmpeg: moov atom not found") {
 		t.Errorf("FFmpeg's error did not reach slog; got:\n%s", buf.String())
+	}
+	buf.Reset()
+	mu.Unlock()
+
+	// JPEG frames decode to a full-range "yuvj" format; converting them must
+	// not warn ("deprecated pixel format used") on every run over a DAVIS
+	// folder: the range is set explicitly (colours: TestImageDirectory).
+	need(t, dogJPEG)
+	if _, _, err := readAll(t, dogJPEG, Options{MaxFrames: 2, MaxSide: 427}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "level=WARN") {
+		t.Errorf("decoding JPEG frames logged a warning:\n%s", buf.String())
 	}
 }
 
