@@ -225,6 +225,10 @@ type job struct {
 	// fps window.
 	fpsAt   time.Time
 	fpsDone int
+	// the run's first and last frame (time, frames done), for its mean
+	// rate once it ends.
+	firstAt, lastAt     time.Time
+	firstDone, lastDone int
 	// floor is the first frame a resumed run tracks (the frames before
 	// it are replayed from the interrupted run's outputs).
 	floor int

@@ -32,6 +32,29 @@ import (
 // prompt added while it runs, the SSE stream (progress, appeared, final
 // state), the overlay frame and MJPEG stream, a results.zip snapshot while
 // it runs and the full one at the end, the metrics, and deletion.
+// TestJobFPSOfShortRun: a finished job reports its run's mean rate from the
+// first frame to the last. The one-second window alone left a short run at
+// its first frame's rate, which includes opening the input and GrabCut on
+// the box (a 10-frame job that tracked at tens of frames a second said 0.4).
+func TestJobFPSOfShortRun(t *testing.T) {
+	needVideos(t)
+	ts := startServer(t, Options{})
+	const frames = 10
+	id := ts.createJob(map[string]any{"input": abs(t, catMP4),
+		"prompts": map[string]any{"objects": []any{map[string]any{"id": 1, "box": []float64{200, 50, 450, 300}}}},
+		"options": map[string]any{"video.max_frames": frames, "track.overlay": false}})
+	v := ts.waitJob(id, 60*time.Second, "finish", finished)
+	if v.State != StateDone || v.FramesDone != frames || v.Started == nil || v.Finished == nil {
+		t.Fatalf("job ended %s after %d frames: %q", v.State, v.FramesDone, v.Error)
+	}
+	// frames 2..10 took at most the whole run, setup included
+	floor := float64(frames-1) / v.Finished.Sub(*v.Started).Seconds()
+	t.Logf("fps %.1f; frames 2-%d over the whole run %.1f", v.FPS, frames, floor)
+	if v.FPS < floor {
+		t.Errorf("fps %.2f, below %.2f (%d frames after the first within the run's %v)", v.FPS, floor, frames-1, v.Finished.Sub(*v.Started))
+	}
+}
+
 func TestJobLifecycle(t *testing.T) {
 	needVideos(t)
 	ts := startServer(t, Options{})

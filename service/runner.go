@@ -75,6 +75,7 @@ func (s *runner) run(j *job) {
 	rec.State, rec.Error, rec.Started, rec.Finished = StateRunning, "", &started, nil
 	j.cancel, j.done = cancel, make(chan struct{})
 	j.fpsAt, j.fpsDone, j.floor = time.Time{}, 0, 0
+	j.firstAt, j.lastAt, j.firstDone, j.lastDone = time.Time{}, time.Time{}, 0, 0
 	spec, err := s.startSpecLocked(j)
 	s.saveLocked(j)
 	j.events.Publish("state", stateEvent(rec))
@@ -177,6 +178,13 @@ func (s *runner) finish(j *job, sum pipeline.Summary, err, cause error) {
 	if rec.State.final() {
 		rec.Finished = &now
 	}
+	if el := j.lastAt.Sub(j.firstAt).Seconds(); el > 0 && j.lastDone > j.firstDone {
+		// A run that ended reports its mean rate from its first frame to
+		// its last: the one-second window would otherwise leave whatever
+		// it last saw, for a short run the first frame's rate, which
+		// includes opening the input and segmenting the prompts.
+		rec.FPS = float64(j.lastDone-j.firstDone) / el
+	}
 	j.cancel = nil
 	close(j.done)
 	if j.deleted {
@@ -214,6 +222,12 @@ func (s *runner) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracke
 		rec.Total = mf
 	}
 	now := time.Now()
+	if !p.Replayed { // frames a resumed run replays from its outputs cost nothing
+		if j.firstAt.IsZero() {
+			j.firstAt, j.firstDone = now, p.Done
+		}
+		j.lastAt, j.lastDone = now, p.Done
+	}
 	switch {
 	case j.fpsAt.IsZero():
 		j.fpsAt, j.fpsDone = now, p.Done
