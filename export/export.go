@@ -167,6 +167,7 @@ type Run struct {
 
 	overlay    FrameEncoder
 	overlayBuf []byte
+	overlayErr error // the overlay writer's failure on a frame, returned then
 	pal        color.Palette
 
 	table       []tracker.Object
@@ -688,6 +689,7 @@ func (r *Run) writeOverlay(f media.Frame, res *tracker.FrameResult) error {
 	of := f
 	of.RGB = r.overlayBuf
 	if err := r.overlay.WriteFrame(of); err != nil {
+		r.overlayErr = err
 		return fmt.Errorf("export: overlay: %w", err)
 	}
 	return nil
@@ -700,6 +702,13 @@ func (r *Run) closeOverlay() error {
 	}
 	err := r.overlay.Close()
 	r.overlay = nil
+	if r.overlayErr != nil {
+		// The writer failed on a frame and that error was returned then
+		// (the writer's Close repeats it): the partial file keeps its name.
+		if err == nil || errors.Is(err, r.overlayErr) {
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("export: overlay: %w", err)
 	}

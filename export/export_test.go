@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker"
 	"samtrack/video"
 )
@@ -612,5 +614,73 @@ func TestOverlayDrawsMasksAndIDs(t *testing.T) {
 	}
 	if c := overlayColour(pal, 256); c != overlayColour(pal, 1) {
 		t.Errorf("id 256 colour %v, want id 1's %v", c, overlayColour(pal, 1))
+	}
+}
+
+// failingEncoder is the real H.264 writer that fails from frame failAt on,
+// as a full disk makes it: the write returns the error, and Close returns
+// the same error again (video.Writer's sticky error).
+type failingEncoder struct {
+	FrameEncoder
+	n, failAt int
+	err       error
+}
+
+func (e *failingEncoder) WriteFrame(f media.Frame) error {
+	if e.n++; e.n > e.failAt {
+		if e.err == nil {
+			e.err = fmt.Errorf("write overlay.partial.mp4: mux: %w", syscall.ENOSPC)
+		}
+		return e.err
+	}
+	return e.FrameEncoder.WriteFrame(f)
+}
+
+func (e *failingEncoder) Close() error {
+	err := e.FrameEncoder.Close()
+	if e.err != nil {
+		return e.err
+	}
+	return err
+}
+
+// TestOverlayWriteFailure: when the overlay cannot be written (a full
+// disk), the frame's error says so once, finishing the run does not repeat
+// it, and the partial overlay is not renamed into place.
+func TestOverlayWriteFailure(t *testing.T) {
+	dir := t.TempDir()
+	s := smallScene()
+	tr := maskTracker(t, s, 1, 2)
+	enc := func(path string, w, h, outW, outH int, fps float64) (FrameEncoder, error) {
+		inner, err := videoEncoder(path, w, h, outW, outH, fps)
+		if err != nil {
+			return nil, err
+		}
+		return &failingEncoder{FrameEncoder: inner, failAt: 3}, nil
+	}
+	run, err := OpenRun(dir, Meta{Input: "synthetic", Overlay: true, Encoder: enc, FPS: 10}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runFrames(t, tr, run, s, 0, 3)
+	f, _ := s.frame(3)
+	res, err := tr.Step(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	werr := run.WriteFrame(f, res)
+	if !errors.Is(werr, syscall.ENOSPC) {
+		t.Fatalf("frame 3: %v, want the overlay's ENOSPC", werr)
+	}
+	if err := run.Finish(werr, Counts{}); err != nil {
+		t.Errorf("Finish repeated the overlay's failure: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, OverlayFile)); err == nil {
+		t.Errorf("%s exists after the overlay failed: a partial video passed off as complete", OverlayFile)
+	}
+	// frame 3's masks and annotations were committed before its overlay
+	// (a resumed run encodes the overlay again from the masks)
+	if m := readManifest(t, dir); m.Complete || m.FramesDone != 4 || !strings.Contains(m.Error, "no space left") {
+		t.Errorf("manifest: complete %v, frames %d, error %q", m.Complete, m.FramesDone, m.Error)
 	}
 }

@@ -395,8 +395,12 @@ func stopped(err error, done int, out string) error {
 	if done == 0 {
 		return fmt.Errorf("failed before the first frame was written: %w", err)
 	}
-	return fmt.Errorf("stopped after %d frames (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
-		done, out, err)
+	frames := "frames"
+	if done == 1 {
+		frames = "frame"
+	}
+	return fmt.Errorf("stopped after %d %s (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
+		done, frames, out, err)
 }
 
 // progress reports frame; total is the number of frames the run will
