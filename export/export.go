@@ -554,6 +554,20 @@ func (r *Run) WriteFrame(f media.Frame, res *tracker.FrameResult) error {
 	if err := mask.WriteFileAtomic(pngPath, func(w io.Writer) error { return mask.WritePalettePNG(w, res.Labels) }); err != nil {
 		return fmt.Errorf("export: frame %d: %w", f.Index, err)
 	}
+	// Until the manifest is written the frame is not committed: on an
+	// error, the manifest (and FramesDone) go back to the last frame that
+	// is, which is where a resumed run starts.
+	committed := r.man
+	if err := r.commitFrame(f, name, res); err != nil {
+		r.man = committed
+		return err
+	}
+	return r.writeOverlay(f, frameRes)
+}
+
+// commitFrame appends the frame's journal line and annotations and writes
+// tracks.json (every TracksEvery frames) and the manifest.
+func (r *Run) commitFrame(f media.Frame, name string, res *tracker.FrameResult) error {
 	if res.Journal != nil {
 		line, err := json.Marshal(res.Journal)
 		if err != nil {
@@ -581,10 +595,7 @@ func (r *Run) WriteFrame(f media.Frame, res *tracker.FrameResult) error {
 			return err
 		}
 	}
-	if err := r.writeManifest(); err != nil {
-		return err
-	}
-	return r.writeOverlay(f, frameRes)
+	return r.writeManifest()
 }
 
 // noteSizes records the output, working and overlay sizes in the manifest.

@@ -684,3 +684,46 @@ func TestOverlayWriteFailure(t *testing.T) {
 		t.Errorf("manifest: complete %v, frames %d, error %q", m.Complete, m.FramesDone, m.Error)
 	}
 }
+
+// TestUncommittedFrame: a frame whose manifest cannot be written is not
+// counted: FramesDone, and the manifest Finish writes once it can, stay at
+// the last committed frame, where a resumed run starts again.
+func TestUncommittedFrame(t *testing.T) {
+	dir := t.TempDir()
+	s := smallScene()
+	tr := maskTracker(t, s, 1, 2)
+	run, err := OpenRun(dir, Meta{Input: "synthetic"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runFrames(t, tr, run, s, 0, 3)
+	// the manifest cannot be replaced: its name is a non-empty directory
+	man := filepath.Join(dir, ManifestFile)
+	if err := os.Rename(man, man+".saved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(man, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := s.frame(3)
+	res, err := tr.Step(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	werr := run.WriteFrame(f, res)
+	if werr == nil || !strings.Contains(werr.Error(), ManifestFile) {
+		t.Fatalf("frame 3: %v, want an error naming %s", werr, ManifestFile)
+	}
+	if n := run.FramesDone(); n != 3 {
+		t.Errorf("FramesDone %d after frame 3 failed to commit, want 3", n)
+	}
+	if err := os.RemoveAll(man); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Finish(werr, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readManifest(t, dir); m.Complete || m.FramesDone != 3 || m.LastFrame != 2 {
+		t.Errorf("manifest: complete %v, frames %d, last %d; want 3 frames, last 2", m.Complete, m.FramesDone, m.LastFrame)
+	}
+}

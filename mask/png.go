@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // maxPNGPixels bounds the size of a label PNG we agree to decode, so that a
@@ -234,21 +237,33 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp)
 		}
 	}()
+	// The temporary file's name means nothing to a reader: errors name
+	// path, and a full disk says what to do.
+	fail := func(stage string, err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == tmp {
+			err = pe.Err
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("write %s%s: %w; check free disk space", path, stage, err)
+		}
+		return fmt.Errorf("write %s%s: %w", path, stage, err)
+	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	if err = write(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fail("", err)
 	}
 	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fail("", err)
 	}
 	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fail("", err)
 	}
 	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
+		return fail(": fsync", err)
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: close: %w", path, err)
+		return fail(": close", err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: rename into place: %w", path, err)

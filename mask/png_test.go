@@ -10,10 +10,12 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"samtrack/internal/testenv"
@@ -307,5 +309,13 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.png"), write); err == nil {
 		t.Errorf("no error for a missing directory")
+	}
+
+	// A full disk names the file and says what to do.
+	err = WriteFileAtomic(path, func(io.Writer) error {
+		return &fs.PathError{Op: "write", Path: "elsewhere", Err: syscall.ENOSPC}
+	})
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) || !strings.HasSuffix(err.Error(), "; check free disk space") {
+		t.Errorf("full disk: %v", err)
 	}
 }

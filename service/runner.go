@@ -175,6 +175,14 @@ func (s *runner) finish(j *job, sum pipeline.Summary, err, cause error) {
 	default:
 		rec.State, rec.Error = StateFailed, s.public.Error(err)
 	}
+	if err != nil && !rec.Live && rec.Remove == nil {
+		// The last frame may have been committed without reaching
+		// onFrame (the frame whose overlay could not be written): the
+		// manifest says what the outputs hold.
+		if m, merr := readManifest(s.outDir(rec.ID)); merr == nil {
+			rec.FramesDone, rec.LastFrame = m.FramesDone, m.LastFrame
+		}
+	}
 	if rec.State.final() {
 		rec.Finished = &now
 	}
