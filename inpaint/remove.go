@@ -150,6 +150,10 @@ func feed(ctx context.Context, src *video.Source, fl *Filler, masks MaskSource, 
 	}
 }
 
+// ErrMasksMismatch says that a tracking run's masks (DirMasks) do not fit
+// the input being removed from: another size, or fewer frames.
+var ErrMasksMismatch = errors.New("the masks must come from a complete run on this input")
+
 // DirMasks reads the holes from a finished tracking run: dir is the run's
 // output directory (or its masks/ folder); ids chooses the objects (none:
 // every object). A run whose manifest says it did not complete is refused,
@@ -162,8 +166,10 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 	if st, err := os.Stat(masks); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("masks %s: not a directory of label PNGs; give a tracking run's output directory (samtrack track --out)", masks)
 	}
+	var m export.Manifest
+	haveManifest := false
 	if b, err := os.ReadFile(filepath.Join(dir, export.ManifestFile)); err == nil {
-		var m export.Manifest
+		haveManifest = true
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("masks %s: read %s: %w", dir, export.ManifestFile, err)
 		}
@@ -179,10 +185,21 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 		want[id] = true
 	}
 	return func(f media.Frame) (*mask.Bitmap, error) {
+		// A run writes its masks at its input's size, upright, whatever
+		// size it tracked at: other sizes mean another input, whose
+		// masks would remove the wrong pixels.
+		if haveManifest && m.Width > 0 && (m.Width != f.W || m.Height != f.H) {
+			return nil, fmt.Errorf("masks %s are %dx%d (a run on %s) but the input's frames are %dx%d; %w",
+				dir, m.Width, m.Height, m.Input, f.W, f.H, ErrMasksMismatch)
+		}
+		if haveManifest && f.Index > m.LastFrame {
+			return nil, fmt.Errorf("masks %s end at frame %d (a run on %s) but the input goes on; %w",
+				dir, m.LastFrame, m.Input, ErrMasksMismatch)
+		}
 		p := filepath.Join(masks, export.MaskName(f))
 		l, err := mask.ReadLabelPNGFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("masks for frame %d: %w; the masks must come from a complete run on this input", f.Index, err)
+			return nil, fmt.Errorf("masks for frame %d: %w; %w", f.Index, err, ErrMasksMismatch)
 		}
 		return Holes(l, want), nil
 	}, nil

@@ -234,6 +234,8 @@ func TestRemoveWithModelAndBadInputs(t *testing.T) {
 		"bad method":     {[]string{"remove", in, "--mask", first, "--inpaint-method", "magic", "--out", filepath.Join(dir, "x.mp4")}, "telea or ns"},
 		"unfinished run": {[]string{"remove", in, "--masks", unfinishedRun(t), "--out", filepath.Join(dir, "x.mp4")}, "did not complete"},
 		"run of part":    {[]string{"remove", in, "--masks", partialRun(t), "--out", filepath.Join(dir, "x.mp4")}, "skipped frames of the input (video.start 500ms, video.stride 2)"},
+		"other input":    {[]string{"remove", in, "--masks", finishedRun(t, "other.mp4", 160, 120, 47, first), "--out", filepath.Join(dir, "x.mp4")}, "are 160x120 (a run on other.mp4) but the input's frames are 320x240"},
+		"shorter run":    {[]string{"remove", in, "--masks", finishedRun(t, in, c.W, c.H, 2, first), "--out", filepath.Join(dir, "x.mp4")}, "end at frame 2"},
 	} {
 		r := run(t, tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
@@ -250,6 +252,23 @@ func unfinishedRun(t *testing.T) string {
 	d := t.TempDir()
 	os.MkdirAll(filepath.Join(d, "masks"), 0o755)
 	os.WriteFile(filepath.Join(d, "manifest.json"), []byte(`{"complete": false, "frames_done": 3}`), 0o644)
+	return d
+}
+
+// finishedRun is a complete run directory on input (w x h) whose last
+// frame is last, with every frame's masks a copy of labels.
+func finishedRun(t *testing.T, input string, w, h, last int, labels string) string {
+	d := t.TempDir()
+	os.MkdirAll(filepath.Join(d, "masks"), 0o755)
+	png, err := os.ReadFile(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= last; i++ {
+		os.WriteFile(filepath.Join(d, "masks", fmt.Sprintf("%05d.png", i)), png, 0o644)
+	}
+	m := fmt.Sprintf(`{"complete": true, "input": %q, "width": %d, "height": %d, "frames_done": %d, "last_frame": %d}`, input, w, h, last+1, last)
+	os.WriteFile(filepath.Join(d, "manifest.json"), []byte(m), 0o644)
 	return d
 }
 
