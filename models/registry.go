@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Role says what a file is for.
@@ -174,9 +175,63 @@ func NewCatalogue(user []Model) (*Catalogue, error) {
 func (c *Catalogue) Lookup(name string) (Model, error) {
 	m, ok := c.models[name]
 	if !ok {
+		if near := c.nearest(name); near != "" {
+			return Model{}, fmt.Errorf("unknown model %q; did you mean %q? (`samtrack models list` shows the known ones)", name, near)
+		}
 		return Model{}, fmt.Errorf("unknown model %q; `samtrack models list` shows the known ones", name)
 	}
 	return m, nil
+}
+
+// nearest is the known name that name most likely misspells ("mobile-sam",
+// "SAM2.1-Tiny", "sam_vit_b"): equal once case and separators are dropped,
+// or at most two edits away from one; "" when none or several are.
+func (c *Catalogue) nearest(name string) string {
+	key := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '-' || r == '_' || r == ' ' {
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, s)
+	}
+	want := key(name)
+	best, bestD, ties := "", 3, 0
+	for known := range c.models {
+		d := editDistance(want, key(known))
+		switch {
+		case d < bestD:
+			best, bestD, ties = known, d, 0
+		case d == bestD:
+			ties++
+		}
+	}
+	if ties > 0 {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // All lists every model sorted by name.

@@ -224,6 +224,25 @@ func TestCatalogueKnowsRequiredModels(t *testing.T) {
 	if _, err := cat.Lookup("nope"); err == nil {
 		t.Error("unknown model found")
 	}
+	// A misspelt name gets the name it most likely means.
+	for _, tc := range []struct{ name, suggest string }{
+		{"mobile-sam", `did you mean "mobilesam"?`},
+		{"SAM2.1-Tiny", `did you mean "sam2.1-tiny"?`},
+		{"sam_vit_b", `did you mean "sam-vit-b"?`},
+		{"sam2-tiyn", `did you mean "sam2-tiny"?`},
+		{"sam-vit-x", ""}, // b, h and l are all one edit away
+		{"nope", ""},
+	} {
+		_, err := cat.Lookup(tc.name)
+		switch {
+		case err == nil:
+			t.Errorf("%s: found", tc.name)
+		case tc.suggest == "" && strings.Contains(err.Error(), "did you mean"):
+			t.Errorf("%s: %v, want no suggestion", tc.name, err)
+		case tc.suggest != "" && !strings.Contains(err.Error(), tc.suggest):
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.suggest)
+		}
+	}
 }
 
 // namedPayload is distinct bytes for each file name.
