@@ -210,7 +210,11 @@ func Load(src Source) (Config, error) {
 	if file == "" {
 		file = env["SAMTRACK_CONFIG"]
 	}
+	// where each key's value came from, for an error about it
+	source := map[string]string{}
+	from := func(string) string { return "the defaults" }
 	if file != "" {
+		from = func(string) string { return "config " + file }
 		v.SetConfigFile(file)
 		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
@@ -239,10 +243,12 @@ func Load(src Source) (Config, error) {
 			return Config{}, fmt.Errorf("environment variable %s names no configuration key; see `samtrack config keys`", name)
 		}
 		v.Set(k, val)
+		source[k] = "environment variable " + name
 	}
 	for k, f := range src.Flags {
 		if f != nil && f.Changed {
 			v.Set(k, f.Value.String())
+			source[k] = "flag --" + f.Name
 		}
 	}
 	for k, val := range src.Overrides {
@@ -250,6 +256,7 @@ func Load(src Source) (Config, error) {
 			return Config{}, fmt.Errorf("unknown option %q", k)
 		}
 		v.Set(k, val)
+		source[k] = "option " + k
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
@@ -257,12 +264,69 @@ func Load(src Source) (Config, error) {
 		dc.WeaklyTypedInput = true
 	})
 	if err != nil {
-		return Config{}, fmt.Errorf("bad configuration value: %w", err)
+		return Config{}, decodeError(err, def, func(key string) (any, string) {
+			if s, ok := source[key]; ok {
+				return v.Get(key), s
+			}
+			return v.Get(key), from(key)
+		})
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// decodeError rewrites a decoding failure as one line per bad key: its
+// value, where the value came from, and what the key takes (from the type
+// of its default).
+func decodeError(err error, def map[string]any, origin func(key string) (any, string)) error {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		switch u := e.(type) {
+		case *mapstructure.DecodeError:
+			val, src := origin(u.Name())
+			lines = append(lines, fmt.Sprintf("%s = %q (from %s): want %s", u.Name(), fmt.Sprint(val), src, wantOf(def[u.Name()])))
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(lines) == 0 {
+		return fmt.Errorf("bad configuration value: %w", err)
+	}
+	return fmt.Errorf("bad configuration value: %s", strings.Join(lines, "; "))
+}
+
+// wantOf says what a key whose default is v takes.
+func wantOf(v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return "a value of the key's type (see configs/samtrack.yaml)"
+	}
+	if t.Kind() == reflect.Pointer { // optional: unset or a value
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return "a duration such as 500ms, 10s or 2m"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "a list"
+	}
+	return "a value of the key's type (see configs/samtrack.yaml)"
 }
 
 func flatten(v reflect.Value, prefix string, out map[string]any) {
