@@ -46,18 +46,21 @@ func toWorking(p media.Prompt, info video.Info, log *slog.Logger, what string) (
 	out := media.Prompt{MaskInput: p.MaskInput}
 	for i, pt := range p.Points {
 		if !finite(pt.X, pt.Y) || pt.X < 0 || pt.Y < 0 || pt.X > fw || pt.Y > fh {
-			return p, fmt.Errorf("%s: point %d at (%g, %g) is outside the %dx%d picture; give points in the input's pixels, x in [0,%d] and y in [0,%d]",
+			return p, media.PromptErrorf("%s: point %d at (%g, %g) is outside the %dx%d picture; give points in the input's pixels, x in [0,%d] and y in [0,%d]",
 				what, i, pt.X, pt.Y, sw, sh, sw, sh)
 		}
 		out.Points = append(out.Points, media.Point{X: pt.X * kx, Y: pt.Y * ky, Label: pt.Label})
 	}
 	if b := p.Box; b != nil {
-		if !finite(b.X0, b.Y0, b.X1, b.Y1) || b.X1 <= b.X0 || b.Y1 <= b.Y0 {
-			return p, fmt.Errorf("%s: box (%g, %g)-(%g, %g) is empty; give the top-left corner first (x1 > x0 and y1 > y0)", what, b.X0, b.Y0, b.X1, b.Y1)
+		if !finite(b.X0, b.Y0, b.X1, b.Y1) {
+			return p, media.PromptErrorf("%s: box (%g, %g)-(%g, %g) has a coordinate that is not a number; give four numbers in the input's pixels", what, b.X0, b.Y0, b.X1, b.Y1)
+		}
+		if b.X1 <= b.X0 || b.Y1 <= b.Y0 {
+			return p, media.PromptErrorf("%s: box (%g, %g)-(%g, %g) is empty; give the top-left corner first (x1 > x0 and y1 > y0)", what, b.X0, b.Y0, b.X1, b.Y1)
 		}
 		c := media.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, fw), Y1: min(b.Y1, fh)}
 		if c.X1 <= c.X0 || c.Y1 <= c.Y0 {
-			return p, fmt.Errorf("%s: box (%g, %g)-(%g, %g) lies wholly outside the %dx%d picture; give it in the input's pixels",
+			return p, media.PromptErrorf("%s: box (%g, %g)-(%g, %g) lies wholly outside the %dx%d picture; give it in the input's pixels",
 				what, b.X0, b.Y0, b.X1, b.Y1, sw, sh)
 		}
 		if c != *b {
@@ -81,7 +84,7 @@ func maskToWorking(l *mask.LabelMap, path string, info video.Info) (*mask.LabelM
 		if info.Rotation != 0 {
 			rot = fmt.Sprintf(" (upright: the input is turned %d° as players show it)", info.Rotation)
 		}
-		return nil, fmt.Errorf("mask %s is %dx%d but the input's pictures are %dx%d%s; give a mask of the input's size", path, l.W, l.H, sw, sh, rot)
+		return nil, media.PromptErrorf("mask %s is %dx%d but the input's pictures are %dx%d%s; give a mask of the input's size", path, l.W, l.H, sw, sh, rot)
 	}
 	if l.W == info.Width && l.H == info.Height {
 		return l, nil

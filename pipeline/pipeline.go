@@ -476,7 +476,7 @@ func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info
 func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
 	l, err := mask.ReadLabelPNGFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read mask %s: %w", path, err)
+		return nil, media.PromptErrorf("read mask %s: %w", path, err)
 	}
 	return maskToWorking(l, path, info)
 }

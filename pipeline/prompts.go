@@ -140,7 +140,7 @@ func (p Prompts) pastEnd(last int, capped bool) error {
 	if capped {
 		end = fmt.Sprintf("the run ended at frame %d (video.max_frames)", last)
 	}
-	return fmt.Errorf("prompts: %s is on frame %d, past the end: %s; give a frame inside the input", what, max, end)
+	return media.PromptErrorf("prompts: %s is on frame %d, past the end: %s; give a frame inside the input", what, max, end)
 }
 
 // LoadPrompts reads a prompts file.

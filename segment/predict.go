@@ -37,20 +37,20 @@ func validatePrompt(p media.Prompt, w, h int) error {
 	inside := func(x, y float64) bool { return x >= 0 && y >= 0 && x <= float64(w) && y <= float64(h) }
 	for i, pt := range p.Points {
 		if bad(pt.X) || bad(pt.Y) || !inside(pt.X, pt.Y) {
-			return fmt.Errorf("point %d at (%g, %g) is outside the %dx%d frame; points are frame pixels with x in [0,%d] and y in [0,%d]",
+			return media.PromptErrorf("point %d at (%g, %g) is outside the %dx%d frame; points are frame pixels with x in [0,%d] and y in [0,%d]",
 				i, pt.X, pt.Y, w, h, w, h)
 		}
 		if pt.Label != 0 && pt.Label != 1 {
-			return fmt.Errorf("point %d at (%g, %g) has label %d; use 1 for a positive click and 0 for a negative one", i, pt.X, pt.Y, pt.Label)
+			return media.PromptErrorf("point %d at (%g, %g) has label %d; use 1 for a positive click and 0 for a negative one", i, pt.X, pt.Y, pt.Label)
 		}
 	}
 	if b := p.Box; b != nil {
 		if bad(b.X0) || bad(b.Y0) || bad(b.X1) || bad(b.Y1) || !inside(b.X0, b.Y0) || !inside(b.X1, b.Y1) {
-			return fmt.Errorf("box (%g, %g)-(%g, %g) is not inside the %dx%d frame; box corners are frame pixels with x in [0,%d] and y in [0,%d]",
+			return media.PromptErrorf("box (%g, %g)-(%g, %g) is not inside the %dx%d frame; box corners are frame pixels with x in [0,%d] and y in [0,%d]",
 				b.X0, b.Y0, b.X1, b.Y1, w, h, w, h)
 		}
 		if b.X1 <= b.X0 || b.Y1 <= b.Y0 {
-			return fmt.Errorf("box (%g, %g)-(%g, %g) is empty; give the top-left corner first (x1 > x0 and y1 > y0)", b.X0, b.Y0, b.X1, b.Y1)
+			return media.PromptErrorf("box (%g, %g)-(%g, %g) is empty; give the top-left corner first (x1 > x0 and y1 > y0)", b.X0, b.Y0, b.X1, b.Y1)
 		}
 	}
 	if p.MaskInput != nil && len(p.MaskInput) != LowResSize*LowResSize {

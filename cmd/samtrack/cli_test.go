@@ -344,27 +344,37 @@ func TestBadInputs(t *testing.T) {
 	out := filepath.Join(dir, "o.png")
 	sam := []string{"--sam-encoder", samRef + "/encoder.onnx", "--sam-decoder", samRef + "/decoder.onnx"}
 
+	// code: the exit code, 2 where what the command was given is wrong
+	// (0: any failure)
 	cases := []struct {
 		name string
 		args []string
 		want string
+		code int
 	}{
-		{"truncated model", []string{"segment", "--image", dogFrame, "--sam-encoder", truncModel, "--sam-decoder", samRef + "/decoder.onnx", "--point", "1,1", "--out", out}, "trunc.onnx"},
-		{"foreign input names", []string{"segment", "--image", dogFrame, "--sam-encoder", samRef + "/decoder.onnx", "--sam-decoder", samRef + "/encoder.onnx", "--point", "1,1", "--out", out}, "expected"},
-		{"truncated video", append([]string{"segment", "--video", truncVid, "--frame", "45", "--point", "1,1", "--out", out}, sam...), "trunc.mp4"},
-		{"text renamed mp4", append([]string{"segment", "--video", textVid, "--frame", "0", "--point", "1,1", "--out", out}, sam...), "notes.mp4"},
-		{"missing image", append([]string{"segment", "--image", filepath.Join(dir, "nope.jpg"), "--point", "1,1", "--out", out}, sam...), "nope.jpg"},
-		{"point outside frame", append([]string{"segment", "--image", dogFrame, "--point", "900,100", "--out", out}, sam...), "outside"},
-		{"box outside frame", append([]string{"segment", "--image", dogFrame, "--box", "10,10,900,100", "--out", out}, sam...), "frame"},
-		{"bad point syntax", []string{"segment", "--image", dogFrame, "--point", "abc", "--out", out}, "--point"},
-		{"no output", []string{"segment", "--image", dogFrame, "--point", "1,1"}, "--out"},
-		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"truncated model", []string{"segment", "--image", dogFrame, "--sam-encoder", truncModel, "--sam-decoder", samRef + "/decoder.onnx", "--point", "1,1", "--out", out}, "trunc.onnx", 0},
+		{"foreign input names", []string{"segment", "--image", dogFrame, "--sam-encoder", samRef + "/decoder.onnx", "--sam-decoder", samRef + "/encoder.onnx", "--point", "1,1", "--out", out}, "expected", 0},
+		{"truncated video", append([]string{"segment", "--video", truncVid, "--frame", "45", "--point", "1,1", "--out", out}, sam...), "trunc.mp4", 2},
+		{"text renamed mp4", append([]string{"segment", "--video", textVid, "--frame", "0", "--point", "1,1", "--out", out}, sam...), "notes.mp4", 2},
+		{"missing image", append([]string{"segment", "--image", filepath.Join(dir, "nope.jpg"), "--point", "1,1", "--out", out}, sam...), "nope.jpg", 2},
+		{"point outside frame", append([]string{"segment", "--image", dogFrame, "--point", "900,100", "--out", out}, sam...), "outside", 2},
+		{"box outside frame", append([]string{"segment", "--image", dogFrame, "--box", "10,10,900,100", "--out", out}, sam...), "frame", 2},
+		{"bad point syntax", []string{"segment", "--image", dogFrame, "--point", "abc", "--out", out}, "--point", 2},
+		{"no output", []string{"segment", "--image", dogFrame, "--point", "1,1"}, "--out", 2},
+		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
+		{"track: missing input", []string{"track", filepath.Join(dir, "nope.mp4"), "--point", "1,1", "--out", filepath.Join(dir, "t1")}, "nope.mp4", 2},
+		{"track: missing mask", []string{"track", shared + "/data/videos/blackswan.mp4", "--mask", filepath.Join(dir, "nope.png"), "--out", filepath.Join(dir, "t2")}, "nope.png", 2},
+		{"track: point outside", []string{"track", shared + "/data/videos/blackswan.mp4", "--point", "900,10", "--out", filepath.Join(dir, "t3")}, "outside the 854x480 picture", 2},
+		{"track: box not numbers", []string{"track", shared + "/data/videos/blackswan.mp4", "--box", "nan,1,2,3", "--out", filepath.Join(dir, "t4")}, "not a number", 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.args...)
 			if r.code == 0 {
 				t.Fatalf("exit 0, want failure; stderr: %s", r.stderr)
+			}
+			if tc.code != 0 && r.code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", r.code, tc.code, r.stderr)
 			}
 			if !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("stderr does not mention %q:\n%s", tc.want, r.stderr)

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"samtrack/config"
+	"samtrack/media"
 	"samtrack/video"
 )
 
@@ -58,6 +59,24 @@ func (e exitError) Unwrap() error { return e.err }
 
 func usageErr(format string, a ...any) error {
 	return exitError{code: 2, err: fmt.Errorf(format, a...)}
+}
+
+// inputExit gives err the usage exit code (2) when it says that what the
+// command was given is wrong (a prompt, a missing or unreadable input, a
+// frame the input does not have) rather than that the work failed (1):
+// running the same command again cannot help.
+func inputExit(err error) error {
+	var ee exitError
+	var fe *video.FrameError
+	switch {
+	case err == nil || errors.As(err, &ee):
+		return err
+	case errors.Is(err, media.ErrBadPrompt), errors.Is(err, video.ErrNotFound), errors.Is(err, video.ErrNotVideo),
+		errors.Is(err, video.ErrNoVideoStream), errors.Is(err, video.ErrEmptyDir), errors.Is(err, video.ErrTooLarge),
+		errors.Is(err, video.ErrBadURL), errors.As(err, &fe) && fe.Problem != video.FrameDecode:
+		return exitError{code: 2, err: err}
+	}
+	return err
 }
 
 // app is one invocation's context: its streams and environment.

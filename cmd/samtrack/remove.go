@@ -75,7 +75,7 @@ func (a *app) remove(ctx context.Context, args []string) error {
 		if errors.Is(err, inpaint.ErrMasksMismatch) {
 			return exitError{code: 2, err: err}
 		}
-		return err
+		return inputExit(err)
 	}
 	a.log.Info("remove finished", "out", *out, "frames", res.Frames, "hole_pixels", res.Hole,
 		"from_other_frames", res.Temporal, "carried", res.Carried, "synthesised", res.Synthesised,
@@ -118,7 +118,7 @@ func (a *app) trackForRemoval(ctx context.Context, input, out, trackOut string, 
 		if ctx.Err() != nil {
 			return "", exitError{code: 130, err: fmt.Errorf("interrupted while tracking: %w", err)}
 		}
-		return "", err
+		return "", inputExit(err)
 	}
 	a.log.Info("tracked the objects to remove", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects))
 	return trackOut, nil

@@ -90,6 +90,10 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 		doc.Image.File, doc.Image.Frame, frame.Index = f.video, &f.frame, f.frame
 		frame.Image, err = readVideoFrame(ctx, f.video, f.frame, pipeline.FrameOptions(c, a.log))
 	}
+	if err != nil && ctx.Err() == nil {
+		// missing, unreadable or too large, or no such frame: the input
+		return exitError{code: 2, err: err}
+	}
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, c.Track.MinArea, &doc)
 	}
 	if err != nil {
-		return err
+		return inputExit(err)
 	}
 	write := func(w io.Writer) error {
 		switch {

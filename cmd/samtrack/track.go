@@ -63,7 +63,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 		if ctx.Err() != nil {
 			return exitError{code: 130, err: fmt.Errorf("interrupted: %w", err)}
 		}
-		return err
+		return inputExit(err)
 	}
 	a.log.Info("track finished", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects),
 		"segmenter", sum.Segmenter, "seconds", sum.Elapsed.Seconds())
