@@ -366,7 +366,7 @@ func (j *job) finish(loopErr error) error {
 	if loopErr == nil && st.Truncated {
 		loopErr = fmt.Errorf("%s ended early: %w", spec.Input, video.ErrTruncated)
 	}
-	loopErr = stopped(loopErr, run.FramesDone(), spec.Out)
+	loopErr = stopped(loopErr, run.FramesDone(), spec.Out, j.live != nil)
 	if loopErr == nil && j.live == nil {
 		// Not "--resume continues it": resuming cannot help.
 		loopErr = spec.Prompts.pastEnd(j.last, spec.Config.Video.MaxFrames > 0)
@@ -387,8 +387,9 @@ func (j *job) finish(loopErr error) error {
 }
 
 // stopped explains an error that ended a run after done frames: what is
-// kept and how to continue, when there is something to continue.
-func stopped(err error, done int, out string) error {
+// kept and how to continue, when there is something to continue (a live
+// stream's frames cannot be replayed, so a live run is not resumed).
+func stopped(err error, done int, out string, live bool) error {
 	if err == nil {
 		return nil
 	}
@@ -398,6 +399,9 @@ func stopped(err error, done int, out string) error {
 	frames := "frames"
 	if done == 1 {
 		frames = "frame"
+	}
+	if live {
+		return fmt.Errorf("stopped after %d %s (%s keeps every finished frame): %w", done, frames, out, err)
 	}
 	return fmt.Errorf("stopped after %d %s (%s keeps every finished frame; the manifest marks the run incomplete, and --resume continues it): %w",
 		done, frames, out, err)

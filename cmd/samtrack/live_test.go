@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"samtrack/internal/rtsptest"
+)
+
+// TestTrackLiveCamera: samtrack track on a live RTSP camera (a real relay on
+// 127.0.0.1 and an ffmpeg publisher looping cat.mp4) tracks from a click,
+// rides out the camera dropping and coming back (a reconnect, a gap in the
+// manifest, the object keeps its id), and Ctrl-C ends it with exit 130 and
+// every finished frame kept.
+func TestTrackLiveCamera(t *testing.T) {
+	needShared(t, catMP4)
+	cam := rtsptest.NewRig(t, catMP4, 15*time.Second)
+	out := filepath.Join(t.TempDir(), "cam")
+	cmd := exec.Command(binary, "track", cam.URL, "--point", "300,170", "--overlay=false", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	frames := func() int {
+		b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+		var m manifestDoc
+		if err != nil || json.Unmarshal(b, &m) != nil {
+			return 0
+		}
+		return m.FramesDone
+	}
+	waitFrames := func(n int, why string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for frames() < n {
+			select {
+			case err := <-done:
+				t.Fatalf("%s: samtrack ended (%v) after %d frames:\n%s", why, err, frames(), stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d frames after 60 s:\n%s", why, frames(), stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFrames(20, "before the drop")
+	cam.Stop()
+	before := frames()
+	time.Sleep(time.Second)
+	cam.Start()
+	waitFrames(before+20, "after the camera came back")
+	cmd.Process.Signal(syscall.SIGINT)
+	err := <-done
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	if strings.Contains(log, "panic:") {
+		t.Fatalf("panicked:\n%s", log)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		FramesDone int  `json:"frames_done"`
+		Complete   bool `json:"complete"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var tracks struct {
+		Objects []struct {
+			ID            int `json:"id"`
+			FramesPresent int `json:"frames_present"`
+		} `json:"objects"`
+	}
+	tb, _ := os.ReadFile(filepath.Join(out, "tracks.json"))
+	json.Unmarshal(tb, &tracks)
+	masks, _ := os.ReadDir(filepath.Join(out, "masks"))
+	t.Logf("%d frames, %d mask files, objects %+v; stderr tail:\n%s", m.FramesDone, len(masks), tracks.Objects, tail(log, 1500))
+	if m.Complete || m.FramesDone < before+20 || len(masks) != m.FramesDone {
+		t.Errorf("manifest: complete %v, %d frames, %d mask files; want incomplete (a live run stopped), at least %d frames, one mask each",
+			m.Complete, m.FramesDone, len(masks), before+20)
+	}
+	if len(tracks.Objects) != 1 || tracks.Objects[0].ID != 1 {
+		t.Errorf("tracks.json objects %+v: want object 1 alone, its id kept across the reconnect", tracks.Objects)
+	}
+	if strings.Contains(log, "--resume") {
+		t.Errorf("a live run's stop message offers --resume, which refuses live streams:\n%s", tail(log, 400))
+	}
+	if !strings.Contains(log, "reconnect") && !strings.Contains(log, "gap") {
+		t.Errorf("the drop was not reported:\n%s", log)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
