@@ -139,7 +139,11 @@ func Connect(opts ClientOptions) (*Conn, error) {
 	}
 	nc, err := nats.Connect(opts.URL, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: connect to %s: %w", opts.URL, err)
+		hint := ""
+		if errors.Is(err, nats.ErrNoServers) {
+			hint = "; check that the NATS server runs with JetStream (nats-server -js) and that the URL's host and port reach it"
+		}
+		return nil, fmt.Errorf("natsbus: connect to %s: %w%s", opts.URL, err, hint)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

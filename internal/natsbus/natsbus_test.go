@@ -281,7 +281,7 @@ func TestConnectErrorsNameTheFix(t *testing.T) {
 		{"no url", ClientOptions{}, "--nats"},
 		{"half a client certificate", ClientOptions{URL: "nats://127.0.0.1:1", TLSCert: "c.pem"}, "--nats-tls-key"},
 		{"missing nkey", ClientOptions{URL: "nats://127.0.0.1:1", NKeyFile: filepath.Join(t.TempDir(), "none.nk")}, "nkey seed"},
-		{"nothing listening", ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", natstest.FreePort(t))}, "connect to nats://127.0.0.1:"},
+		{"nothing listening", ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", natstest.FreePort(t))}, "nats-server -js"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
