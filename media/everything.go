@@ -121,3 +121,14 @@ func (o EverythingOptions) Validate() error {
 func (o EverythingOptions) LayerPoints(layer int) int {
 	return int(float64(o.PointsPerSide) / math.Pow(float64(o.CropNPointsDownscaleFactor), float64(layer)))
 }
+
+// NothingFound says that everything mode under o found no mask, and what
+// to change: the filters' settings, as configuration keys.
+func (o EverythingOptions) NothingFound() string {
+	thresh := "the model's default, 0.88 for SAM, 0.8 for SAM 2"
+	if o.PredIoUThresh != nil {
+		thresh = fmt.Sprint(*o.PredIoUThresh)
+	}
+	return fmt.Sprintf("everything mode found no mask that passed its filters (everything.pred_iou_thresh %s, everything.stability_score_thresh %g); lower them, or give prompts",
+		thresh, o.StabilityScoreThresh)
+}

@@ -383,7 +383,21 @@ func (j *job) finish(loopErr error) error {
 	sum.FramesDone = run.FramesDone()
 	sum.Complete = loopErr == nil
 	sum.Objects = j.tr.Objects()
+	if loopErr == nil && len(sum.Objects) == 0 {
+		j.noObjectWarning()
+	}
 	return loopErr
+}
+
+// noObjectWarning says why a finished run tracked nothing, and what to
+// change: its outputs are valid but empty, which a user would otherwise
+// find out only by opening them.
+func (j *job) noObjectWarning() {
+	if j.spec.Everything {
+		j.log.Warn("the run tracked no object: " + j.spec.Config.Everything.NothingFound())
+		return
+	}
+	j.log.Warn("the run tracked no object; check the prompts (and their warnings above) or give a mask")
 }
 
 // stopped explains an error that ended a run after done frames: what is

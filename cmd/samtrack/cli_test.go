@@ -325,6 +325,19 @@ func TestSegmentEverythingVideoFrame(t *testing.T) {
 			t.Fatalf("pixel %d holds %d in the PNG, want %d (the last mask covering it)", p, labels.Pix[p], want[p])
 		}
 	}
+
+	// Filters that nothing passes: segment and track say so and name the
+	// settings, instead of writing empty results without a word.
+	t.Setenv("SAMTRACK_EVERYTHING_PRED_IOU_THRESH", "1")
+	r := run(t, append(common, "--out", png)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "everything mode found no mask that passed its filters (everything.pred_iou_thresh 1") {
+		t.Errorf("segment --everything with nothing passing: exit %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, "track", video, "--everything", "--max-frames", "2", "--overlay=false", "--sam-encoder", p.SAMEncoder, "--sam-decoder", p.SAMDecoder,
+		"--out", filepath.Join(dir, "track"))
+	if r.code != 0 || !strings.Contains(r.stderr, "the run tracked no object: everything mode found no mask") {
+		t.Errorf("track --everything with nothing passing: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 func TestBadInputs(t *testing.T) {

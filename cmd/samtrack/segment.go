@@ -107,7 +107,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 	doc.Segmenter = seg.Name
 	var labels *mask.LabelMap
 	if f.everything {
-		labels, err = a.segmentEverything(ctx, seg, frame, &doc)
+		labels, err = a.segmentEverything(ctx, seg, frame, c.Everything, &doc)
 	} else {
 		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, c.Track.MinArea, &doc)
 	}
@@ -133,7 +133,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 
 // segmentEverything generates every mask of frame into doc and a label map,
 // larger masks first so that smaller ones stay visible on top.
-func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, doc *export.SegmentDoc) (*mask.LabelMap, error) {
+func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, c media.EverythingOptions, doc *export.SegmentDoc) (*mask.LabelMap, error) {
 	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Everything: true})
 	if err != nil {
 		return nil, err
@@ -154,6 +154,9 @@ func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, fr
 		doc.Annotations = append(doc.Annotations, ann)
 	}
 	a.log.Info("everything mode", "masks", len(segs), "segmenter", seg.Name)
+	if len(segs) == 0 {
+		a.log.Warn(c.NothingFound())
+	}
 	return labels, nil
 }
 
