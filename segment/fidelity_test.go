@@ -322,4 +322,41 @@ func TestFidelitySAM2(t *testing.T) {
 			t.Errorf("batched and single decoding differ: iou %.3g, logits %.3g", maxIoU, maxLogit)
 		}
 	})
+
+	// DecodeIoU (everything mode's screen: the decoder pruned to
+	// iou_predictions) gives the full decoder's IoUs, for single prompts,
+	// prompts with a mask input and a batch of prompts with one point and
+	// two (two decoder batches).
+	t.Run("iou only", func(t *testing.T) {
+		var prompts []media.Prompt
+		for _, name := range promptNames(ref) {
+			p := ref.Prompts[name].prompt(t)
+			if ref.Prompts[name].HasMaskInput == 1 {
+				p.MaskInput = bestLow[strings.TrimSuffix(name, "+mask_input")]
+			}
+			prompts = append(prompts, p)
+		}
+		d, ok := m.(IoUDecoder)
+		if !ok {
+			t.Fatal("the SAM 2 model does not implement IoUDecoder")
+		}
+		ious, err := d.DecodeIoU(ctx, emb, prompts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := m.Decode(ctx, emb, prompts, DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worst float64
+		for i := range prompts {
+			for k := range 3 {
+				worst = max(worst, math.Abs(float64(ious[i][k]-full[i].IoU[k])))
+			}
+		}
+		t.Logf("SAM 2 IoU-only decoder against the full one, %d prompts: max |iou diff| %.2e", len(prompts), worst)
+		if worst > 1e-5 {
+			t.Errorf("IoU-only and full decoder differ by %.3g", worst)
+		}
+	})
 }

@@ -3,8 +3,12 @@ package segment
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"samtrack/media"
+	"samtrack/models/onnxedit"
 	"samtrack/ort"
 )
 
@@ -13,6 +17,14 @@ type sam2Model struct {
 	enc, dec *ort.Session
 	zeros    []float32
 	up       upscalers
+
+	// iou is the decoder pruned to iou_predictions (DecodeIoU), built on
+	// first use from rt and so; iouErr keeps a failure to build it.
+	rt     *ort.Runtime
+	so     ort.Options
+	iouMu  sync.Mutex
+	iou    *ort.Session
+	iouErr error
 }
 
 // The three SAM 2 feature maps, with their sizes.
@@ -26,9 +38,10 @@ var sam2Feats = []struct {
 }
 
 func openSAM2(rt *ort.Runtime, enc, dec Detection, opts OpenOptions) (Model, error) {
-	m := &sam2Model{zeros: make([]float32, LowResSize*LowResSize)}
+	m := &sam2Model{zeros: make([]float32, LowResSize*LowResSize), rt: rt}
 	m.up.build = sam2Upscaler
 	so := ort.Options{IntraOpThreads: opts.Threads}
+	m.so = so
 	// ONNX Runtime 1.25.1's ConstantFolding miscomputes the Hiera
 	// positional embedding (the Tile of pos_embed_window that it folds at
 	// load time) of SAM 2 encoders exported from transformers: features off
@@ -51,9 +64,90 @@ func openSAM2(rt *ort.Runtime, enc, dec Detection, opts OpenOptions) (Model, err
 func (m *sam2Model) Format() string { return FormatSAM2 }
 
 func (m *sam2Model) Close() error {
-	err := closeAll(m.enc, m.dec)
-	m.enc, m.dec = nil, nil
+	m.iouMu.Lock()
+	err := closeAll(m.enc, m.dec, m.iou)
+	m.enc, m.dec, m.iou = nil, nil, nil
+	m.iouMu.Unlock()
 	return err
+}
+
+// DecodeIoU implements IoUDecoder: the predicted IoU of each prompt's three
+// masks from the decoder pruned to iou_predictions, which leaves out the
+// mask upscaling (the part that reads the two high-resolution feature
+// maps). Everything mode screens its grid with it and decodes masks only
+// for the points that pass pred_iou_thresh, as SAM2AutomaticMaskGenerator
+// keeps only those. The pruned graph is the same computation, so the IoUs
+// are the full decoder's.
+func (m *sam2Model) DecodeIoU(ctx context.Context, emb *Embedding, prompts []media.Prompt) ([][]float32, error) {
+	sess, err := m.iouSession()
+	if err != nil {
+		return nil, err
+	}
+	feeds, err := m.feeds(emb, prompts)
+	if err != nil {
+		return nil, err
+	}
+	order, groups := groupByPointCount(prompts)
+	ious := make([][]float32, len(prompts))
+	for _, n := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := m.decodeIoUGroup(sess, emb, prompts, groups[n], n, feeds, ious); err != nil {
+			return nil, err
+		}
+	}
+	return ious, nil
+}
+
+// decodeIoUGroup runs the IoU-only decoder once for the prompts idx, which
+// all have n points, and stores their IoUs in ious.
+func (m *sam2Model) decodeIoUGroup(sess *ort.Session, emb *Embedding, prompts []media.Prompt, idx []int, n int, feeds map[string]ort.Tensor, ious [][]float32) error {
+	m.promptFeeds(emb, prompts, idx, n, feeds)
+	res, err := sess.Run(feeds)
+	if err != nil {
+		return fmt.Errorf("decode IoU: %d prompt(s) of %d points: %w", len(idx), n, err)
+	}
+	iou := res["iou_predictions"].F32
+	if len(iou) != 3*len(idx) {
+		return fmt.Errorf("decode IoU: %s gave iou_predictions %v for %d prompts", sess.Path(), res["iou_predictions"].Shape, len(idx))
+	}
+	for j, i := range idx {
+		ious[i] = iou[3*j : 3*j+3 : 3*j+3]
+	}
+	return nil
+}
+
+// iouSession builds the IoU-only decoder once.
+func (m *sam2Model) iouSession() (*ort.Session, error) {
+	m.iouMu.Lock()
+	defer m.iouMu.Unlock()
+	if m.dec == nil {
+		return nil, fmt.Errorf("decode IoU: model is closed")
+	}
+	if m.iou != nil || m.iouErr != nil {
+		return m.iou, m.iouErr
+	}
+	path := m.dec.Path()
+	build := func() (*ort.Session, error) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+		pruned, err := onnxedit.PruneToOutputs(raw, []string{"iou_predictions"})
+		if err != nil {
+			return nil, err
+		}
+		return m.rt.NewSessionFromBytes(path+" (iou_predictions only)", pruned, m.so)
+	}
+	m.iou, m.iouErr = build()
+	if m.iouErr != nil {
+		m.iouErr = fmt.Errorf("decode IoU: prune decoder %s to iou_predictions: %w", path, m.iouErr)
+	}
+	return m.iou, m.iouErr
 }
 
 func (m *sam2Model) Encode(ctx context.Context, img media.Image) (*Embedding, error) {
@@ -115,6 +209,26 @@ func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []media.
 	if m.dec == nil {
 		return nil, fmt.Errorf("decode: model is closed")
 	}
+	feeds, err := m.feeds(emb, prompts)
+	if err != nil {
+		return nil, err
+	}
+	order, groups := groupByPointCount(prompts)
+	outs := make([]Output, len(prompts))
+	for _, n := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := m.decodeGroup(emb, prompts, groups[n], n, feeds, opts, outs); err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+// feeds checks prompts against the frame and returns the decoder's frame
+// inputs (the three feature maps of emb).
+func (m *sam2Model) feeds(emb *Embedding, prompts []media.Prompt) (map[string]ort.Tensor, error) {
 	feeds := map[string]ort.Tensor{}
 	for _, f := range sam2Feats {
 		t, err := embeddingTensor(emb, f.name, ort.F32Tensor(nil, f.shape...).Len())
@@ -128,17 +242,7 @@ func (m *sam2Model) Decode(ctx context.Context, emb *Embedding, prompts []media.
 			return nil, fmt.Errorf("decode: prompt %d: %w", i, err)
 		}
 	}
-	order, groups := groupByPointCount(prompts)
-	outs := make([]Output, len(prompts))
-	for _, n := range order {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := m.decodeGroup(emb, prompts, groups[n], n, feeds, opts, outs); err != nil {
-			return nil, err
-		}
-	}
-	return outs, nil
+	return feeds, nil
 }
 
 // groupByPointCount groups prompt indexes by SAM 2 point count (one decoder
@@ -156,9 +260,9 @@ func groupByPointCount(prompts []media.Prompt) (order []int, groups map[int][]in
 	return order, groups
 }
 
-// decodeGroup runs the decoder once for the prompts idx, which all have n
-// points, and stores their outputs in outs.
-func (m *sam2Model) decodeGroup(emb *Embedding, prompts []media.Prompt, idx []int, n int, feeds map[string]ort.Tensor, opts DecodeOptions, outs []Output) error {
+// promptFeeds sets the decoder's prompt inputs in feeds for the prompts idx,
+// which all have n points, as one batch.
+func (m *sam2Model) promptFeeds(emb *Embedding, prompts []media.Prompt, idx []int, n int, feeds map[string]ort.Tensor) {
 	const px = LowResSize * LowResSize
 	b := len(idx)
 	coords := make([]float32, 0, b*n*2)
@@ -183,6 +287,14 @@ func (m *sam2Model) decodeGroup(emb *Embedding, prompts []media.Prompt, idx []in
 	feeds["point_labels"] = ort.F32Tensor(labels, int64(b), int64(n))
 	feeds["mask_input"] = ort.F32Tensor(masks, int64(b), 1, LowResSize, LowResSize)
 	feeds["has_mask_input"] = ort.F32Tensor(has, int64(b))
+}
+
+// decodeGroup runs the decoder once for the prompts idx, which all have n
+// points, and stores their outputs in outs.
+func (m *sam2Model) decodeGroup(emb *Embedding, prompts []media.Prompt, idx []int, n int, feeds map[string]ort.Tensor, opts DecodeOptions, outs []Output) error {
+	const px = LowResSize * LowResSize
+	b := len(idx)
+	m.promptFeeds(emb, prompts, idx, n, feeds)
 	res, err := m.dec.Run(feeds)
 	if err != nil {
 		return fmt.Errorf("decode: %d prompt(s) of %d points: %w", b, n, err)
