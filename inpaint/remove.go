@@ -192,7 +192,7 @@ func DirMasks(dir string, ids []uint16) (MaskSource, error) {
 			return nil, fmt.Errorf("masks %s are %dx%d (a run on %s) but the input's frames are %dx%d; %w",
 				dir, m.Width, m.Height, m.Input, f.W, f.H, ErrMasksMismatch)
 		}
-		if haveManifest && f.Index > m.LastFrame {
+		if haveManifest && m.FramesDone > 0 && f.Index > m.LastFrame {
 			return nil, fmt.Errorf("masks %s end at frame %d (a run on %s) but the input goes on; %w",
 				dir, m.LastFrame, m.Input, ErrMasksMismatch)
 		}
