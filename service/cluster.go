@@ -155,7 +155,13 @@ func (s *Server) clusterLoad() {
 		if rec.Live || rec.State != StateQueued {
 			continue
 		}
-		if err := s.cluster.queue.Submit(s.ctx, rec.ID, nil); err != nil {
+		var err error
+		if rec.Retries > 0 { // the job id's own message was used up by its first run
+			err = s.cluster.queue.SubmitAgain(s.ctx, rec.ID, rec.Retries, nil)
+		} else {
+			err = s.cluster.queue.Submit(s.ctx, rec.ID, nil)
+		}
+		if err != nil {
 			s.log.Error("cannot queue an unfinished job on the cluster", "job", rec.ID, "err", err)
 			continue
 		}
@@ -184,6 +190,49 @@ func (s *Server) clusterEditQueued(j *job, change func(*jobRecord) error) error 
 		j.mu.Unlock()
 	}
 	return err
+}
+
+// clusterRetry queues an ended job again on the cluster: its record first,
+// then a numbered retry message on the work queue (SubmitAgain: the job id
+// alone would be dropped as a duplicate within the queue's window). If the
+// message cannot be sent, the record goes back to how it ended.
+func (s *Server) clusterRetry(j *job) *apiError {
+	id := j.snapshot().ID
+	var before jobRecord
+	rec, err := s.cluster.kv.Modify(id, func(r *jobRecord) error {
+		before = *r
+		if e := retry(r); e != nil {
+			return e
+		}
+		return nil
+	})
+	var e *apiError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case err != nil:
+		return errorf(http.StatusInternalServerError, "%v", err)
+	}
+	if err := s.cluster.queue.SubmitAgain(s.ctx, id, rec.Retries, nil); err != nil {
+		if _, rerr := s.cluster.kv.Modify(id, func(r *jobRecord) error {
+			r.State, r.Error, r.Finished, r.Crashes, r.Retries = before.State, before.Error, before.Finished, before.Crashes, before.Retries
+			return nil
+		}); rerr != nil {
+			s.log.Error("retry: cannot restore the record of a job that could not be queued", "job", id, "err", rerr)
+		}
+		return errorf(http.StatusServiceUnavailable, "cannot queue the job on the cluster: %v; retry later", err)
+	}
+	j.mu.Lock()
+	if !j.deleted {
+		j.rec = rec
+	}
+	j.mu.Unlock()
+	s.mu.Lock()
+	s.queue.Push(j)
+	s.mu.Unlock()
+	j.events.Publish("state", stateEvent(rec))
+	s.log.Info("job queued again", "job", id)
+	return nil
 }
 
 // clusterControl sends a control request to the worker that runs j.

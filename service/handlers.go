@@ -503,6 +503,18 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) handleRetryJob(w http.ResponseWriter, r *http.Request) error {
+	j, e := s.lookup(r.PathValue("id"))
+	if e != nil {
+		return e
+	}
+	if e := s.retryJob(j); e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusAccepted, j.snapshot().view())
+	return nil
+}
+
 // promptsRequest is the body of POST /api/v1/jobs/{id}/prompts: one object
 // prompt, or several under "objects".
 type promptsRequest struct {

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v1/jobs/{id}", s.handleGetJob)
 	api("DELETE /api/v1/jobs/{id}", s.handleDeleteJob)
 	api("POST /api/v1/jobs/{id}/cancel", s.handleCancelJob)
+	api("POST /api/v1/jobs/{id}/retry", s.handleRetryJob)
 	api("POST /api/v1/jobs/{id}/prompts", s.handlePrompts)
 	api("GET /api/v1/jobs/{id}/results.zip", s.handleResults)
 	api("POST /api/v1/jobs/{id}/remove", s.handleRemove)

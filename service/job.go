@@ -125,6 +125,7 @@ type jobRecord struct {
 	Finished   *time.Time           `json:"finished,omitempty"`
 	Resumes    int                  `json:"resumes"`
 	Crashes    int                  `json:"crashes"`
+	Retries    int                  `json:"retries,omitempty"` // times asked to run again after it ended
 	Sessions   int                  `json:"sessions,omitempty"`
 	Prompted   []livePrompt         `json:"live_prompts,omitempty"`
 	Gaps       []pipeline.GapRecord `json:"gaps,omitempty"`
@@ -165,6 +166,7 @@ type JobView struct {
 	Started    *time.Time           `json:"started,omitempty"`
 	Finished   *time.Time           `json:"finished,omitempty"`
 	Resumes    int                  `json:"resumes"`
+	Retries    int                  `json:"retries,omitempty"`
 	Queue      int                  `json:"queue_position,omitempty"`
 	Prompts    pipeline.Prompts     `json:"prompts"`
 	Options    map[string]any       `json:"options,omitempty"`
@@ -191,7 +193,7 @@ func (r *jobRecord) view() JobView {
 	}
 	return JobView{ID: r.ID, Name: r.Name, Input: r.Input, Live: r.Live, State: r.State, Error: r.Error,
 		FramesDone: r.FramesDone, Total: r.Total, LastFrame: r.LastFrame, FPS: r.FPS, Objects: objs, Present: r.Present,
-		Created: r.Created, Started: r.Started, Finished: r.Finished, Resumes: r.Resumes, Prompts: r.Prompts,
+		Created: r.Created, Started: r.Started, Finished: r.Finished, Resumes: r.Resumes, Retries: r.Retries, Prompts: r.Prompts,
 		Options: r.Options, Gaps: r.Gaps, Reconnects: r.Reconnects, Latency: r.Latency, MaxLatency: r.MaxLatency, Dropped: r.Dropped, Remove: r.Remove,
 		Worker: r.Worker, Workers: r.Workers}
 }

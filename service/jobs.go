@@ -255,6 +255,56 @@ func (s *Server) cancelJob(j *job, timeout time.Duration) *apiError {
 	return nil
 }
 
+// retry readies r to run again (retryJob): a file job (tracking or removal)
+// that failed or was canceled is queued again, and its run resumes from
+// the last frame its outputs hold; its crash count starts again.
+func retry(r *jobRecord) *apiError {
+	switch {
+	case r.Live:
+		return errorf(http.StatusConflict, "job %s is a live job: a camera's past frames cannot be tracked again; create a new job for the camera", r.ID)
+	case r.State != StateFailed && r.State != StateCanceled:
+		return errorf(http.StatusConflict, "job %s is %s; only a failed or canceled job can be retried", r.ID, r.State)
+	}
+	r.State, r.Error, r.Finished, r.Crashes = StateQueued, "", nil, 0
+	r.Retries++
+	return nil
+}
+
+// retryJob queues a failed or canceled file job again (POST .../retry).
+func (s *Server) retryJob(j *job) *apiError {
+	if s.closed.Load() {
+		return errorf(http.StatusServiceUnavailable, "the server is shutting down; retry later")
+	}
+	if s.cluster != nil {
+		return s.clusterRetry(j)
+	}
+	s.mu.Lock()
+	full := s.queue.Len() >= s.opts.MaxQueue
+	s.mu.Unlock()
+	if full {
+		return errorf(http.StatusServiceUnavailable, "the job queue is full; retry later")
+	}
+	j.mu.Lock()
+	if j.deleted {
+		j.mu.Unlock()
+		return errorf(http.StatusNotFound, "no job %q", j.rec.ID)
+	}
+	if e := retry(j.rec); e != nil {
+		j.mu.Unlock()
+		return e
+	}
+	s.saveLocked(j)
+	j.events.Publish("state", stateEvent(j.rec))
+	id := j.rec.ID
+	j.mu.Unlock()
+	s.log.Info("job queued again", "job", id)
+	s.mu.Lock()
+	s.queue.Push(j)
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
 // deleteJob cancels a job, then removes its record, outputs and own upload.
 func (s *Server) deleteJob(j *job) *apiError {
 	if err := s.cancelJob(j, 30*time.Second); err != nil {

@@ -175,6 +175,61 @@ func TestQueueUnboundedDeliveries(t *testing.T) {
 	}
 }
 
+// TestQueueSubmitAgain: a job submitted again is dropped as a duplicate
+// within the window, but queued again as a numbered retry (once per
+// number), and its deliveries name the job.
+func TestQueueSubmitAgain(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := s.start(t)
+			ctx := context.Background()
+			c := connect(t, srv.url, "worker")
+			q, err := c.JobQueue(ctx, QueueOptions{MaxDeliver: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			take := func(what string) *Delivery {
+				t.Helper()
+				d, err := nextWithin(t, q, 5*time.Second)
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if d.ID != "job-1" {
+					t.Fatalf("%s: job %q, want job-1", what, d.ID)
+				}
+				if err := d.Done(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			if err := q.Submit(ctx, "job-1", nil); err != nil {
+				t.Fatal(err)
+			}
+			first := take("first delivery")
+			// the same id again is a duplicate; retry 1 (twice) is one job
+			for _, submit := range []func() error{
+				func() error { return q.Submit(ctx, "job-1", nil) },
+				func() error { return q.SubmitAgain(ctx, "job-1", 1, nil) },
+				func() error { return q.SubmitAgain(ctx, "job-1", 1, nil) },
+			} {
+				if err := submit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			again := take("the retry")
+			if again.Seq == first.Seq {
+				t.Errorf("the retry came as message %d, the first one's", again.Seq)
+			}
+			if d, err := nextWithin(t, q, time.Second); err == nil {
+				t.Errorf("a third delivery (message %d): the duplicate submit or the repeated retry was queued", d.Seq)
+			}
+			if err := q.SubmitAgain(ctx, "job-1", 0, nil); err == nil {
+				t.Error("retry number 0 accepted")
+			}
+		})
+	}
+}
+
 // Jobs queued before the server stops are still there after it has been down
 // for a while; a client that was connected the whole time carries on.
 func TestQueueSurvivesServerRestart(t *testing.T) {

@@ -94,6 +94,30 @@ func (q *Queue) Submit(ctx context.Context, id string, payload []byte) error {
 	return nil
 }
 
+// JobHeader names the job of a message queued again (SubmitAgain), whose
+// message id is not the job id.
+const JobHeader = "Samtrack-Job"
+
+// SubmitAgain queues job id once more, as its retry number n (1, 2, ...): a
+// job that ended (failed or canceled) and was asked to run again. Its
+// message id is the job id with the retry number, so the duplicate window
+// that keeps Submit from queueing a job twice does not drop it, and
+// repeating the same retry is still ignored.
+func (q *Queue) SubmitAgain(ctx context.Context, id string, n int, payload []byte) error {
+	if id == "" || n < 1 {
+		return errors.New("natsbus: a job queued again needs an id and a retry number from 1")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	msg := nats.NewMsg(JobsSubject)
+	msg.Data = payload
+	msg.Header.Set(JobHeader, id)
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s/retry-%d", id, n))); err != nil {
+		return fmt.Errorf("natsbus: queue job %s again: %w", id, err)
+	}
+	return nil
+}
+
 // Delivery is one job handed to this worker.
 type Delivery struct {
 	msg     jetstream.Msg
@@ -148,9 +172,13 @@ func newDelivery(msg jetstream.Msg) (*Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: job message metadata: %w", err)
 	}
+	id := msg.Headers().Get(JobHeader)
+	if id == "" {
+		id = msg.Headers().Get(jetstream.MsgIDHeader)
+	}
 	return &Delivery{
 		msg:     msg,
-		ID:      msg.Headers().Get(jetstream.MsgIDHeader),
+		ID:      id,
 		Payload: msg.Data(),
 		Seq:     meta.Sequence.Stream,
 		Attempt: meta.NumDelivered,
