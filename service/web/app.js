@@ -505,7 +505,7 @@
       cell(j.id);
       cell(j.input || '', 'input').title = j.input || '';
       const state = cell(j.state || '', 'state');
-      if (j.error && (j.state === 'failed' || j.state === 'cancelled')) {
+      if (j.error && (j.state === 'failed' || j.state === 'canceled')) {
         const why = document.createElement('div');
         why.className = 'reason';
         why.textContent = j.error;
@@ -521,6 +521,15 @@
         a.className = j.remove ? 'removed' : 'results';
         act.append(a);
         if (!j.remove && !j.live) btn('remove', async () => removeObjects(String(j.id)));
+      }
+      if ((j.state === 'failed' || j.state === 'canceled') && !j.live) {
+        // runs again from its last finished frame (POST .../retry)
+        btn('retry', async () => {
+          await send('POST', `/api/v1/jobs/${j.id}/retry`);
+          setStatus(`job ${j.id} queued again`);
+          if (!j.remove) watchJob(String(j.id), j.total_frames || j.total || 0);
+          loadJobs();
+        });
       }
       if (!j.remove) btn('watch', async () => watchJob(String(j.id), j.total_frames || j.total || 0));
       btn('delete', async () => {

@@ -124,6 +124,26 @@ func TestBrowserNarrowWindowAndFailedJob(t *testing.T) {
 	if dst := os.Getenv("WEB_NARROW_SCREENSHOT"); dst != "" {
 		os.WriteFile(dst, shot, 0o644)
 	}
+
+	// The failed job's retry button queues it again: it runs, and fails
+	// again at the same place (its input is still cut short), having
+	// been retried once.
+	b.do(chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#joblist td.actions button')].find((x) => x.textContent === 'retry').click()`))
+	var again struct {
+		State   string
+		Retries int
+	}
+	for deadline := time.Now().Add(90 * time.Second); again.Retries != 1 || again.State != "failed"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the retry button the job is %+v, want failed again with 1 retry", again)
+		}
+		r, err := http.Get(base + "/api/v1/jobs/" + job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(r.Body).Decode(&again)
+		r.Body.Close()
+	}
 }
 
 // distinctColours counts the colours in a region of an image (up to 16).
