@@ -223,8 +223,12 @@ func Open(ctx context.Context, src string, opts Options) (*Source, error) {
 		st, err := os.Stat(src)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				wd, _ := os.Getwd()
-				return nil, fmt.Errorf("open %s: %w: no such file or directory (relative paths start at %s); check the path", src, ErrNotFound, wd)
+				where := ""
+				if !filepath.IsAbs(src) {
+					wd, _ := os.Getwd()
+					where = fmt.Sprintf(" (relative paths start at %s)", wd)
+				}
+				return nil, fmt.Errorf("open %s: %w: no such file or directory%s; check the path", src, ErrNotFound, where)
 			}
 			return nil, fmt.Errorf("open %s: %w; check the path and its permissions", src, err)
 		}

@@ -398,11 +398,19 @@ func TestBadInputs(t *testing.T) {
 			if tc.mentionSrc && !strings.Contains(err.Error(), tc.src) {
 				t.Errorf("error %q does not name %s", err, tc.src)
 			}
+			if filepath.IsAbs(tc.src) && strings.Contains(err.Error(), "relative paths") {
+				t.Errorf("error %q explains relative paths for an absolute one", err)
+			}
 			t.Logf("%v", err)
 		})
 	}
 	if !errors.Is(ErrTruncated, io.ErrUnexpectedEOF) {
 		t.Error("ErrTruncated should match io.ErrUnexpectedEOF")
+	}
+	// A relative path that is not there says where relative paths start.
+	wd, _ := os.Getwd()
+	if _, err := Open(context.Background(), "no-such-clip.mp4", Options{}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "relative paths start at "+wd) {
+		t.Errorf("missing relative path: %v", err)
 	}
 }
 
