@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -86,13 +84,9 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit, kee
 		return nil, fmt.Errorf("model is closed")
 	}
 	path := m.dec.Path()
-	raw, err := os.ReadFile(path)
+	raw, err := readInlined(path)
 	if err != nil {
-		return nil, fmt.Errorf("read decoder: %w", err)
-	}
-	raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("decoder %s: %w", path, err)
+		return nil, fmt.Errorf("read decoder %s: %w", path, err)
 	}
 	threads := max(1, runtime.NumCPU()/workers)
 	s := &sam1PointScorer{nWorkers: workers, zeros: make([]float32, LowResSize*LowResSize), hasNoMask: []float32{0}}
@@ -115,17 +109,10 @@ func newSAM1PointScorer(rt *ort.Runtime, m *sam1Model, workers int, noSplit, kee
 		s.close()
 		log.Debug("everything mode: decoder not split; every prompt recomputes the frame's part", "decoder", path, "err", err)
 	}
-	build := func(keep ...string) (*ort.Session, error) {
-		pruned, err := onnxedit.PruneToOutputs(raw, keep)
-		if err != nil {
-			return nil, fmt.Errorf("prune decoder %s to %v: %w", path, keep, err)
-		}
-		return rt.NewSessionFromBytes(fmt.Sprintf("%s (%v only)", path, keep), pruned, so)
-	}
-	if s.iou, err = build("iou_predictions"); err != nil {
+	if s.iou, err = prunedSession(rt, raw, path, so, "iou_predictions"); err != nil {
 		return nil, err
 	}
-	if s.low, err = build("iou_predictions", "low_res_masks"); err != nil {
+	if s.low, err = prunedSession(rt, raw, path, so, "iou_predictions", "low_res_masks"); err != nil {
 		s.close()
 		return nil, err
 	}

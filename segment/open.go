@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
+	"samtrack/models/onnxedit"
 	"samtrack/ort"
 )
 
@@ -101,4 +104,26 @@ func closeAll(ss ...*ort.Session) error {
 		}
 	}
 	return first
+}
+
+// readInlined reads the ONNX model at path with its external weights
+// inlined, so that edited copies of it load from memory.
+func readInlined(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(path))
+	return raw, err
+}
+
+// prunedSession opens raw, the model read from path, pruned to the outputs
+// keep and the nodes they need: ONNX Runtime runs nodes that feed no
+// requested output, so they are removed (onnxedit.PruneToOutputs).
+func prunedSession(rt *ort.Runtime, raw []byte, path string, so ort.Options, keep ...string) (*ort.Session, error) {
+	pruned, err := onnxedit.PruneToOutputs(raw, keep)
+	if err != nil {
+		return nil, fmt.Errorf("prune decoder %s to %v: %w", path, keep, err)
+	}
+	return rt.NewSessionFromBytes(fmt.Sprintf("%s (%v only)", path, keep), pruned, so)
 }

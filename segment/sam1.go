@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"samtrack/media"
-	"samtrack/models/onnxedit"
 	"samtrack/ort"
 )
 
@@ -44,15 +41,9 @@ func openSAM1(rt *ort.Runtime, enc, dec Detection, opts OpenOptions) (Model, err
 	// runs (ONNX Runtime does not drop nodes that feed no requested
 	// output). External weights are inlined so the copy loads from memory.
 	low := []string{"iou_predictions", "low_res_masks"}
-	raw, err := os.ReadFile(dec.Path)
+	raw, err := readInlined(dec.Path)
 	if err == nil {
-		raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(dec.Path))
-	}
-	if err == nil {
-		raw, err = onnxedit.PruneToOutputs(raw, low)
-	}
-	if err == nil {
-		m.decLow, err = rt.NewSessionFromBytes(dec.Path+" (low-res outputs)", raw, so)
+		m.decLow, err = prunedSession(rt, raw, dec.Path, so, low...)
 	}
 	if err != nil {
 		opts.logger().Warn("cannot drop the SAM decoder's full-size output; low-res decoding will compute it anyway",

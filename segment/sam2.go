@@ -3,12 +3,9 @@ package segment
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"samtrack/media"
-	"samtrack/models/onnxedit"
 	"samtrack/ort"
 )
 
@@ -129,23 +126,12 @@ func (m *sam2Model) iouSession() (*ort.Session, error) {
 		return m.iou, m.iouErr
 	}
 	path := m.dec.Path()
-	build := func() (*ort.Session, error) {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if raw, _, err = onnxedit.InlineExternalData(raw, filepath.Dir(path)); err != nil {
-			return nil, err
-		}
-		pruned, err := onnxedit.PruneToOutputs(raw, []string{"iou_predictions"})
-		if err != nil {
-			return nil, err
-		}
-		return m.rt.NewSessionFromBytes(path+" (iou_predictions only)", pruned, m.so)
+	raw, err := readInlined(path)
+	if err == nil {
+		m.iou, err = prunedSession(m.rt, raw, path, m.so, "iou_predictions")
 	}
-	m.iou, m.iouErr = build()
-	if m.iouErr != nil {
-		m.iouErr = fmt.Errorf("decode IoU: prune decoder %s to iou_predictions: %w", path, m.iouErr)
+	if err != nil {
+		m.iouErr = fmt.Errorf("decode IoU: decoder %s without its masks: %w", path, err)
 	}
 	return m.iou, m.iouErr
 }
