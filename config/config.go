@@ -210,11 +210,12 @@ func Load(src Source) (Config, error) {
 	if file == "" {
 		file = env["SAMTRACK_CONFIG"]
 	}
-	// where each key's value came from, for an error about it
+	// where each key's value came from, for an error about it: the
+	// environment, a flag or an option, else the file
 	source := map[string]string{}
-	from := func(string) string { return "the defaults" }
+	fromFile := "the defaults"
 	if file != "" {
-		from = func(string) string { return "config " + file }
+		fromFile = "config " + file
 		v.SetConfigFile(file)
 		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
@@ -268,7 +269,7 @@ func Load(src Source) (Config, error) {
 			if s, ok := source[key]; ok {
 				return v.Get(key), s
 			}
-			return v.Get(key), from(key)
+			return v.Get(key), fromFile
 		})
 	}
 	if err := c.Validate(); err != nil {

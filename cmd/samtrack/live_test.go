@@ -70,17 +70,7 @@ func TestTrackLiveCamera(t *testing.T) {
 	if strings.Contains(log, "panic:") {
 		t.Fatalf("panicked:\n%s", log)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		FramesDone int  `json:"frames_done"`
-		Complete   bool `json:"complete"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, out)
 	var tracks struct {
 		Objects []struct {
 			ID            int `json:"id"`

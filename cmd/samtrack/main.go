@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"samtrack/config"
+	"samtrack/inpaint"
 	"samtrack/media"
 	"samtrack/video"
 )
@@ -63,8 +64,9 @@ func usageErr(format string, a ...any) error {
 
 // inputExit gives err the usage exit code (2) when it says that what the
 // command was given is wrong (a prompt, a missing or unreadable input, a
-// frame the input does not have) rather than that the work failed (1):
-// running the same command again cannot help.
+// frame the input does not have, masks from a run on another input) rather
+// than that the work failed (1): running the same command again cannot
+// help.
 func inputExit(err error) error {
 	var ee exitError
 	var fe *video.FrameError
@@ -73,7 +75,7 @@ func inputExit(err error) error {
 		return err
 	case errors.Is(err, media.ErrBadPrompt), errors.Is(err, video.ErrNotFound), errors.Is(err, video.ErrNotVideo),
 		errors.Is(err, video.ErrNoVideoStream), errors.Is(err, video.ErrEmptyDir), errors.Is(err, video.ErrTooLarge),
-		errors.Is(err, video.ErrBadURL), errors.As(err, &fe) && fe.Problem != video.FrameDecode:
+		errors.Is(err, video.ErrBadURL), errors.Is(err, inpaint.ErrMasksMismatch), errors.As(err, &fe) && fe.Problem != video.FrameDecode:
 		return exitError{code: 2, err: err}
 	}
 	return err

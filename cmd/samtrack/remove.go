@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -71,9 +70,6 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitError{code: 130, err: fmt.Errorf("interrupted: %w", err)}
-		}
-		if errors.Is(err, inpaint.ErrMasksMismatch) {
-			return exitError{code: 2, err: err}
 		}
 		return inputExit(err)
 	}
