@@ -426,13 +426,22 @@ func stopped(err error, done int, out string, live bool) error {
 // done: the first one's time includes setting up and prompts.
 func progress(done, frame, total int, start time.Time, objects int, replayed bool) Progress {
 	p := Progress{Frame: frame, Done: done, Total: total, Objects: objects, Replayed: replayed}
-	if el := time.Since(start).Seconds(); el > 0 {
-		p.FPS = float64(done) / el
-	}
-	if total > 0 && p.FPS > 0 && total > done && done >= 2 {
-		p.ETA = time.Duration(float64(total-done) / p.FPS * float64(time.Second))
-	}
+	p.FPS, p.ETA = Rate(done, total, start)
 	return p
+}
+
+// Rate is the mean rate of done frames since start and, from the second
+// frame on and when total (the frames the work will take, 0: unknown) is
+// known, the time left at that rate (0: unknown). Work other than
+// tracking, such as a removal, reports its progress with it.
+func Rate(done, total int, start time.Time) (fps float64, eta time.Duration) {
+	if el := time.Since(start).Seconds(); el > 0 {
+		fps = float64(done) / el
+	}
+	if total > 0 && fps > 0 && total > done && done >= 2 {
+		eta = time.Duration(float64(total-done) / fps * float64(time.Second))
+	}
+	return fps, eta
 }
 
 // applyPrompts queues the job's prompts on the tracker, checking them

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"samtrack/inpaint"
+	"samtrack/pipeline"
 )
 
 // RemovedFile is the video a remove job writes in its output directory.
@@ -92,12 +93,15 @@ func (s *runner) runRemove(ctx context.Context, j *job, rec *jobRecord) (int, er
 	if err != nil {
 		return 0, err
 	} // inpaint.Remove closes opts.Synth
+	start := time.Now()
 	res, err := inpaint.Remove(ctx, inpaint.Spec{Input: rec.Source, Out: filepath.Join(out, RemovedFile), Masks: masks,
 		Opts: opts, CRF: rec.Config.Remove.CRF, Log: s.log.With("job", rec.ID),
 		OnFrame: func(done, total int) {
 			j.mu.Lock()
 			defer j.mu.Unlock()
 			j.rec.FramesDone, j.rec.Total, j.rec.LastFrame = done, total, done-1
+			fps, _ := pipeline.Rate(done, total, start)
+			j.noteRate(done, fps, false)
 			j.events.Publish("progress", progressEvent(j.rec))
 		}})
 	return res.Frames, err

@@ -56,6 +56,8 @@ func TestRemoveJob(t *testing.T) {
 	}
 	if v := ts.waitJob(rv.ID, 3*time.Minute, "removal done", finished); v.State != StateDone || v.FramesDone != c.Frames {
 		t.Fatalf("remove job: %s, %d frames, %s", v.State, v.FramesDone, v.Error)
+	} else if v.FPS <= 0 {
+		t.Errorf("remove job done with fps %v, want its rate", v.FPS)
 	}
 	if code, _ := ts.do("POST", "/api/v1/jobs/"+rv.ID+"/remove", nil); code != http.StatusConflict {
 		t.Errorf("remove from a remove job: %d, want 409", code)

@@ -215,6 +215,29 @@ func (s *runner) saveLocked(j *job) {
 	}
 }
 
+// noteRate updates the record's rate (j.mu held) once done frames are
+// finished: over about the last second, starting from first, the run's own
+// estimate for its first frame; and the first and last frames counted, for
+// the mean rate an ended run reports. Frames a resumed run replays from its
+// outputs cost nothing and are not counted.
+func (j *job) noteRate(done int, first float64, replayed bool) {
+	now := time.Now()
+	if !replayed {
+		if j.firstAt.IsZero() {
+			j.firstAt, j.firstDone = now, done
+		}
+		j.lastAt, j.lastDone = now, done
+	}
+	switch {
+	case j.fpsAt.IsZero():
+		j.fpsAt, j.fpsDone = now, done
+		j.rec.FPS = first
+	case now.Sub(j.fpsAt) >= time.Second:
+		j.rec.FPS = float64(done-j.fpsDone) / now.Sub(j.fpsAt).Seconds()
+		j.fpsAt, j.fpsDone = now, done
+	}
+}
+
 func (s *runner) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracker.FrameResult) {
 	j.latest.Set(f, res)
 	s.metrics.Frames.Add(1)
@@ -229,21 +252,7 @@ func (s *runner) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracke
 	if mf := rec.Config.Video.MaxFrames; mf > 0 && (rec.Total == 0 || rec.Total > mf) {
 		rec.Total = mf
 	}
-	now := time.Now()
-	if !p.Replayed { // frames a resumed run replays from its outputs cost nothing
-		if j.firstAt.IsZero() {
-			j.firstAt, j.firstDone = now, p.Done
-		}
-		j.lastAt, j.lastDone = now, p.Done
-	}
-	switch {
-	case j.fpsAt.IsZero():
-		j.fpsAt, j.fpsDone = now, p.Done
-		rec.FPS = p.FPS
-	case now.Sub(j.fpsAt) >= time.Second:
-		rec.FPS = float64(p.Done-j.fpsDone) / now.Sub(j.fpsAt).Seconds()
-		j.fpsAt, j.fpsDone = now, p.Done
-	}
+	j.noteRate(p.Done, p.FPS, p.Replayed)
 	if res.Table != nil {
 		rec.Objects = objectInfos(res.Table)
 	}
@@ -255,7 +264,7 @@ func (s *runner) onFrame(j *job, p pipeline.Progress, f media.Frame, res *tracke
 		j.events.Publish(string(e.Kind), ev)
 	}
 	j.events.Publish("progress", progressEvent(rec))
-	if now.Sub(j.lastSave) >= saveEvery || p.Done == j.floor+1 { // the first frame of a run at once: it shows the job tracks
+	if time.Since(j.lastSave) >= saveEvery || p.Done == j.floor+1 { // the first frame of a run at once: it shows the job tracks
 		s.saveLocked(j)
 	}
 }

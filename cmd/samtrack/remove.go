@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"samtrack/config"
 	"samtrack/inpaint"
@@ -64,8 +65,14 @@ func (a *app) remove(ctx context.Context, args []string) error {
 		return exitError{code: 2, err: err}
 	}
 	pr := newProgressPrinter(a.stderr)
+	pr.noObjects = true
+	start := time.Now()
 	res, err := inpaint.Remove(ctx, inpaint.Spec{Input: input, Out: *out, Masks: masks, Opts: opts, CRF: c.Remove.CRF, Log: a.log,
-		OnFrame: func(done, total int) { pr.update(pipeline.Progress{Frame: done - 1, Total: total}, a) }})
+		OnFrame: func(done, total int) {
+			pg := pipeline.Progress{Frame: done - 1, Done: done, Total: total}
+			pg.FPS, pg.ETA = pipeline.Rate(done, total, start)
+			pr.update(pg, a)
+		}})
 	pr.done()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -39,6 +39,7 @@ func TestRemoveSynthetic(t *testing.T) {
 	if rep.FillMAE >= 3 {
 		t.Fatalf("MAE %.2f/255 in the filled region, want < 3", rep.FillMAE)
 	}
+	checkRemovalProgress(t, r.stderr)
 	// The tracking run stays beside the output and can be reused.
 	if _, err := os.Stat(filepath.Join(dir, "out.track", "masks", "00047.png")); err != nil {
 		t.Fatalf("tracking run not kept: %v", err)
@@ -46,6 +47,30 @@ func TestRemoveSynthetic(t *testing.T) {
 	r = run(t, "remove", in, "--masks", filepath.Join(dir, "out.track"), "--ids", "1", "--out", filepath.Join(dir, "again.mp4"))
 	if r.code != 0 {
 		t.Fatalf("remove --masks: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// checkRemovalProgress checks the progress lines the removal logs after
+// its tracking: frames done, a rate, and no object count (a removal tracks
+// none).
+func checkRemovalProgress(t *testing.T, stderr string) {
+	t.Helper()
+	_, removal, ok := strings.Cut(stderr, "tracked the objects to remove")
+	if !ok {
+		t.Fatalf("no tracking line in\n%s", stderr)
+	}
+	n := 0
+	for _, line := range strings.Split(removal, "\n") {
+		if !strings.Contains(line, "msg=progress") {
+			continue
+		}
+		n++
+		if strings.Contains(line, " done=0 ") || strings.Contains(line, " fps=0.0") || strings.Contains(line, "objects=") {
+			t.Errorf("removal progress %q: want frames done and a rate, and no object count", line)
+		}
+	}
+	if n == 0 {
+		t.Errorf("the removal logged no progress:\n%s", removal)
 	}
 }
 

@@ -77,6 +77,8 @@ type progressPrinter struct {
 	tty    bool
 	last   time.Time
 	active bool
+	// noObjects leaves the object count out, for work that tracks none.
+	noObjects bool
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
@@ -101,16 +103,27 @@ func (p *progressPrinter) update(pg pipeline.Progress, a *app) {
 			const width = 30
 			n := min(width, width*pg.Done/pg.Total)
 			bar = "[" + repeat('#', n) + repeat('.', width-n) + "] "
-			fmt.Fprintf(p.w, "\r%s%d/%d frames (frame %d)  %.1f fps  ETA %s  objects %d ", bar, pg.Done, pg.Total, pg.Frame, pg.FPS, eta(pg), pg.Objects)
+			fmt.Fprintf(p.w, "\r%s%d/%d frames (frame %d)  %.1f fps  ETA %s%s ", bar, pg.Done, pg.Total, pg.Frame, pg.FPS, eta(pg), p.objects(pg))
 		} else {
-			fmt.Fprintf(p.w, "\r%d frames (frame %d)  %.1f fps  objects %d ", pg.Done, pg.Frame, pg.FPS, pg.Objects)
+			fmt.Fprintf(p.w, "\r%d frames (frame %d)  %.1f fps%s ", pg.Done, pg.Frame, pg.FPS, p.objects(pg))
 		}
 		return
 	}
 	if now.Sub(p.last) >= 2*time.Second {
 		p.last = now
-		a.log.Info("progress", "frame", pg.Frame, "done", pg.Done, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", eta(pg), "objects", pg.Objects)
+		args := []any{"frame", pg.Frame, "done", pg.Done, "total", pg.Total, "fps", fmt.Sprintf("%.1f", pg.FPS), "eta", eta(pg)}
+		if !p.noObjects {
+			args = append(args, "objects", pg.Objects)
+		}
+		a.log.Info("progress", args...)
 	}
+}
+
+func (p *progressPrinter) objects(pg pipeline.Progress) string {
+	if p.noObjects {
+		return ""
+	}
+	return fmt.Sprintf("  objects %d", pg.Objects)
 }
 
 // eta shows the time left, or "unknown" until the pipeline has an estimate.
