@@ -49,6 +49,9 @@ func (s *Source) openDir(ctx context.Context, dir string) error {
 			err = d.receive(ctx)
 			if err == nil {
 				s.info.SrcWidth, s.info.SrcHeight = d.frm.Width(), d.frm.Height()
+				if fileOrientation(filepath.Join(dir, name)).swaps() {
+					s.info.SrcWidth, s.info.SrcHeight = s.info.SrcHeight, s.info.SrcWidth
+				}
 				s.info.Codec = d.codec
 			}
 			d.close()
@@ -127,11 +130,33 @@ func (s *Source) readImage(ctx context.Context, name string) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if (d.frm.Width() != s.info.SrcWidth || d.frm.Height() != s.info.SrcHeight) && !s.sizeWarn {
+	o := fileOrientation(filepath.Join(s.info.Src, name))
+	w, h := d.frm.Width(), d.frm.Height()
+	if o.swaps() {
+		w, h = h, w
+	}
+	if (w != s.info.SrcWidth || h != s.info.SrcHeight) && !s.sizeWarn {
 		s.sizeWarn = true
 		s.log.Warn("video: image size differs from the first image, scaling it to the working size",
-			"src", s.info.Src, "file", name, "size", fmt.Sprintf("%dx%d", d.frm.Width(), d.frm.Height()),
+			"src", s.info.Src, "file", name, "size", fmt.Sprintf("%dx%d", w, h),
 			"working", fmt.Sprintf("%dx%d", s.info.Width, s.info.Height))
 	}
-	return s.conv.convert(d.frm, s.takeBuffer())
+	if o == orientNone {
+		return s.conv.convert(d.frm, s.takeBuffer())
+	}
+	// Turned upright as its EXIF orientation says: converted at the
+	// working size as stored, then turned.
+	conv := s.conv
+	if o.swaps() {
+		if s.convT == nil {
+			s.convT = newRGBConverter(s.info.Height, s.info.Width)
+		}
+		conv = s.convT
+	}
+	rgb, err := conv.convert(d.frm, s.rotBuf)
+	if err != nil {
+		return nil, err
+	}
+	s.rotBuf = rgb
+	return orientRGB(s.takeBuffer(), rgb, conv.w, conv.h, o), nil
 }

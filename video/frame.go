@@ -85,7 +85,8 @@ func (e *EmptyImageError) Error() string {
 	return fmt.Sprintf("image of %dx%d pixels is empty", e.W, e.H)
 }
 
-// DecodeImage decodes a PNG or JPEG into packed RGB. The header is checked
+// DecodeImage decodes a PNG or JPEG into packed RGB, turned upright as its
+// EXIF orientation says (as viewers show it). The header is checked
 // first: a picture over maxPixels (width x height; 0: no limit) is refused
 // before it is decoded, with an error wrapping ErrTooLarge (a decompression
 // bomb guard), and one of no pixels with an *EmptyImageError. Any other
@@ -111,6 +112,12 @@ func DecodeImage(b []byte, maxPixels int) (media.Image, error) {
 	out := media.Image{W: bd.Dx(), H: bd.Dy(), RGB: make([]byte, bd.Dx()*bd.Dy()*3)}
 	for i, j := 0, 0; i < len(rgba.Pix); i, j = i+4, j+3 {
 		out.RGB[j], out.RGB[j+1], out.RGB[j+2] = rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2]
+	}
+	if o := jpegOrientation(bytes.NewReader(b)); o != orientNone {
+		out.RGB = orientRGB(nil, out.RGB, out.W, out.H, o)
+		if o.swaps() {
+			out.W, out.H = out.H, out.W
+		}
 	}
 	return out, nil
 }

@@ -34,25 +34,12 @@ func streamRotation(st *astiav.Stream) int {
 // deg (90, 180 or 270) into dst (a new buffer when dst is too small) and
 // returns it; for 90 and 270 the result is h x w.
 func rotateRGB(dst, src []byte, w, h, deg int) []byte {
-	n := w * h * 3
-	if cap(dst) < n {
-		dst = make([]byte, n)
+	o := orientRotate180
+	switch deg {
+	case 90:
+		o = orientRotate90
+	case 270:
+		o = orientRotate270
 	}
-	dst = dst[:n]
-	for y := 0; y < h; y++ {
-		row := src[y*w*3 : (y+1)*w*3]
-		for x := 0; x < w; x++ {
-			var i int
-			switch deg {
-			case 90: // (x, y) -> (h-1-y, x) in an h-wide image
-				i = (x*h + h - 1 - y) * 3
-			case 180:
-				i = ((h-1-y)*w + w - 1 - x) * 3
-			default: // 270: (x, y) -> (y, w-1-x)
-				i = ((w-1-x)*h + y) * 3
-			}
-			copy(dst[i:i+3], row[x*3:x*3+3])
-		}
-	}
-	return dst
+	return orientRGB(dst, src, w, h, o)
 }

@@ -168,8 +168,11 @@ type Source struct {
 	stats Stats
 	log   *slog.Logger
 
-	dec    *decoder
-	conv   *rgbConverter
+	dec  *decoder
+	conv *rgbConverter
+	// convT converts a directory's images stored a quarter turn from the
+	// working size (EXIF orientations 5-8), before they are turned.
+	convT  *rgbConverter
 	primed bool // dec.frm holds a decoded frame not yet consumed
 
 	free [][]byte // recycled RGB buffers
@@ -519,8 +522,21 @@ func (s *Source) Close() error {
 		s.conv.close()
 		s.conv = nil
 	}
+	if s.convT != nil {
+		s.convT.close()
+		s.convT = nil
+	}
 	s.free = nil
 	return nil
+}
+
+// isJPEGName reports whether name has a JPEG file's extension.
+func isJPEGName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".jpg", ".jpeg":
+		return true
+	}
+	return false
 }
 
 // imageExt reports whether name is an image the directory source reads.
