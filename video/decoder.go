@@ -46,11 +46,19 @@ type decoder struct {
 	nbFrames      int64
 
 	// progress
-	sentEOF     bool
-	pending     bool // pkt holds a packet the decoder refused with EAGAIN
-	eof         bool
-	lastEnd     int64 // largest pts+duration of a video packet read, in tb
-	haveEnd     bool
+	sentEOF bool
+	pending bool // pkt holds a packet the decoder refused with EAGAIN
+	eof     bool
+	lastEnd int64 // largest pts+duration of a video packet read, in tb
+	haveEnd bool
+	// otherEnd is the latest end of a packet of another track (audio,
+	// subtitles), from that track's start: where the container's duration
+	// is all the video has, a longer audio track explains it.
+	otherEnd  time.Duration
+	haveOther bool
+	// the time base and start of every stream, by index
+	tbs         []astiav.Rational
+	starts      []int64
 	readErrs    int
 	lastReadErr error
 	consecErrs  int
@@ -188,6 +196,13 @@ func (d *decoder) pickVideoStream() error {
 		return fmt.Errorf("open %s: %w: it has %s (streams: %s); pass a file that contains a video track", d.src, ErrNoVideoStream, what, describeStreams(d.fc))
 	}
 	d.vidx = idx
+	for _, st := range d.fc.Streams() {
+		start := st.StartTime()
+		if start == astiav.NoPtsValue {
+			start = 0
+		}
+		d.tbs, d.starts = append(d.tbs, st.TimeBase()), append(d.starts, start)
+	}
 	d.stream = d.fc.Streams()[idx]
 	d.tb = d.stream.TimeBase()
 	if st := d.stream.StartTime(); st != astiav.NoPtsValue {
@@ -233,6 +248,7 @@ func (d *decoder) readTiming(fr astiav.Rational) {
 		d.durationExact = true
 	} else if fd := d.fc.Duration(); fd > 0 && fd != astiav.NoPtsValue {
 		d.duration = time.Duration(fd) * time.Microsecond
+		keepAudioStreams(d.fc) // see truncation
 	}
 	d.nbFrames = d.stream.NbFrames()
 	if ar := d.stream.AvgFrameRate(); ar.Num() > 0 && ar.Den() > 0 {
@@ -436,6 +452,8 @@ func (d *decoder) readPacket(ctx context.Context) error {
 					d.warn("video: demuxer flagged a corrupt packet", d.corruptPackets)
 				}
 				d.notePacketEnd()
+			} else {
+				d.noteOtherEnd()
 			}
 			return nil
 		}
@@ -484,6 +502,22 @@ func (d *decoder) notePacketEnd() {
 	}
 }
 
+// noteOtherEnd records where a packet of another track ends.
+func (d *decoder) noteOtherEnd() {
+	i := d.pkt.StreamIndex()
+	ts := d.pkt.Pts()
+	if ts == astiav.NoPtsValue {
+		ts = d.pkt.Dts()
+	}
+	if i < 0 || i >= len(d.tbs) || ts == astiav.NoPtsValue || d.tbs[i].Num() <= 0 || d.tbs[i].Den() <= 0 {
+		return
+	}
+	end := tsToDuration(ts+max(d.pkt.Duration(), 0)-d.starts[i], d.tbs[i])
+	if !d.haveOther || end > d.otherEnd {
+		d.otherEnd, d.haveOther = end, true
+	}
+}
+
 // truncation reports, once the input is exhausted, whether it ended before
 // its declared end, and why.
 func (d *decoder) truncation() (string, bool) {
@@ -499,6 +533,9 @@ func (d *decoder) truncation() (string, bool) {
 	if !d.durationExact {
 		// Container duration: other tracks may run longer than the video.
 		tol = max(tol, time.Second, declared/20)
+		if d.haveOther && d.otherEnd+tol >= declared {
+			declared = 0 // they do: the file reaches its end, the video just stops first
+		}
 	}
 	if declared > 0 && (!d.haveEnd || got+tol < declared) {
 		msg := fmt.Sprintf("the video data stops at %s but the container declares %s", got.Round(time.Millisecond), declared.Round(time.Millisecond))

@@ -58,6 +58,15 @@ static int samtrack_select_video(void *fcp) {
 	return best;
 }
 
+// samtrack_keep_audio undoes the discard of the audio streams, so that the
+// demuxer returns their packets (which are skipped, not decoded).
+static void samtrack_keep_audio(void *fcp) {
+	AVFormatContext *fc = fcp;
+	for (unsigned i = 0; i < fc->nb_streams; i++) {
+		if (fc->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) fc->streams[i]->discard = AVDISCARD_DEFAULT;
+	}
+}
+
 // samtrack_sws_set_source_colors tells swscale which YUV matrix and range the
 // source uses; the RGB side keeps full range.
 static void samtrack_sws_set_source_colors(void *sws, int colorspace, int full_range) {
@@ -164,6 +173,16 @@ func selectVideoStream(fc *astiav.FormatContext) (idx int, ok bool) {
 		return -1, false
 	}
 	return int(C.samtrack_select_video(p)), true
+}
+
+// keepAudioStreams has the demuxer return the audio streams' packets again
+// (selectVideoStream discards them): where only the container declares a
+// duration, their timestamps tell a longer audio track from a file cut
+// short.
+func keepAudioStreams(fc *astiav.FormatContext) {
+	if p := cPointer(fc); p != nil && int(C.samtrack_nb_streams(p)) == fc.NbStreams() {
+		C.samtrack_keep_audio(p)
+	}
 }
 
 func swsSetSourceColors(s *astiav.SoftwareScaleContext, avColorspace int, fullRange bool) {

@@ -414,6 +414,43 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
+// TestAudioOutlastsVideo: a Matroska or WebM file declares only the
+// container's duration, which a longer audio track sets (a recording whose
+// camera stopped first). Its video is complete and must not be called
+// truncated; the same file cut short still is.
+func TestAudioOutlastsVideo(t *testing.T) {
+	need(t, catMP4)
+	ff := ffmpegBin(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ name, video string }{
+		{"short.mkv", "-c:v copy"},
+		{"short.webm", "-c:v libvpx-vp9 -deadline realtime -b:v 500k"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, c.name)
+			// Half a second of video, three of audio.
+			args := append([]string{"-v", "error", "-t", "0.5", "-i", catMP4, "-f", "lavfi", "-i", "sine=d=3",
+				"-map", "0:v", "-map", "1:a"}, strings.Fields(c.video)...)
+			args = append(args, "-c:a", "libopus", out)
+			if b, err := exec.Command(ff, args...).CombinedOutput(); err != nil {
+				t.Fatalf("make %s: %v\n%s", c.name, err, b)
+			}
+			frames, s, err := readAll(t, out, Options{})
+			if err != nil {
+				t.Fatalf("a complete video with a longer audio track: %v", err)
+			}
+			if st := s.Stats(); len(frames) < 15 || !st.Complete() {
+				t.Errorf("%d frames, stats %+v; want half a second's and complete", len(frames), st)
+			}
+			cut := filepath.Join(dir, "cut-"+c.name)
+			copyPrefix(t, out, cut, 0.3)
+			if _, _, err := readAll(t, cut, Options{}); !errors.Is(err, ErrTruncated) {
+				t.Errorf("the same file cut at 30 %%: %v, want ErrTruncated", err)
+			}
+		})
+	}
+}
+
 // TestCorruptMiddle overwrites a middle stretch of the file with garbage:
 // decoding must go on, count the damage and never panic.
 func TestCorruptMiddle(t *testing.T) {
