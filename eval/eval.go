@@ -210,18 +210,32 @@ func discover(gtDir, predDir string) ([]*sequence, error) {
 	for _, s := range seqs {
 		dir := filepath.Join(predDir, s.name)
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			s.predDir = dir
+			s.predDir = runMasks(dir)
 			continue
 		}
 		if len(seqs) == 1 {
-			if files, err := listPNGs(predDir); err == nil && len(files) > 0 {
-				s.predDir = predDir
+			if d := runMasks(predDir); hasPNGs(d) {
+				s.predDir = d
 				continue
 			}
 		}
-		return nil, fmt.Errorf("no predictions for sequence %s: expected the folder %s (or, for a single sequence, its PNG frames directly in %s)", s.name, dir, predDir)
+		return nil, fmt.Errorf("no predictions for sequence %s: expected the folder %s (or, for a single sequence, its PNG frames or a samtrack run's masks/ directly in %s)", s.name, dir, predDir)
 	}
 	return seqs, nil
+}
+
+// runMasks is the masks/ folder of dir where dir is a samtrack run's output
+// (PNG frames in masks/, none beside it), else dir.
+func runMasks(dir string) string {
+	if m := filepath.Join(dir, "masks"); !hasPNGs(dir) && hasPNGs(m) {
+		return m
+	}
+	return dir
+}
+
+func hasPNGs(dir string) bool {
+	files, err := listPNGs(dir)
+	return err == nil && len(files) > 0
 }
 
 // listPNGs returns the names of the .png files in dir, sorted.

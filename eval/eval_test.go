@@ -198,8 +198,41 @@ func TestLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// samtrack runs' output folders, whose masks are in masks/: one run, and
+	// one run per sequence.
+	runs := t.TempDir()
+	for _, seq := range full.Sequences {
+		src, err := filepath.Abs(filepath.Join(osvosPred, seq.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(runs, seq.Name, "masks")
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		names, err := listPNGs(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if err := os.Symlink(filepath.Join(src, n), filepath.Join(dst, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run, err := Evaluate(ctx, filepath.Join(davisGT, "car-shadow"), filepath.Join(runs, "car-shadow"))
+	if err != nil {
+		t.Fatalf("a samtrack run folder: %v", err)
+	}
+	perRun, err := Evaluate(ctx, davisRoot, runs)
+	if err != nil {
+		t.Fatalf("samtrack run folders per sequence: %v", err)
+	}
+	if perRun.JFMean != full.JFMean {
+		t.Errorf("J&F-Mean %v from run folders, %v from the masks", perRun.JFMean, full.JFMean)
+	}
 	want := full.Sequences[indexOfSeq(full, "car-shadow")].Objects[0].J.Mean
-	for _, r := range []*Report{one, one2} {
+	for _, r := range []*Report{one, one2, run} {
 		if got := r.Sequences[0].Objects[0].J.Mean; got != want {
 			t.Errorf("car-shadow J-Mean %v alone, %v with the others", got, want)
 		}
