@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"samtrack/internal/rtsptest"
+	"samtrack/internal/synthclip"
 )
 
 // TestTrackLiveCamera: samtrack track on a live RTSP camera (a real relay on
@@ -101,4 +103,93 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestTrackLiveHTTPCamera: --live reads an http camera (MJPEG over HTTP, as
+// cheap IP cameras serve it; here ffmpeg serving cat.mp4 at its frame rate)
+// as a live stream: it rides out the camera restarting, reports the gap,
+// and Ctrl-C ends it with exit 130 without offering --resume. --live on a
+// file is refused.
+func TestTrackLiveHTTPCamera(t *testing.T) {
+	needShared(t, catMP4)
+	ff := synthclip.Tool(t, "ffmpeg")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String() + "/cam.mjpg"
+	l.Close()
+	serve := func() *exec.Cmd {
+		c := exec.Command(ff, "-v", "error", "-re", "-stream_loop", "-1", "-i", catMP4, "-an", "-c:v", "mjpeg", "-q:v", "5",
+			"-f", "mpjpeg", "-listen", "1", url)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	cam := serve()
+	time.Sleep(300 * time.Millisecond) // listening
+	out := filepath.Join(t.TempDir(), "cam")
+	cmd := exec.Command(binary, "track", url, "--live", "--point", "300,170", "--overlay=false", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	frames := func() int {
+		b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+		var m manifestDoc
+		if err != nil || json.Unmarshal(b, &m) != nil {
+			return 0
+		}
+		return m.FramesDone
+	}
+	waitFrames := func(n int, why string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for frames() < n {
+			select {
+			case err := <-done:
+				t.Fatalf("%s: samtrack ended (%v) after %d frames:\n%s", why, err, frames(), stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d frames after 60 s:\n%s", why, frames(), stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFrames(20, "before the camera restarts")
+	cam.Process.Kill()
+	cam.Wait()
+	before := frames()
+	serve()
+	waitFrames(before+20, "after the camera came back")
+	cmd.Process.Signal(syscall.SIGINT)
+	err = <-done
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	m := readManifest(t, out)
+	masks, _ := os.ReadDir(filepath.Join(out, "masks"))
+	t.Logf("%d frames, %d mask files; stderr tail:\n%s", m.FramesDone, len(masks), tail(log, 1500))
+	if m.Complete || len(masks) != m.FramesDone {
+		t.Errorf("manifest: complete %v, %d frames, %d mask files; want incomplete, one mask a frame", m.Complete, m.FramesDone, len(masks))
+	}
+	if strings.Contains(log, "--resume") || !strings.Contains(log, "reconnected") {
+		t.Errorf("want the restart reported as a reconnect and no --resume offered:\n%s", tail(log, 1500))
+	}
+	if _, err := os.Stat(filepath.Join(out, "gaps.json")); err != nil {
+		t.Errorf("no gaps.json for the restart: %v", err)
+	}
+
+	r := run(t, "track", catMP4, "--live", "--point", "300,170", "--out", filepath.Join(t.TempDir(), "file"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--live reads a stream URL") {
+		t.Errorf("--live on a file: exit %d\n%s", r.code, r.stderr)
+	}
 }

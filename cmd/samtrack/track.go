@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -19,6 +20,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	jf := addJobFlags(fs)
 	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
 	overwrite := fs.Bool("overwrite", false, "replace the run already in --out")
+	live := fs.Bool("live", false, "read INPUT as a live camera (newest frames, reconnects, no end): for an http(s) stream such as MJPEG; rtsp, rtmp, srt and udp URLs always are")
 	fs.Int("max-frames", 0, "stop after N frames (0: all)")
 	fs.Duration("start", 0, "start at this time")
 	fs.Int("stride", 1, "use every Nth frame")
@@ -38,7 +40,10 @@ func (a *app) track(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErr("track: want exactly one INPUT (video file, image directory or URL), got %d", fs.NArg())
 	}
-	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *jf.everything, Resume: *resume, Overwrite: *overwrite, Config: c}
+	if *live && !isURL(fs.Arg(0)) {
+		return usageErr("track: --live reads a stream URL (http://, https://, rtsp://, ...), not the file or folder %s", fs.Arg(0))
+	}
+	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *jf.everything, Resume: *resume, Overwrite: *overwrite, Live: *live, Config: c}
 	if spec.Prompts, err = jf.prompts("track"); err != nil {
 		return err
 	}
@@ -68,6 +73,12 @@ func (a *app) track(ctx context.Context, args []string) error {
 	a.log.Info("track finished", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects),
 		"segmenter", sum.Segmenter, "seconds", sum.Elapsed.Seconds())
 	return nil
+}
+
+// isURL reports whether input is a URL with a host (a stream), not a path.
+func isURL(input string) bool {
+	u, err := url.Parse(input)
+	return err == nil && u.Scheme != "" && u.Host != ""
 }
 
 // progressPrinter draws a one-line progress bar on a terminal and plain log
