@@ -501,11 +501,41 @@ func applyObject(tr *tracker.Tracker, o ObjectPrompt, frame int, info video.Info
 }
 
 func readLabels(path string, info video.Info) (*mask.LabelMap, error) {
-	l, err := mask.ReadLabelPNGFile(path)
+	l, lf, err := mask.DecodeLabelPNGFile(path)
 	if err != nil {
 		return nil, media.PromptErrorf("read mask %s: %w", path, err)
 	}
+	binaryToObject1(l, lf)
 	return maskToWorking(l, path, info)
+}
+
+// binaryToObject1 makes a black-and-white mask object 1: an 8-bit greyscale
+// PNG holding only 0 and 255 is one object, not object 255 (samtrack
+// segment writes such masks, as do most tools, and DAVIS 2016 stores its
+// annotations so). Palette PNGs keep their ids, and so does a greyscale map
+// with any other value.
+func binaryToObject1(l *mask.LabelMap, lf mask.LabelFormat) {
+	if lf.Paletted || lf.BitDepth != 8 {
+		return
+	}
+	white := false
+	for _, v := range l.Pix {
+		switch v {
+		case 0:
+		case 255:
+			white = true
+		default:
+			return
+		}
+	}
+	if !white {
+		return
+	}
+	for i, v := range l.Pix {
+		if v == 255 {
+			l.Pix[i] = 1
+		}
+	}
 }
 
 // VideoOptions are the decoding options of configuration c.

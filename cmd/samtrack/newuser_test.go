@@ -539,3 +539,33 @@ func writePrompts(t *testing.T, doc string) string {
 	}
 	return p
 }
+
+// TestSegmentThenTrack: the mask samtrack segment writes (greyscale, 255
+// inside) given to track --mask is object 1, as DAVIS 2016 reads such
+// masks, not object 255; the run's palette masks and tracks.json say 1.
+func TestSegmentThenTrack(t *testing.T) {
+	needShared(t, catMP4)
+	dir := t.TempDir()
+	m := filepath.Join(dir, "cat.png")
+	if r := run(t, "segment", "--video", catMP4, "--frame", "0", "--point", "300,170", "--out", m); r.code != 0 {
+		t.Fatalf("segment: exit %d\n%s", r.code, r.stderr)
+	}
+	out := filepath.Join(dir, "run")
+	if r := run(t, "track", catMP4, "--mask", m, "--max-frames", "3", "--overlay=false", "--out", out); r.code != 0 {
+		t.Fatalf("track: exit %d\n%s", r.code, r.stderr)
+	}
+	if d := readTracks(t, out); len(d.Objects) != 1 || d.Objects[0].ID != 1 {
+		t.Errorf("tracks.json objects %+v, want object 1", d.Objects)
+	}
+	l, err := mask.ReadLabelPNGFile(filepath.Join(out, "masks", "00000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[uint16]int{}
+	for _, v := range l.Pix {
+		ids[uint16(v)]++
+	}
+	if len(ids) != 2 || ids[1] == 0 {
+		t.Errorf("frame 0's ids %v, want 0 and 1", ids)
+	}
+}
