@@ -135,14 +135,14 @@ func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt
 		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
 	if err := validatePrompt(p, img.W, img.H); err != nil {
-		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
+		return media.Result{}, err
 	}
 	pos := 0
 	for _, pt := range p.Points {
 		pos += pt.Label
 	}
 	if p.Box == nil && pos == 0 {
-		return media.Result{}, errors.New("classical segmenter: prompt has only negative clicks; add a positive click or a box")
+		return media.Result{}, media.PromptErrorf("the prompt has only negative clicks, which the classical segmenter (no SAM model) cannot start from; add a positive click or a box")
 	}
 	if err := ctx.Err(); err != nil {
 		return media.Result{}, err

@@ -31,7 +31,7 @@ func DefaultPredictOptions() PredictOptions { return PredictOptions{Token: Token
 // validatePrompt checks a prompt against a w×h frame.
 func validatePrompt(p media.Prompt, w, h int) error {
 	if len(p.Points) == 0 && p.Box == nil {
-		return fmt.Errorf("prompt has no point and no box; give at least one click or a box")
+		return media.PromptErrorf("prompt has no point and no box; give at least one click or a box")
 	}
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	inside := func(x, y float64) bool { return x >= 0 && y >= 0 && x <= float64(w) && y <= float64(h) }

@@ -421,6 +421,8 @@ func TestSegment(t *testing.T) {
 		{"input": cat, "frame": 100000, "points": [][]float64{{1, 1}}},
 		{"job": id, "input": cat, "points": [][]float64{{1, 1}}},
 		{"input": cat, "prompts": map[string]any{"objects": []any{map[string]any{"mask": "/x.png"}}}},
+		{"input": cat, "points": [][]float64{{300, 170, 0}}}, // negative clicks alone, no SAM model
+		{"input": cat, "points": [][]float64{{9000, 170}}},
 	} {
 		if _, code := seg(bad); code != http.StatusBadRequest {
 			t.Errorf("segment %v: %d, want 400", bad, code)

@@ -364,8 +364,11 @@ func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.
 	labels = mask.NewLabelMap(img.W, img.H)
 	for _, o := range objs {
 		res, hit, err := g.predict(ctx, key, img, o.Prompt())
-		if err != nil {
+		switch {
+		case errors.Is(err, media.ErrBadPrompt):
 			return nil, false, errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
+		case err != nil: // the model or the runtime failed, not the request
+			return nil, false, fmt.Errorf("segment object %d: %w", o.ID, err)
 		}
 		embCached = hit
 		ann, err := export.NewSegmentAnnotation(o.ID, res.Mask, res.Score)
