@@ -91,11 +91,18 @@ type Meta struct {
 	// the directory; without it OpenRun refuses such a directory (unless
 	// resuming), so that finished results are never lost by mistake.
 	Overwrite bool
+	// LockWait is how long OpenRun waits for another run writing the
+	// directory to end (0: it refuses at once, with ErrInUse).
+	LockWait time.Duration
 }
 
 // ErrRunExists: the output directory holds an earlier run and neither
 // resume nor overwrite was asked for.
 var ErrRunExists = errors.New("output directory holds an earlier run")
+
+// ErrInUse: another run, in this process or another, is writing the output
+// directory; two runs there would overwrite each other's frames.
+var ErrInUse = errors.New("output directory is in use")
 
 // Counts are the input's damage counters, recorded in the manifest.
 type Counts struct {
@@ -174,6 +181,7 @@ type Run struct {
 	sinceTracks int
 	finished    bool
 	closed      bool
+	unlock      func() // releases the directory's lock
 }
 
 // OpenRun prepares dir (created if needed) for a run. It checks that dir is
@@ -194,8 +202,13 @@ func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 	if err := os.MkdirAll(filepath.Join(dir, MasksDir), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory %s cannot be created: %w; choose a writable output directory", dir, err)
 	}
+	unlock, err := lockDir(dir, meta.LockWait)
+	if err != nil {
+		return nil, err
+	}
 	probe, err := os.CreateTemp(dir, ".samtrack-write-check-*")
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("output directory %s is not writable: %w; choose a writable output directory", dir, err)
 	}
 	probe.Close()
@@ -203,6 +216,7 @@ func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 
 	opts, err := json.Marshal(meta.Options)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("record run options: %w", err)
 	}
 	if meta.TracksEvery <= 0 {
@@ -211,7 +225,7 @@ func OpenRun(dir string, meta Meta, resume bool) (*Run, error) {
 	if meta.FPS <= 0 {
 		meta.FPS = 30
 	}
-	r := &Run{dir: dir, meta: meta, log: meta.Logger, last: -1, pal: mask.DavisPalette()}
+	r := &Run{dir: dir, meta: meta, log: meta.Logger, last: -1, pal: mask.DavisPalette(), unlock: unlock}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -775,5 +789,6 @@ func (r *Run) Close() error {
 		}
 		r.journal = nil
 	}
+	r.unlock()
 	return first
 }

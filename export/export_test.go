@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"samtrack/mask"
 	"samtrack/media"
@@ -726,4 +727,40 @@ func TestUncommittedFrame(t *testing.T) {
 	if m := readManifest(t, dir); m.Complete || m.FramesDone != 3 || m.LastFrame != 2 {
 		t.Errorf("manifest: complete %v, frames %d, last %d; want 3 frames, last 2", m.Complete, m.FramesDone, m.LastFrame)
 	}
+}
+
+// TestOneRunPerDirectory: while a run writes a directory, a second one
+// (resuming or not) is refused with ErrInUse instead of overwriting its
+// frames; with LockWait it waits for the first to close; once closed, the
+// directory is free again. The lock goes with the descriptor, so a crashed
+// process leaves none behind.
+func TestOneRunPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	first, err := OpenRun(dir, Meta{Input: "synthetic"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, resume := range []bool{false, true} {
+		if _, err := OpenRun(dir, Meta{Input: "synthetic", Overwrite: true}, resume); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("second run (resume %v) while the first writes: %v, want ErrInUse naming %s", resume, err, dir)
+		}
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		first.Close()
+	}()
+	start := time.Now()
+	second, err := OpenRun(dir, Meta{Input: "synthetic", LockWait: time.Minute}, true)
+	if err != nil {
+		t.Fatalf("waiting for the first run to close: %v", err)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("opened after %v, before the first run closed", waited)
+	}
+	second.Close()
+	third, err := OpenRun(dir, Meta{Input: "synthetic"}, true)
+	if err != nil {
+		t.Fatalf("after both closed: %v", err)
+	}
+	third.Close()
 }

@@ -40,7 +40,10 @@ type Spec struct {
 	// Overwrite replaces an earlier run in Out; without it (and without
 	// Resume) a directory holding a run is refused.
 	Overwrite bool
-	Config    config.Config
+	// LockWait is how long the run waits for another run writing Out to
+	// end (0: it fails at once with export.ErrInUse).
+	LockWait time.Duration
+	Config   config.Config
 	// Live reads Input with video.OpenLive: bounded latency (stale frames
 	// are dropped) and reconnection with backoff when the stream drops,
 	// with the gaps recorded in Out/gaps.json. It is implied for rtsp://,
@@ -257,6 +260,7 @@ func openOutput(spec Spec, info video.Info, live *liveSource, log *slog.Logger) 
 		FPS:            info.FPS,
 		Logger:         log,
 		Overwrite:      spec.Overwrite,
+		LockWait:       spec.LockWait,
 	}, spec.Resume)
 }
 

@@ -138,11 +138,16 @@ func (s *runner) startSpecLocked(j *job) (pipeline.Spec, error) {
 	}
 	spec := pipeline.Spec{Input: rec.Source, Out: out, Prompts: prompts, Everything: rec.Everything,
 		Resume: resume, Overwrite: true, Config: rec.Config, Live: rec.Live, HTTPProxy: s.guard.ProxyURL, // the job owns out
-		Models: s.models}
+		LockWait: outLockWait, Models: s.models}
 	liveOpts, err := rec.LiveOpts.apply(s.live)
 	spec.LiveOptions = liveOpts
 	return spec, err
 }
+
+// outLockWait is how long a job's run waits for its output directory's
+// lock: a job retried at once, or taken over from a worker that lost it,
+// may find the run it replaces still closing its outputs.
+const outLockWait = time.Minute
 
 // finish records how a run ended: done, queued again (checkpointed at
 // shutdown), canceled or failed with its public error.
