@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"samtrack/internal/natsort"
 	"samtrack/mask"
 )
 
@@ -238,7 +239,8 @@ func hasPNGs(dir string) bool {
 	return err == nil && len(files) > 0
 }
 
-// listPNGs returns the names of the .png files in dir, sorted.
+// listPNGs returns the names of the .png files in dir, in the frames'
+// order (natsort: 1.png, 2.png, ..., 10.png), as video reads image folders.
 func listPNGs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -250,6 +252,7 @@ func listPNGs(dir string) ([]string, error) {
 			names = append(names, e.Name())
 		}
 	}
+	natsort.Sort(names)
 	return names, nil
 }
 

@@ -683,3 +683,34 @@ func BenchmarkBoundaryF(b *testing.B) {
 		}
 	})
 }
+
+// TestNumberedNames: frames named 1.png ... 12.png (not zero-padded) are
+// scored in their numbers' order: the first and the last frame, which the
+// protocol leaves out, are 1.png and 12.png, not 1.png and 9.png.
+func TestNumberedNames(t *testing.T) {
+	needData(t, davisGT)
+	gt, pred := t.TempDir(), t.TempDir()
+	for i := 0; i < 12; i++ {
+		l, err := mask.ReadLabelPNGFile(filepath.Join(davisGT, "car-shadow", fmt.Sprintf("%05d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%d.png", i+1)
+		if err := mask.WriteFileAtomic(filepath.Join(gt, name), func(w io.Writer) error { return mask.WritePalettePNG(w, l) }); err != nil {
+			t.Fatal(err)
+		}
+		if i == 11 { // the last frame, left out of the score: predicted empty
+			l = mask.NewLabelMap(l.W, l.H)
+		}
+		if err := mask.WriteFileAtomic(filepath.Join(pred, name), func(w io.Writer) error { return mask.WritePalettePNG(w, l) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Evaluate(context.Background(), gt, pred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := r.Sequences[0].Objects[0].J.Mean; j != 1 {
+		t.Errorf("J-Mean %v, want 1: a frame other than 1.png and 12.png was left out", j)
+	}
+}

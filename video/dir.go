@@ -8,9 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
+	"samtrack/internal/natsort"
 	"samtrack/media"
 )
 
@@ -30,7 +30,7 @@ func (s *Source) openDir(ctx context.Context, dir string) error {
 	if len(s.files) == 0 {
 		return fmt.Errorf("open %s: %w: no .jpg, .jpeg or .png files in it; point at the folder that holds the frames (e.g. JPEGImages/480p/<sequence>)", dir, ErrEmptyDir)
 	}
-	sort.Strings(s.files)
+	natsort.Sort(s.files) // 1.jpg, 2.jpg, ..., 10.jpg in that order
 
 	fps := s.opts.DirFPS
 	s.info.FPS = fps

@@ -414,6 +414,41 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
+// TestNumberedFramesInOrder: a folder of frames written by ffmpeg's %d
+// pattern (1.jpg ... 12.jpg, not zero-padded) is read in the video's order,
+// not in text order (1, 10, 11, 12, 2, ...).
+func TestNumberedFramesInOrder(t *testing.T) {
+	need(t, catMP4)
+	dir := t.TempDir()
+	if out, err := exec.Command(ffmpegBin(t), "-v", "error", "-i", catMP4, "-frames:v", "12", "-q:v", "2", filepath.Join(dir, "%d.jpg")).CombinedOutput(); err != nil {
+		t.Fatalf("extract frames: %v\n%s", err, out)
+	}
+	folder, _, err := readAll(t, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip, _, err := readAll(t, catMP4, Options{MaxFrames: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(folder) != 12 || len(clip) != 12 {
+		t.Fatalf("%d frames from the folder, %d from the clip; want 12", len(folder), len(clip))
+	}
+	for i, f := range folder {
+		if want := fmt.Sprintf("%d.jpg", i+1); f.Name != want || f.Index != i {
+			t.Errorf("frame %d: %s (index %d), want %s", i, f.Name, f.Index, want)
+		}
+		// Each is the clip's frame of the same number, not another one.
+		same := psnrBuf(f.RGB, clip[i].RGB)
+		for j := range clip {
+			if j != i && psnrBuf(f.RGB, clip[j].RGB) > same {
+				t.Errorf("%s is closer to the clip's frame %d than to its frame %d", f.Name, j, i)
+				break
+			}
+		}
+	}
+}
+
 // TestAudioOutlastsVideo: a Matroska or WebM file declares only the
 // container's duration, which a longer audio track sets (a recording whose
 // camera stopped first). Its video is complete and must not be called
