@@ -139,6 +139,9 @@ func (p *progressPrinter) objects(pg pipeline.Progress) string {
 
 // eta shows the time left, or "unknown" until the pipeline has an estimate.
 func eta(pg pipeline.Progress) string {
+	if pg.Total > 0 && pg.Done >= pg.Total {
+		return "0s" // the last frame
+	}
 	if pg.ETA <= 0 {
 		return "unknown"
 	}

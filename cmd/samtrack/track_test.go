@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"samtrack/internal/testgen"
+	"samtrack/pipeline"
 )
 
 const (
@@ -334,5 +335,24 @@ func interruptRun(t *testing.T, args []string, out string, frames int) {
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted run: %v (want exit 130)\n%s", err, stderr.String())
+	}
+}
+
+// TestETA: the time left reads unknown until there is a rate, then the
+// estimate, and 0s on the last frame (not unknown).
+func TestETA(t *testing.T) {
+	cases := []struct {
+		pg   pipeline.Progress
+		want string
+	}{
+		{pipeline.Progress{Done: 1, Total: 149}, "unknown"},
+		{pipeline.Progress{Done: 20, Total: 149, ETA: 4200 * time.Millisecond}, "4s"},
+		{pipeline.Progress{Done: 149, Total: 149}, "0s"},
+		{pipeline.Progress{Done: 20}, "unknown"}, // a live stream: no total
+	}
+	for _, c := range cases {
+		if got := eta(c.pg); got != c.want {
+			t.Errorf("eta(%+v) = %q, want %q", c.pg, got, c.want)
+		}
 	}
 }
