@@ -79,8 +79,8 @@ func displayedAt(x, y, w, h int, o uint16) (dx, dy, dw, dh int) {
 // TestEXIFOrientation: a JPEG whose EXIF block says how to turn it (a
 // phone photo) is read upright, as viewers and browsers show it and as the
 // user clicks on it, for each of the eight orientations and both byte
-// orders, by DecodeImage (samtrack segment --image, the service's uploads)
-// and by a folder of frames.
+// orders, by DecodeImage (samtrack segment --image, the service's uploads),
+// by a folder of frames, and by the photo opened as an input itself.
 func TestEXIFOrientation(t *testing.T) {
 	const w, h = 48, 32
 	src := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -134,9 +134,15 @@ func TestEXIFOrientation(t *testing.T) {
 				if info := s.Info(); info.SrcWidth != want.W || info.SrcHeight != want.H {
 					t.Errorf("folder source size %dx%d, want the displayed %dx%d", info.SrcWidth, info.SrcHeight, want.W, want.H)
 				}
+				// And the photo alone, opened as a one-frame input.
+				single, _, err := readAll(t, filepath.Join(dir, "00000.jpg"), Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				frames = append(frames, single...)
 				for _, f := range frames {
 					if f.W != want.W || f.H != want.H {
-						t.Fatalf("folder frame %d: %dx%d, want %dx%d", f.Index, f.W, f.H, want.W, want.H)
+						t.Fatalf("frame %d (%s): %dx%d, want %dx%d", f.Index, f.Name, f.W, f.H, want.W, want.H)
 					}
 					if p := psnrBuf(f.RGB, want.RGB); p < 35 {
 						t.Errorf("folder frame %d: PSNR %.1f dB against the displayed picture, want >= 35", f.Index, p)

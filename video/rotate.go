@@ -30,16 +30,30 @@ func streamRotation(st *astiav.Stream) int {
 	return q * 90
 }
 
-// rotateRGB writes the w x h packed RGB24 image src rotated clockwise by
-// deg (90, 180 or 270) into dst (a new buffer when dst is too small) and
-// returns it; for 90 and 270 the result is h x w.
-func rotateRGB(dst, src []byte, w, h, deg int) []byte {
-	o := orientRotate180
+// rotationOrientation is the orientation of a clockwise turn of deg
+// degrees (0, 90, 180 or 270).
+func rotationOrientation(deg int) orientation {
 	switch deg {
 	case 90:
-		o = orientRotate90
+		return orientRotate90
+	case 180:
+		return orientRotate180
 	case 270:
-		o = orientRotate270
+		return orientRotate270
 	}
-	return orientRGB(dst, src, w, h, o)
+	return orientNone
+}
+
+// rotation is the clockwise turn of o in degrees: 0 for orientations that
+// mirror, or do nothing.
+func (o orientation) rotation() int {
+	switch o {
+	case orientRotate90:
+		return 90
+	case orientRotate180:
+		return 180
+	case orientRotate270:
+		return 270
+	}
+	return 0
 }

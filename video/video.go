@@ -184,9 +184,9 @@ type Source struct {
 	index    int // next Frame.Index
 	base     int // Frame.Index of the first frame at or after Start
 	based    bool
-	rot      int    // clockwise rotation applied to every picture
-	cw, ch   int    // converted size, before rotation
-	rotBuf   []byte // converted picture awaiting rotation
+	orient   orientation // how every picture is turned upright (display matrix, a photo's EXIF)
+	cw, ch   int         // converted size, before rotation
+	rotBuf   []byte      // converted picture awaiting rotation
 	lastPTS  time.Duration
 	havePTS  bool
 	done     error // terminal result repeated by later Next calls
@@ -305,12 +305,15 @@ func (s *Source) openStream(ctx context.Context, src string, kind Kind) error {
 		s.primed = true
 		w, h = d.frm.Width(), d.frm.Height()
 	}
-	s.rot = streamRotation(d.stream)
-	s.info.Rotation = s.rot
+	s.orient = rotationOrientation(streamRotation(d.stream))
+	if s.orient == orientNone && kind == KindFile && isJPEGName(src) {
+		s.orient = fileOrientation(src) // a photo: its EXIF orientation
+	}
+	s.info.Rotation = s.orient.rotation()
 	s.cw, s.ch = fitMaxSide(w, h, s.opts.MaxSide)
 	s.info.SrcWidth, s.info.SrcHeight = w, h
 	s.info.Width, s.info.Height = s.cw, s.ch
-	if s.rot == 90 || s.rot == 270 {
+	if s.orient.swaps() {
 		s.info.SrcWidth, s.info.SrcHeight = h, w
 		s.info.Width, s.info.Height = s.ch, s.cw
 	}
@@ -431,7 +434,7 @@ func (s *Source) convertUpright(frm *astiav.Frame) ([]byte, error) {
 
 // convertUprightInto is convertUpright into dst (nil: a new buffer).
 func (s *Source) convertUprightInto(frm *astiav.Frame, dst []byte) ([]byte, error) {
-	if s.rot == 0 {
+	if s.orient == orientNone {
 		return s.conv.convert(frm, dst)
 	}
 	rgb, err := s.conv.convert(frm, s.rotBuf)
@@ -439,7 +442,7 @@ func (s *Source) convertUprightInto(frm *astiav.Frame, dst []byte) ([]byte, erro
 		return nil, err
 	}
 	s.rotBuf = rgb
-	return rotateRGB(dst, rgb, s.cw, s.ch, s.rot), nil
+	return orientRGB(dst, rgb, s.cw, s.ch, s.orient), nil
 }
 
 // planned estimates how many of a source's frames Next delivers.
