@@ -34,6 +34,14 @@ static unsigned samtrack_nb_streams(const void *fc) {
 	return ((const AVFormatContext *)fc)->nb_streams;
 }
 
+// samtrack_seekable: 1 when the input's I/O can seek, 0 when it cannot (an
+// HTTP server without range requests), -1 when there is no I/O context.
+static int samtrack_seekable(const void *fc) {
+	const AVIOContext *pb = ((const AVFormatContext *)fc)->pb;
+	if (!pb) return -1;
+	return pb->seekable ? 1 : 0;
+}
+
 // samtrack_select_video picks the video stream to decode: the first one
 // flagged default, else the first one, never a cover picture. Every other
 // stream is discarded so the demuxer skips its packets. It returns the stream
@@ -183,6 +191,22 @@ func keepAudioStreams(fc *astiav.FormatContext) {
 	if p := cPointer(fc); p != nil && int(C.samtrack_nb_streams(p)) == fc.NbStreams() {
 		C.samtrack_keep_audio(p)
 	}
+}
+
+// inputSeekable reports whether the input's I/O can seek; ok is false when
+// that cannot be told.
+func inputSeekable(fc *astiav.FormatContext) (seekable, ok bool) {
+	p := cPointer(fc)
+	if p == nil || int(C.samtrack_nb_streams(p)) != fc.NbStreams() {
+		return false, false
+	}
+	switch C.samtrack_seekable(p) {
+	case 1:
+		return true, true
+	case 0:
+		return false, true
+	}
+	return false, false
 }
 
 func swsSetSourceColors(s *astiav.SoftwareScaleContext, avColorspace int, fullRange bool) {

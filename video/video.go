@@ -42,6 +42,10 @@ var (
 	// delivered before it are only part of the video. It also matches
 	// io.ErrUnexpectedEOF.
 	ErrTruncated = fmt.Errorf("video: source is truncated: %w", io.ErrUnexpectedEOF)
+	// ErrNotSeekable: a URL's server does not let FFmpeg seek (no HTTP
+	// range requests) in a file that needs it, such as an MP4 whose index
+	// comes after its video data.
+	ErrNotSeekable = errors.New("video: the server does not allow seeking in the file")
 	// ErrEmptyDir: an image-directory source holds no .jpg/.jpeg/.png file.
 	ErrEmptyDir = errors.New("video: directory has no images")
 	// ErrClosed: the Source or Writer was already closed.
@@ -468,6 +472,13 @@ func (s *Source) finishVideo() error {
 	s.stats.Ended = true
 	if why, truncated := d.truncation(); truncated {
 		s.stats.Truncated = true
+		if seekable, known := inputSeekable(d.fc); s.info.Kind == KindURL && known && !seekable && s.stats.Delivered == 0 {
+			// Not cut short: the demuxer needed to go back in a stream
+			// that only goes forward, before the first picture.
+			s.done = fmt.Errorf("read %s: %w (it answers without HTTP range requests), and this file needs it (%s): download it first, serve it from a server that supports range requests, or move an MP4's index to the front with `ffmpeg -i IN -c copy -movflags +faststart OUT`",
+				s.info.Src, ErrNotSeekable, why)
+			return s.done
+		}
 		s.done = fmt.Errorf("read %s: %w: %s; %d frames were delivered, which is only part of the video: fetch or record the file again",
 			s.info.Src, ErrTruncated, why, s.stats.Delivered)
 		return s.done

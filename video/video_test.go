@@ -560,6 +560,14 @@ func TestURLSources(t *testing.T) {
 		switch r.URL.Path {
 		case "/blackswan.mp4":
 			http.ServeFile(w, r, blackswanMP4) // with Range support: the index is at the end
+		case "/norange.mp4": // the whole file on every request, as python3 -m http.server serves it
+			b, err := os.ReadFile(blackswanMP4)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "video/mp4")
+			w.Write(b)
 		case "/hang.mp4":
 			<-r.Context().Done() // never answers
 		default:
@@ -575,6 +583,14 @@ func TestURLSources(t *testing.T) {
 		}
 		if info := s.Info(); len(frames) != 50 || info.Kind != KindURL || info.Width != 427 || info.Height != 240 {
 			t.Fatalf("%d frames, info %+v", len(frames), info)
+		}
+	})
+	t.Run("http without range requests", func(t *testing.T) {
+		// blackswan.mp4's index comes after its video data: without
+		// seeking the frames cannot be reached. Not a truncated file.
+		_, _, err := readAll(t, srv.URL+"/norange.mp4", Options{})
+		if !errors.Is(err, ErrNotSeekable) || errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "faststart") {
+			t.Fatalf("error %v: want ErrNotSeekable with the fix, not ErrTruncated", err)
 		}
 	})
 	t.Run("http 404", func(t *testing.T) {
