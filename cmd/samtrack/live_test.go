@@ -25,50 +25,19 @@ func TestTrackLiveCamera(t *testing.T) {
 	needShared(t, catMP4)
 	cam := rtsptest.NewRig(t, catMP4, 15*time.Second)
 	out := filepath.Join(t.TempDir(), "cam")
-	cmd := exec.Command(binary, "track", cam.URL, "--point", "300,170", "--overlay=false", "--out", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	frames := func() int {
-		b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
-		var m manifestDoc
-		if err != nil || json.Unmarshal(b, &m) != nil {
-			return 0
-		}
-		return m.FramesDone
-	}
-	waitFrames := func(n int, why string) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for frames() < n {
-			select {
-			case err := <-done:
-				t.Fatalf("%s: samtrack ended (%v) after %d frames:\n%s", why, err, frames(), stderr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d frames after 60 s:\n%s", why, frames(), stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFrames(20, "before the drop")
+	lr := startLive(t, out, cam.URL, "--point", "300,170", "--overlay=false")
+	lr.waitFrames(20, "before the drop")
 	cam.Stop()
-	before := frames()
+	before := lr.frames()
 	time.Sleep(time.Second)
 	cam.Start()
-	waitFrames(before+20, "after the camera came back")
-	cmd.Process.Signal(syscall.SIGINT)
-	err := <-done
+	lr.waitFrames(before+20, "after the camera came back")
+	lr.cmd.Process.Signal(syscall.SIGINT)
+	err := <-lr.done
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, stderr.String())
+		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, lr.stderr.String())
 	}
-	log := stderr.String()
+	log := lr.stderr.String()
 	if strings.Contains(log, "panic:") {
 		t.Fatalf("panicked:\n%s", log)
 	}
@@ -95,6 +64,57 @@ func TestTrackLiveCamera(t *testing.T) {
 	}
 	if !strings.Contains(log, "reconnect") && !strings.Contains(log, "gap") {
 		t.Errorf("the drop was not reported:\n%s", log)
+	}
+}
+
+// liveRun is samtrack track running on a live source in the background.
+type liveRun struct {
+	t      *testing.T
+	out    string
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	done   chan error // the process's exit
+}
+
+// startLive starts samtrack track SRC --out OUT with args.
+func startLive(t *testing.T, out, src string, args ...string) *liveRun {
+	t.Helper()
+	lr := &liveRun{t: t, out: out, done: make(chan error, 1)}
+	lr.cmd = exec.Command(binary, append([]string{"track", src, "--out", out}, args...)...)
+	lr.cmd.Stderr = &lr.stderr
+	if err := lr.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { lr.done <- lr.cmd.Wait() }()
+	t.Cleanup(func() { lr.cmd.Process.Kill() })
+	return lr
+}
+
+// frames is the manifest's count of finished frames (0 before there is one).
+func (lr *liveRun) frames() int {
+	b, err := os.ReadFile(filepath.Join(lr.out, "manifest.json"))
+	var m manifestDoc
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return 0
+	}
+	return m.FramesDone
+}
+
+// waitFrames waits up to a minute for n finished frames; the run ending
+// first fails the test.
+func (lr *liveRun) waitFrames(n int, why string) {
+	lr.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for lr.frames() < n {
+		select {
+		case err := <-lr.done:
+			lr.t.Fatalf("%s: samtrack ended (%v) after %d frames:\n%s", why, err, lr.frames(), lr.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			lr.t.Fatalf("%s: %d frames after 60 s:\n%s", why, lr.frames(), lr.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -131,50 +151,19 @@ func TestTrackLiveHTTPCamera(t *testing.T) {
 	cam := serve()
 	time.Sleep(300 * time.Millisecond) // listening
 	out := filepath.Join(t.TempDir(), "cam")
-	cmd := exec.Command(binary, "track", url, "--live", "--point", "300,170", "--overlay=false", "--out", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	frames := func() int {
-		b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
-		var m manifestDoc
-		if err != nil || json.Unmarshal(b, &m) != nil {
-			return 0
-		}
-		return m.FramesDone
-	}
-	waitFrames := func(n int, why string) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for frames() < n {
-			select {
-			case err := <-done:
-				t.Fatalf("%s: samtrack ended (%v) after %d frames:\n%s", why, err, frames(), stderr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d frames after 60 s:\n%s", why, frames(), stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFrames(20, "before the camera restarts")
+	lr := startLive(t, out, url, "--live", "--point", "300,170", "--overlay=false")
+	lr.waitFrames(20, "before the camera restarts")
 	cam.Process.Kill()
 	cam.Wait()
-	before := frames()
+	before := lr.frames()
 	serve()
-	waitFrames(before+20, "after the camera came back")
-	cmd.Process.Signal(syscall.SIGINT)
-	err = <-done
+	lr.waitFrames(before+20, "after the camera came back")
+	lr.cmd.Process.Signal(syscall.SIGINT)
+	err = <-lr.done
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, stderr.String())
+		t.Fatalf("exit %v, want 130 after Ctrl-C:\n%s", err, lr.stderr.String())
 	}
-	log := stderr.String()
+	log := lr.stderr.String()
 	m := readManifest(t, out)
 	masks, _ := os.ReadDir(filepath.Join(out, "masks"))
 	t.Logf("%d frames, %d mask files; stderr tail:\n%s", m.FramesDone, len(masks), tail(log, 1500))
