@@ -124,6 +124,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
@@ -191,6 +192,13 @@ func keepAudioStreams(fc *astiav.FormatContext) {
 	if p := cPointer(fc); p != nil && int(C.samtrack_nb_streams(p)) == fc.NbStreams() {
 		C.samtrack_keep_audio(p)
 	}
+}
+
+// FFmpegVersion is the FFmpeg release the program runs with, and the
+// libavcodec it found (for bug reports: samtrack version).
+func FFmpegVersion() string {
+	v := uint32(C.avcodec_version())
+	return fmt.Sprintf("%s (libavcodec %d.%d.%d)", C.GoString(C.av_version_info()), v>>16, v>>8&0xff, v&0xff)
 }
 
 // inputSeekable reports whether the input's I/O can seek; ok is false when

@@ -419,6 +419,12 @@ func TestVersionAndConfig(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "onnxruntime") {
 		t.Fatalf("version: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	// The native libraries a bug report needs: Debian 12's FFmpeg 5.1 and OpenCV 4.6.
+	for _, want := range []string{"\nffmpeg 5.1", "(libavcodec 59.", "\nopencv 4.6"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("version lacks %q:\n%s", want, r.stdout)
+		}
+	}
 	bad := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(bad, []byte("track:\n  sam_gapp: 3\n"), 0o644)
 	r = run(t, "version", "--config", bad)

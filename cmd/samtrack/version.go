@@ -6,6 +6,8 @@ import (
 	"runtime"
 
 	"samtrack/ort"
+	"samtrack/tracker/flow"
+	"samtrack/video"
 )
 
 func (a *app) version(_ context.Context, args []string) error {
@@ -18,6 +20,8 @@ func (a *app) version(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "samtrack %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(a.stdout, "ffmpeg %s\n", video.FFmpegVersion())
+	fmt.Fprintf(a.stdout, "opencv %s\n", flow.OpenCVVersion())
 	rt, err := ort.Open(c.Runtime.ORTLibrary)
 	if err != nil {
 		return fmt.Errorf("onnxruntime: %w", err)

@@ -16,6 +16,10 @@ import (
 	"gocv.io/x/gocv"
 )
 
+// OpenCVVersion is the OpenCV release the program runs with (for bug
+// reports: samtrack version).
+func OpenCVVersion() string { return gocv.OpenCVVersion() }
+
 // Preset selects the speed/quality trade-off of DIS optical flow.
 type Preset int
 
