@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -155,4 +156,32 @@ func decodeAll(b *testing.B, file string, opts Options, recycle bool) int {
 		}
 		n++
 	}
+}
+
+// BenchmarkEXIFOrientation: what reading each JPEG frame's EXIF orientation
+// (open the file, read its header segments) adds to reading a folder of
+// frames, against decoding that folder in the same rounds (DAVIS dog, 60
+// frames of 854x480). Metrics: orientation_ms and decode_ms per round
+// (medians), share = orientation / decode.
+func BenchmarkEXIFOrientation(b *testing.B) {
+	need(b, dogJPEG)
+	entries, err := os.ReadDir(dogJPEG)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var orient, dec []time.Duration
+	for range b.N {
+		t0 := time.Now()
+		for _, e := range entries {
+			fileOrientation(filepath.Join(dogJPEG, e.Name()))
+		}
+		orient = append(orient, time.Since(t0))
+		t0 = time.Now()
+		decodeAll(b, dogJPEG, Options{}, true)
+		dec = append(dec, time.Since(t0))
+	}
+	o, d := median(orient), median(dec)
+	b.ReportMetric(float64(o.Microseconds())/1000, "orientation_ms")
+	b.ReportMetric(float64(d.Microseconds())/1000, "decode_ms")
+	b.ReportMetric(o.Seconds()/d.Seconds(), "share")
 }
