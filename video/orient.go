@@ -71,6 +71,12 @@ func fileOrientation(path string) orientation {
 	if !isJPEGName(path) {
 		return orientNone
 	}
+	return jpegFileOrientation(path)
+}
+
+// jpegFileOrientation is the EXIF orientation of the file at path, whatever
+// its name, and orientNone where it is not a JPEG or cannot be read.
+func jpegFileOrientation(path string) orientation {
 	f, err := os.Open(path)
 	if err != nil {
 		return orientNone

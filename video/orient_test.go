@@ -134,12 +134,19 @@ func TestEXIFOrientation(t *testing.T) {
 				if info := s.Info(); info.SrcWidth != want.W || info.SrcHeight != want.H {
 					t.Errorf("folder source size %dx%d, want the displayed %dx%d", info.SrcWidth, info.SrcHeight, want.W, want.H)
 				}
-				// And the photo alone, opened as a one-frame input.
-				single, _, err := readAll(t, filepath.Join(dir, "00000.jpg"), Options{})
-				if err != nil {
+				// And the photo alone, opened as a one-frame input, with and
+				// without its extension (an upload, a file from a camera app).
+				bare := filepath.Join(t.TempDir(), "photo")
+				if err := os.WriteFile(bare, jpg, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				frames = append(frames, single...)
+				for _, p := range []string{filepath.Join(dir, "00000.jpg"), bare} {
+					single, _, err := readAll(t, p, Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					frames = append(frames, single...)
+				}
 				for _, f := range frames {
 					if f.W != want.W || f.H != want.H {
 						t.Fatalf("frame %d (%s): %dx%d, want %dx%d", f.Index, f.Name, f.W, f.H, want.W, want.H)

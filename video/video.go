@@ -310,8 +310,8 @@ func (s *Source) openStream(ctx context.Context, src string, kind Kind) error {
 		w, h = d.frm.Width(), d.frm.Height()
 	}
 	s.orient = rotationOrientation(streamRotation(d.stream))
-	if s.orient == orientNone && kind == KindFile && isJPEGName(src) {
-		s.orient = fileOrientation(src) // a photo: its EXIF orientation
+	if s.orient == orientNone && kind == KindFile && (isJPEGName(src) || d.codec == "mjpeg") {
+		s.orient = jpegFileOrientation(src) // a photo, whatever its name: its EXIF orientation
 	}
 	s.info.Rotation = s.orient.rotation()
 	s.cw, s.ch = fitMaxSide(w, h, s.opts.MaxSide)
