@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -133,6 +134,13 @@ func (d *decoder) openInput(ctx context.Context, o decoderOptions) error {
 		return fmt.Errorf("open %s: cannot allocate a format context (out of memory?)", src)
 	}
 	var dict *astiav.Dictionary
+	if d.kind != KindURL && strings.Contains(src, "%") {
+		// A file name, not a pattern: FFmpeg's image reader would take
+		// img%d.jpg for img0.jpg, img1.jpg, ... and find none.
+		dict = astiav.NewDictionary()
+		defer dict.Free()
+		_ = dict.Set("pattern_type", "none", 0)
+	}
 	if d.kind == KindURL {
 		d.interrupter = d.fc.SetInterruptCallback()
 		dict = urlOptions(src, o)

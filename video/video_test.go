@@ -449,6 +449,44 @@ func TestNumberedFramesInOrder(t *testing.T) {
 	}
 }
 
+// TestPercentInNames: a file named like a printf pattern (img%d.jpg,
+// clip%03d.mp4) is that file, not FFmpeg's numbered sequence img0.jpg,
+// img1.jpg, ...; in a folder of frames too.
+func TestPercentInNames(t *testing.T) {
+	need(t, catMP4, dogJPEG)
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(dst, b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	photo, clip, frames := filepath.Join(dir, "img%d.jpg"), filepath.Join(dir, "clip%03d.mp4"), filepath.Join(dir, "frames")
+	copyFile(filepath.Join(dogJPEG, "00000.jpg"), photo)
+	copyFile(catMP4, clip)
+	if err := os.Mkdir(frames, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(filepath.Join(dogJPEG, "00000.jpg"), filepath.Join(frames, "a%d.jpg"))
+	copyFile(filepath.Join(dogJPEG, "00001.jpg"), filepath.Join(frames, "b%d.jpg"))
+	for _, c := range []struct {
+		src  string
+		want int
+	}{{photo, 1}, {clip, 149}, {frames, 2}} {
+		got, s, err := readAll(t, c.src, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(c.src), err)
+			continue
+		}
+		if len(got) != c.want || !s.Stats().Complete() {
+			t.Errorf("%s: %d frames, stats %+v; want %d, complete", filepath.Base(c.src), len(got), s.Stats(), c.want)
+		}
+	}
+}
+
 // TestAudioOutlastsVideo: a Matroska or WebM file declares only the
 // container's duration, which a longer audio track sets (a recording whose
 // camera stopped first). Its video is complete and must not be called
