@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,11 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	}
 	if *out == "" {
 		return usageErr("remove: --out OUT.mp4 is required")
+	}
+	switch strings.ToLower(filepath.Ext(*out)) {
+	case ".mp4", ".m4v", ".mov":
+	default: // the file would be an MP4 under another format's name
+		return usageErr("remove: --out %s: remove writes an MP4 (H.264, the input's audio copied); give a name ending in .mp4", *out)
 	}
 	want, err := parseIDs(*ids)
 	if err != nil {

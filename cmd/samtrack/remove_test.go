@@ -253,6 +253,7 @@ func TestRemoveWithModelAndBadInputs(t *testing.T) {
 	}{
 		"no prompt":      {[]string{"remove", in, "--out", filepath.Join(dir, "x.mp4")}, "say what to remove"},
 		"no out":         {[]string{"remove", in, "--mask", first}, "--out"},
+		"mkv out":        {[]string{"remove", in, "--mask", first, "--out", filepath.Join(dir, "x.mkv")}, "give a name ending in .mp4"},
 		"bad ids":        {[]string{"remove", in, "--masks", dir, "--ids", "1,x", "--out", filepath.Join(dir, "x.mp4")}, "not an object id"},
 		"no masks":       {[]string{"remove", in, "--masks", filepath.Join(dir, "none"), "--out", filepath.Join(dir, "x.mp4")}, "not a directory of label PNGs"},
 		"bad model":      {[]string{"remove", in, "--mask", first, "--inpaint-model", notLaMa, "--out", filepath.Join(dir, "x.mp4")}, notLaMa},
