@@ -35,7 +35,7 @@ func newAudioCopier(src string, out *astiav.FormatContext) (_ *audioCopier, err 
 			a.close()
 		}
 	}()
-	if err := a.in.OpenInput(src, nil, nil); err != nil {
+	if err := a.in.OpenInput(ffmpegPath(src), nil, nil); err != nil {
 		a.in.Free()
 		a.in = nil
 		return nil, fmt.Errorf("copy audio from %s: %w; check that the input still exists", src, err)

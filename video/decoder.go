@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -148,7 +149,11 @@ func (d *decoder) openInput(ctx context.Context, o decoderOptions) error {
 		stop := context.AfterFunc(ctx, d.interrupter.Interrupt)
 		defer stop()
 	}
-	if err := d.fc.OpenInput(src, nil, dict); err != nil {
+	open := src
+	if d.kind != KindURL {
+		open = ffmpegPath(src)
+	}
+	if err := d.fc.OpenInput(open, nil, dict); err != nil {
 		return classifyOpenError(ctx, src, d.kind, err)
 	}
 	d.opened = true
@@ -162,6 +167,19 @@ func (d *decoder) openInput(ctx context.Context, o decoderOptions) error {
 		return fmt.Errorf("open %s: %w: FFmpeg could not read its stream information (%v); check the file with `ffprobe %s` or re-encode it", src, ErrNotVideo, err, src)
 	}
 	return nil
+}
+
+// ffmpegPath is a local path as FFmpeg must be given it: a relative name
+// with a colon before its first slash (2024-12-05T10:30:00.mp4, cam1:door.mp4)
+// would be read as a URL whose scheme is the part before the colon.
+func ffmpegPath(p string) string {
+	if isURL(p) {
+		return p
+	}
+	if i := strings.IndexByte(p, ':'); i >= 0 && !filepath.IsAbs(p) && !strings.Contains(p[:i], "/") {
+		return "./" + p
+	}
+	return p
 }
 
 // urlOptions are the demuxer options for a network source: timeouts, RTSP

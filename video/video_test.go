@@ -487,6 +487,48 @@ func TestPercentInNames(t *testing.T) {
 	}
 }
 
+// TestColonInNames: a relative file name with a colon (an ISO timestamp,
+// 2024-12-05T10:30:00.mp4, or cam1:door.mp4) is a file, not a URL whose
+// scheme FFmpeg does not know; reading it, copying its audio and writing
+// next to it all work.
+func TestColonInNames(t *testing.T) {
+	need(t, catMP4)
+	src, err := filepath.Abs(catMP4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"2024-12-05T10:30:00.mp4", "cam1:door.mp4"} {
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		frames, _, err := readAll(t, name, Options{MaxFrames: 3})
+		if err != nil || len(frames) != 3 {
+			t.Fatalf("%s: %d frames, %v", name, len(frames), err)
+		}
+		out := "out:" + name
+		wr, err := NewWriterWith(out, frames[0].W, frames[0].H, 25, WriterOptions{KeepPTS: true, AudioFrom: name})
+		if err != nil {
+			t.Fatalf("write %s with %s's audio: %v", out, name, err)
+		}
+		for _, f := range frames {
+			if err := wr.WriteFrame(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wr.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if again, _, err := readAll(t, out, Options{}); err != nil || len(again) != 3 {
+			t.Errorf("read back %s: %d frames, %v", out, len(again), err)
+		}
+	}
+}
+
 // TestAudioOutlastsVideo: a Matroska or WebM file declares only the
 // container's duration, which a longer audio track sets (a recording whose
 // camera stopped first). Its video is complete and must not be called

@@ -138,7 +138,7 @@ func NewScaledWriterWith(path string, w, h, outW, outH int, fps float64, opts Wr
 	}
 
 	if !fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
-		pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
+		pb, err := astiav.OpenIOContext(ffmpegPath(path), astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 		if err != nil {
 			return nil, fmt.Errorf("create video %s: %w; check that the directory exists and is writable", path, err)
 		}
