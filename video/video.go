@@ -46,6 +46,9 @@ var (
 	// range requests) in a file that needs it, such as an MP4 whose index
 	// comes after its video data.
 	ErrNotSeekable = errors.New("video: the server does not allow seeking in the file")
+	// ErrStartPastEnd: Options.Start is at or after the input's end, so no
+	// frame would be delivered.
+	ErrStartPastEnd = errors.New("video: start past the end")
 	// ErrEmptyDir: an image-directory source holds no .jpg/.jpeg/.png file.
 	ErrEmptyDir = errors.New("video: directory has no images")
 	// ErrClosed: the Source or Writer was already closed.
@@ -250,6 +253,10 @@ func Open(ctx context.Context, src string, opts Options) (*Source, error) {
 		err = s.openDir(ctx, src)
 	} else {
 		err = s.openStream(ctx, src, kind)
+	}
+	if err == nil && s.opts.Start > 0 && s.info.Duration > 0 && s.opts.Start >= s.info.Duration {
+		err = fmt.Errorf("open %s: %w: video.start %s is at or past the end of the input (%s long); give a start inside it",
+			src, ErrStartPastEnd, s.opts.Start, s.info.Duration.Round(time.Millisecond))
 	}
 	if err != nil {
 		s.Close()

@@ -529,6 +529,36 @@ func TestColonInNames(t *testing.T) {
 	}
 }
 
+// TestStartPastEnd: a start at or after the input's end is refused at
+// Open, naming the start and the input's length, instead of a run of no
+// frames whose prompts then fall "past the end" of an empty input.
+func TestStartPastEnd(t *testing.T) {
+	need(t, catMP4, dogJPEG)
+	for _, c := range []struct {
+		src   string
+		start time.Duration
+		ok    bool
+	}{
+		{catMP4, time.Minute, false}, // 5.04 s long
+		{catMP4, 4 * time.Second, true},
+		{dogJPEG, 2 * time.Second, false}, // 60 frames at 30 fps
+		{dogJPEG, time.Second, true},
+	} {
+		s, err := Open(context.Background(), c.src, Options{Start: c.start})
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s from %s: %v", filepath.Base(c.src), c.start, err)
+			} else {
+				s.Close()
+			}
+			continue
+		}
+		if !errors.Is(err, ErrStartPastEnd) || !strings.Contains(err.Error(), c.start.String()) {
+			t.Errorf("%s from %s: %v, want ErrStartPastEnd naming the start", filepath.Base(c.src), c.start, err)
+		}
+	}
+}
+
 // TestAudioOutlastsVideo: a Matroska or WebM file declares only the
 // container's duration, which a longer audio track sets (a recording whose
 // camera stopped first). Its video is complete and must not be called
