@@ -228,7 +228,18 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s atomically: %w", path, err)
+		// The temporary file is made beside path: its folder is what failed.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("write %s: the folder %s does not exist; create it or write elsewhere", path, dir)
+		case errors.Is(err, fs.ErrPermission):
+			return fmt.Errorf("write %s: the folder %s is not writable; choose a writable place", path, dir)
+		}
+		return fmt.Errorf("write %s: create a file in %s: %w", path, dir, err)
 	}
 	tmp := f.Name()
 	defer func() {

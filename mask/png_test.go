@@ -307,8 +307,11 @@ func TestWriteFileAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries, want only the file", len(entries))
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.png"), write); err == nil {
-		t.Errorf("no error for a missing directory")
+	// A missing folder is named as the problem (not the temporary file).
+	missing := filepath.Join(dir, "missing", "x.png")
+	if err := WriteFileAtomic(missing, write); err == nil || strings.Contains(err.Error(), ".tmp-") ||
+		!strings.Contains(err.Error(), "the folder "+filepath.Join(dir, "missing")+"/ does not exist") {
+		t.Errorf("missing folder: %v", err)
 	}
 
 	// A full disk names the file and says what to do.

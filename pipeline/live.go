@@ -167,8 +167,5 @@ func (l *liveSource) writeGaps(dir string, final bool) error {
 	}
 	b = append(b, '\n')
 	path := filepath.Join(dir, GapsFile)
-	if err := mask.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return mask.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }) // its errors name path
 }

@@ -125,10 +125,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 		}
 		return mask.WriteBinaryPNG(w, labels.Object(1))
 	}
-	if err := mask.WriteFileAtomic(f.out, write); err != nil {
-		return fmt.Errorf("write %s: %w", f.out, err)
-	}
-	return nil
+	return mask.WriteFileAtomic(f.out, write) // its errors name f.out
 }
 
 // segmentEverything generates every mask of frame into doc and a label map,
