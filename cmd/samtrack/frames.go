@@ -4,27 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"os"
 
 	"samtrack/media"
 	"samtrack/video"
 )
 
-// readImage decodes a JPEG or PNG file into packed RGB.
-func readImage(path string, maxPixels int) (media.Image, error) {
+// readImage decodes a picture file into packed RGB: JPEG and PNG directly,
+// any other format FFmpeg reads (WebP, GIF's first frame, BMP, TIFF) as a
+// one-frame input.
+func readImage(ctx context.Context, path string, opts video.Options) (media.Image, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return media.Image{}, fmt.Errorf("open image: %w", err)
 	}
-	img, err := video.DecodeImage(b, maxPixels)
+	img, err := video.DecodeImage(b, opts.MaxPixels)
 	var empty *video.EmptyImageError
 	switch {
 	case err == nil:
 		return img, nil
 	case errors.Is(err, video.ErrTooLarge), errors.As(err, &empty):
 		return media.Image{}, fmt.Errorf("image %s: %w", path, err)
+	case errors.Is(err, image.ErrFormat):
+		opts.MaxFrames = 1
+		if img, _, ferr := video.ReadFrame(ctx, path, 0, opts); ferr == nil {
+			return img, nil
+		}
 	}
-	return media.Image{}, fmt.Errorf("decode image %s: %w (want a JPEG or PNG file)", path, err)
+	return media.Image{}, fmt.Errorf("decode image %s: %w (want a picture file: JPEG, PNG, WebP, GIF, BMP or TIFF)", path, err)
 }
 
 // readVideoFrame decodes frame n (counting from 0) of a video, wording its

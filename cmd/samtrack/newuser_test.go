@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"samtrack/internal/synthclip"
 	"samtrack/mask"
 )
 
@@ -567,5 +568,34 @@ func TestSegmentThenTrack(t *testing.T) {
 	}
 	if len(ids) != 2 || ids[1] == 0 {
 		t.Errorf("frame 0's ids %v, want 0 and 1", ids)
+	}
+}
+
+// TestSegmentOtherPictureFormats: segment --image reads what FFmpeg reads
+// (WebP, GIF, BMP, TIFF), not only JPEG and PNG, at the picture's size; a
+// file that is no picture still gets exit 2 and the formats it wants.
+func TestSegmentOtherPictureFormats(t *testing.T) {
+	needShared(t, catMP4)
+	ff := synthclip.Tool(t, "ffmpeg")
+	dir := t.TempDir()
+	for _, ext := range []string{"webp", "gif", "bmp", "tiff"} {
+		pic := filepath.Join(dir, "cat."+ext)
+		if out, err := exec.Command(ff, "-v", "error", "-i", catMP4, "-frames:v", "1", pic).CombinedOutput(); err != nil {
+			t.Fatalf("make %s: %v\n%s", pic, err, out)
+		}
+		out := filepath.Join(dir, ext+".png")
+		if r := run(t, "segment", "--image", pic, "--box", "200,80,420,300", "--out", out); r.code != 0 {
+			t.Errorf("%s: exit %d\n%s", ext, r.code, r.stderr)
+			continue
+		}
+		l, err := mask.ReadLabelPNGFile(out)
+		if err != nil || l.W != 568 || l.H != 320 {
+			t.Errorf("%s: mask %v, %v; want 568x320", ext, l, err)
+		}
+	}
+	txt := filepath.Join(dir, "notes.webp")
+	os.WriteFile(txt, []byte("not a picture\n"), 0o644)
+	if r := run(t, "segment", "--image", txt, "--point", "1,1", "--out", filepath.Join(dir, "x.png")); r.code != 2 || !strings.Contains(r.stderr, "WebP") {
+		t.Errorf("a text file: exit %d\n%s", r.code, r.stderr)
 	}
 }

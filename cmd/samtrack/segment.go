@@ -85,7 +85,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 	var frame media.Frame
 	var err error
 	if f.image != "" {
-		frame.Image, err = readImage(f.image, c.Video.MaxPixels)
+		frame.Image, err = readImage(ctx, f.image, pipeline.FrameOptions(c, a.log))
 	} else {
 		doc.Image.File, doc.Image.Frame, frame.Index = f.video, &f.frame, f.frame
 		frame.Image, err = readVideoFrame(ctx, f.video, f.frame, pipeline.FrameOptions(c, a.log))
