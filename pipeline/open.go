@@ -3,11 +3,13 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"samtrack/config"
+	"samtrack/media"
 	"samtrack/models"
 	"samtrack/ort"
 	"samtrack/segment"
@@ -99,7 +101,9 @@ func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
 			}
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, media.ModelNotFoundf("track.propagator %q: no such file or directory; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("track.propagator %q: %w; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator, err)
 	}
 	rt, err := ort.Open(c.Runtime.ORTLibrary)

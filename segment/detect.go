@@ -1,11 +1,14 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
 
+	"samtrack/media"
 	"samtrack/ort"
 )
 
@@ -252,7 +255,9 @@ func missingNames(want, have []string) []string {
 // DetectFile reads the signature of an ONNX file and detects its layout.
 // This is what `samtrack models inspect FILE` prints.
 func DetectFile(rt *ort.Runtime, path string) (Detection, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return Detection{Path: path}, media.ModelNotFoundf("model file %s: no such file; check the path, or pull a model by name (`samtrack models list`)", path)
+	} else if err != nil {
 		return Detection{Path: path}, fmt.Errorf("model file: %w", err)
 	}
 	in, out, err := rt.Inspect(path)

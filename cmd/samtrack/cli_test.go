@@ -379,6 +379,8 @@ func TestBadInputs(t *testing.T) {
 		{"track: missing mask", []string{"track", shared + "/data/videos/blackswan.mp4", "--mask", filepath.Join(dir, "nope.png"), "--out", filepath.Join(dir, "t2")}, "nope.png", 2},
 		{"track: point outside", []string{"track", shared + "/data/videos/blackswan.mp4", "--point", "900,10", "--out", filepath.Join(dir, "t3")}, "outside the 854x480 picture", 2},
 		{"track: box not numbers", []string{"track", shared + "/data/videos/blackswan.mp4", "--box", "nan,1,2,3", "--out", filepath.Join(dir, "t4")}, "not a number", 2},
+		{"missing model file", []string{"segment", "--image", dogFrame, "--sam-encoder", filepath.Join(dir, "nope.onnx"), "--sam-decoder", samRef + "/decoder.onnx", "--point", "1,1", "--out", out}, "nope.onnx: no such file", 2},
+		{"track: missing propagator", []string{"track", shared + "/data/videos/blackswan.mp4", "--point", "100,100", "--propagator", filepath.Join(dir, "nope"), "--out", filepath.Join(dir, "t6")}, "no such file or directory; use builtin", 2},
 		{"negative clicks only, no model", []string{"segment", "--image", dogFrame, "--point", "100,100,0", "--out", out}, "add a positive click or a box", 2},
 		{"track: negative clicks only, no model", []string{"track", shared + "/data/videos/blackswan.mp4", "--point", "100,100,0", "--out", filepath.Join(dir, "t5")}, "add a positive click or a box", 2},
 	}

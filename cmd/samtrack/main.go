@@ -73,7 +73,7 @@ func inputExit(err error) error {
 	switch {
 	case err == nil || errors.As(err, &ee):
 		return err
-	case errors.Is(err, media.ErrBadPrompt), errors.Is(err, video.ErrNotFound), errors.Is(err, video.ErrNotVideo),
+	case errors.Is(err, media.ErrBadPrompt), errors.Is(err, media.ErrModelNotFound), errors.Is(err, video.ErrNotFound), errors.Is(err, video.ErrNotVideo),
 		errors.Is(err, video.ErrNoVideoStream), errors.Is(err, video.ErrEmptyDir), errors.Is(err, video.ErrTooLarge),
 		errors.Is(err, video.ErrBadURL), errors.Is(err, video.ErrNotSeekable), errors.Is(err, video.ErrStartPastEnd), errors.Is(err, inpaint.ErrMasksMismatch), errors.As(err, &fe) && fe.Problem != video.FrameDecode:
 		return exitError{code: 2, err: err}

@@ -101,7 +101,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 
 	seg, err := pipeline.OpenSegmenter(c)
 	if err != nil {
-		return err
+		return inputExit(err) // a model file that is not there: exit 2
 	}
 	defer seg.Close()
 	doc.Segmenter = seg.Name
