@@ -12,16 +12,18 @@ import (
 // with its usage code for it; the message is the wrapped error's alone.
 var ErrBadPrompt = errors.New("bad prompt")
 
-type promptError struct{ err error }
+// marked is an error that also matches mark under errors.Is, while its
+// message stays err's alone.
+type marked struct{ err, mark error }
 
-func (e promptError) Error() string        { return e.err.Error() }
-func (e promptError) Unwrap() error        { return e.err }
-func (e promptError) Is(target error) bool { return target == ErrBadPrompt }
+func (e marked) Error() string        { return e.err.Error() }
+func (e marked) Unwrap() error        { return e.err }
+func (e marked) Is(target error) bool { return target == e.mark }
 
 // PromptErrorf formats an error (as fmt.Errorf, %w included) that is also
 // ErrBadPrompt.
 func PromptErrorf(format string, a ...any) error {
-	return promptError{fmt.Errorf(format, a...)}
+	return marked{fmt.Errorf(format, a...), ErrBadPrompt}
 }
 
 // ErrModelNotFound marks a model file or directory the user named (a SAM
@@ -30,14 +32,8 @@ func PromptErrorf(format string, a ...any) error {
 // what the command was given; the message is the wrapped error's alone.
 var ErrModelNotFound = errors.New("model not found")
 
-type modelError struct{ err error }
-
-func (e modelError) Error() string        { return e.err.Error() }
-func (e modelError) Unwrap() error        { return e.err }
-func (e modelError) Is(target error) bool { return target == ErrModelNotFound }
-
 // ModelNotFoundf formats an error (as fmt.Errorf, %w included) that is also
 // ErrModelNotFound.
 func ModelNotFoundf(format string, a ...any) error {
-	return modelError{fmt.Errorf(format, a...)}
+	return marked{fmt.Errorf(format, a...), ErrModelNotFound}
 }
