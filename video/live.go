@@ -286,6 +286,13 @@ type Live struct {
 	pool        [][]byte // pixel buffers handed back by Recycle
 }
 
+// IsStreamURL reports whether s is what OpenLive reads: scheme://host...,
+// not a local path.
+func IsStreamURL(s string) bool {
+	u, err := neturl.Parse(s)
+	return isURL(s) && err == nil && u.Host != ""
+}
+
 // OpenLive connects to the live stream at url and starts decoding it. It
 // makes the first connection itself, retrying with backoff as
 // LiveOptions.MaxReconnects allows, so a wrong address, a refused connection
@@ -296,8 +303,7 @@ type Live struct {
 // TCP transport.
 func OpenLive(ctx context.Context, url string, opts LiveOptions) (*Live, error) {
 	display := redactURL(url)
-	u, perr := neturl.Parse(url)
-	if !isURL(url) || perr != nil || u.Host == "" {
+	if !IsStreamURL(url) {
 		return nil, fmt.Errorf("open live %q: %w: want scheme://host[:port]/path, e.g. rtsp://192.168.1.10:554/stream", display, ErrBadURL)
 	}
 	opts, err := opts.withDefaults()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"samtrack/media"
 	"samtrack/pipeline"
 	"samtrack/tracker"
+	"samtrack/video"
 )
 
 func (a *app) track(ctx context.Context, args []string) error {
@@ -40,7 +40,7 @@ func (a *app) track(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErr("track: want exactly one INPUT (video file, image directory or URL), got %d", fs.NArg())
 	}
-	if *live && !isURL(fs.Arg(0)) {
+	if *live && !video.IsStreamURL(fs.Arg(0)) {
 		return usageErr("track: --live reads a stream URL (http://, https://, rtsp://, ...), not the file or folder %s", fs.Arg(0))
 	}
 	spec := pipeline.Spec{Input: fs.Arg(0), Out: *out, Everything: *jf.everything, Resume: *resume, Overwrite: *overwrite, Live: *live, Config: c}
@@ -73,12 +73,6 @@ func (a *app) track(ctx context.Context, args []string) error {
 	a.log.Info("track finished", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects),
 		"segmenter", sum.Segmenter, "seconds", sum.Elapsed.Seconds())
 	return nil
-}
-
-// isURL reports whether input is a URL with a host (a stream), not a path.
-func isURL(input string) bool {
-	u, err := url.Parse(input)
-	return err == nil && u.Scheme != "" && u.Host != ""
 }
 
 // progressPrinter draws a one-line progress bar on a terminal and plain log
