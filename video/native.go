@@ -172,13 +172,22 @@ func cPointer[T any](w *T) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(w))
 }
 
+// formatPointer is fc's AVFormatContext, or nil when the wrapper's layout
+// cannot be verified (its stream count must match go-astiav's).
+func formatPointer(fc *astiav.FormatContext) unsafe.Pointer {
+	if p := cPointer(fc); p != nil && int(C.samtrack_nb_streams(p)) == fc.NbStreams() {
+		return p
+	}
+	return nil
+}
+
 // selectVideoStream returns the index of the stream to decode (see
 // samtrack_select_video) and marks every other stream discarded. ok is false
 // when the wrapper's pointer could not be verified; then the caller falls
 // back to the first video stream.
 func selectVideoStream(fc *astiav.FormatContext) (idx int, ok bool) {
-	p := cPointer(fc)
-	if p == nil || int(C.samtrack_nb_streams(p)) != fc.NbStreams() {
+	p := formatPointer(fc)
+	if p == nil {
 		return -1, false
 	}
 	return int(C.samtrack_select_video(p)), true
@@ -189,7 +198,7 @@ func selectVideoStream(fc *astiav.FormatContext) (idx int, ok bool) {
 // duration, their timestamps tell a longer audio track from a file cut
 // short.
 func keepAudioStreams(fc *astiav.FormatContext) {
-	if p := cPointer(fc); p != nil && int(C.samtrack_nb_streams(p)) == fc.NbStreams() {
+	if p := formatPointer(fc); p != nil {
 		C.samtrack_keep_audio(p)
 	}
 }
@@ -204,8 +213,8 @@ func FFmpegVersion() string {
 // inputSeekable reports whether the input's I/O can seek; ok is false when
 // that cannot be told.
 func inputSeekable(fc *astiav.FormatContext) (seekable, ok bool) {
-	p := cPointer(fc)
-	if p == nil || int(C.samtrack_nb_streams(p)) != fc.NbStreams() {
+	p := formatPointer(fc)
+	if p == nil {
 		return false, false
 	}
 	switch C.samtrack_seekable(p) {
