@@ -141,9 +141,6 @@ func (s *Source) readImage(ctx context.Context, name string) ([]byte, error) {
 			"src", s.info.Src, "file", name, "size", fmt.Sprintf("%dx%d", w, h),
 			"working", fmt.Sprintf("%dx%d", s.info.Width, s.info.Height))
 	}
-	if o == orientNone {
-		return s.conv.convert(d.frm, s.takeBuffer())
-	}
 	// Turned upright as its EXIF orientation says: converted at the
 	// working size as stored, then turned.
 	conv := s.conv
@@ -153,10 +150,5 @@ func (s *Source) readImage(ctx context.Context, name string) ([]byte, error) {
 		}
 		conv = s.convT
 	}
-	rgb, err := conv.convert(d.frm, s.rotBuf)
-	if err != nil {
-		return nil, err
-	}
-	s.rotBuf = rgb
-	return orientRGB(s.takeBuffer(), rgb, conv.w, conv.h, o), nil
+	return s.convertTurned(d.frm, conv, o, s.takeBuffer())
 }

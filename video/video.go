@@ -445,15 +445,21 @@ func (s *Source) convertUpright(frm *astiav.Frame) ([]byte, error) {
 
 // convertUprightInto is convertUpright into dst (nil: a new buffer).
 func (s *Source) convertUprightInto(frm *astiav.Frame, dst []byte) ([]byte, error) {
-	if s.orient == orientNone {
-		return s.conv.convert(frm, dst)
+	return s.convertTurned(frm, s.conv, s.orient, dst)
+}
+
+// convertTurned converts frm with conv (at the picture's size as stored)
+// and turns the result upright by o into dst.
+func (s *Source) convertTurned(frm *astiav.Frame, conv *rgbConverter, o orientation, dst []byte) ([]byte, error) {
+	if o == orientNone {
+		return conv.convert(frm, dst)
 	}
-	rgb, err := s.conv.convert(frm, s.rotBuf)
+	rgb, err := conv.convert(frm, s.rotBuf)
 	if err != nil {
 		return nil, err
 	}
 	s.rotBuf = rgb
-	return orientRGB(dst, rgb, s.cw, s.ch, s.orient), nil
+	return orientRGB(dst, rgb, conv.w, conv.h, o), nil
 }
 
 // planned estimates how many of a source's frames Next delivers.
