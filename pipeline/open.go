@@ -101,10 +101,12 @@ func OpenPropagator(c config.Config) (tracker.Propagator, func() error, error) {
 			}
 		}
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, media.ModelNotFoundf("track.propagator %q: no such file or directory; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator)
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("track.propagator %q: %w; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator, err)
+	if _, err := os.Stat(path); err != nil {
+		err = fmt.Errorf("track.propagator %q: %w; use builtin, the directory of an exported DeAOT model (docs/propagator.md), or the name of one under the model directory", c.Track.Propagator, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = media.ModelNotFoundf("%w", err)
+		}
+		return nil, nil, err
 	}
 	rt, err := ort.Open(c.Runtime.ORTLibrary)
 	if err != nil {
