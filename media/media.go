@@ -89,6 +89,10 @@ type SegmentRequest struct {
 	Prompts []Prompt
 	// Everything asks for everything mode's segments.
 	Everything bool
+	// Next is the frame after this one, when the caller has decoded it
+	// already (nil otherwise): a segmenter may use the motion between the
+	// two (the classical segmenter does, for a box with clicks).
+	Next *Image
 }
 
 // SegmentResponse answers a SegmentRequest.

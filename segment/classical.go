@@ -64,12 +64,18 @@ type ClassicalOptions struct {
 	// StopShare ends a box's GrabCut rounds early once one changes no more
 	// than this share of the working pixels (0 runs every round).
 	StopShare float64
+	// MotionWeight, for a box with positive clicks on a video frame whose
+	// next frame is known (SegmentNext), weighs the motion models' log
+	// likelihoods against the colour models' (1: as much; 0 turns motion
+	// off). It was not tuned: 1 is the plain product of the two
+	// likelihoods (docs/BENCHMARKS.md).
+	MotionWeight float64
 }
 
 // DefaultClassicalOptions works at 512 px with 5 iterations, on the box
 // grown by a quarter of its long side.
 func DefaultClassicalOptions() ClassicalOptions {
-	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15, StopShare: 0.001}
+	return ClassicalOptions{MaxSide: 512, Iterations: 5, SeedRadius: 0.06, Border: 0.01, BoxEllipse: 1.5, IslandShare: 0.05, BoxMargin: 0.25, PinpointRounds: 3, BoxBias: 1, BiasPinShare: 0.15, StopShare: 0.001, MotionWeight: 1}
 }
 
 // Classical segments with OpenCV's GrabCut seeded by the prompt; it is
@@ -102,6 +108,8 @@ func NewClassical(opts ClassicalOptions) (*Classical, error) {
 		return nil, fmt.Errorf("classical segmenter: bias pin share %v; use [0, 1] (default 0.15)", opts.BiasPinShare)
 	case !(opts.StopShare >= 0 && opts.StopShare < 1):
 		return nil, fmt.Errorf("classical segmenter: stop share %v; use [0, 1) (default 0.001)", opts.StopShare)
+	case !(opts.MotionWeight >= 0 && opts.MotionWeight <= 10):
+		return nil, fmt.Errorf("classical segmenter: motion weight %v; use [0, 10] (default 1)", opts.MotionWeight)
 	}
 	return &Classical{opts: opts}, nil
 }
@@ -131,6 +139,17 @@ const (
 // of the box (or of the seeded foreground) that GrabCut kept, a rough
 // confidence; LowRes is nil (there are no logits).
 func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
+	return c.SegmentNext(ctx, img, nil, p)
+}
+
+// SegmentNext is Segment on a video frame whose next frame is known (nil:
+// none). For a box with positive clicks, GrabCut then also weighs how each
+// pixel moves against the box's surroundings (motionCue), in two runs, one
+// whose motion models are learned from the labels and one whose background
+// model is fixed to the surroundings, and keeps the mask in which the
+// positive clicks lie deepest (clickDepth): a click marks the middle of the
+// object. A next frame of another size is ignored.
+func (c *Classical) SegmentNext(ctx context.Context, img media.Image, next *media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
 		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
 	}
@@ -147,24 +166,42 @@ func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt
 	if err := ctx.Err(); err != nil {
 		return media.Result{}, err
 	}
-	win := c.window(img.W, img.H, p)
-	var res media.Result
-	var err error
-	if win == image.Rect(0, 0, img.W, img.H) {
-		res, err = c.segmentWindow(ctx, img, p)
-	} else {
-		res, err = c.segmentWindow(ctx, cropImage(img, cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}), shiftPrompt(p, win.Min))
-		if err == nil {
-			res.Mask = pasteMask(res.Mask, win, img.W, img.H)
+	if next != nil && (p.Box == nil || pos == 0 || c.opts.MotionWeight == 0 || checkImage(*next) != nil || next.W != img.W || next.H != img.H) {
+		next = nil
+	}
+	w, h := img.W, img.H
+	win := c.window(w, h, p)
+	whole := win == image.Rect(0, 0, w, h)
+	wp := p
+	if !whole {
+		crop := cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}
+		img, wp = cropImage(img, crop), shiftPrompt(p, win.Min)
+		if next != nil {
+			n := cropImage(*next, crop)
+			next = &n
 		}
 	}
+	results, err := c.segmentWindow(ctx, img, next, wp)
 	if err != nil {
 		return media.Result{}, err
 	}
-	if res.Mask, err = tightComponents(res.Mask, p); err != nil {
-		return media.Result{}, err
+	var best media.Result
+	bestDepth := -1.0
+	for _, res := range results {
+		if !whole {
+			res.Mask = pasteMask(res.Mask, win, w, h)
+		}
+		if res.Mask, err = tightComponents(res.Mask, p); err != nil {
+			return media.Result{}, err
+		}
+		if len(results) == 1 {
+			return res, nil
+		}
+		if d := clickDepth(res.Mask, p); d > bestDepth {
+			best, bestDepth = res, d
+		}
 	}
-	return res, nil
+	return best, nil
 }
 
 // window is the part of the frame GrabCut works on: with a box, the box
@@ -207,8 +244,9 @@ func pasteMask(m *mask.Bitmap, r image.Rectangle, w, h int) *mask.Bitmap {
 	return out
 }
 
-// segmentWindow runs the prompt on img (already cropped to its window).
-func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.Prompt) (media.Result, error) {
+// segmentWindow runs the prompt on img (already cropped to its window),
+// with next (cropped alike, or nil) for the motion runs: one result a run.
+func (c *Classical) segmentWindow(ctx context.Context, img media.Image, next *media.Image, p media.Prompt) ([]media.Result, error) {
 	long := max(img.W, img.H)
 	s := math.Min(1, float64(c.opts.MaxSide)/float64(long))
 	ww, wh := max(1, int(math.Round(float64(img.W)*s))), max(1, int(math.Round(float64(img.H)*s)))
@@ -222,42 +260,48 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, p media.
 		fgSeeds -= seeds.ringToBackground()
 	}
 
-	fg := make([]byte, ww*wh)
+	var fgs [][]byte
 	if fgSeeds >= gcMinSamples && len(seeds.pix)-fgSeeds >= gcMinSamples {
-		if err := c.grabCut(img, ww, wh, seeds.pix, fg, seeds.box); err != nil {
-			return media.Result{}, err
+		var err error
+		if fgs, err = c.grabCut(img, next, ww, wh, seeds.pix, seeds.box); err != nil {
+			return nil, err
 		}
 	} else {
 		// Too small a frame for GrabCut: the seeds are the answer.
+		fg := make([]byte, ww*wh)
 		for i, v := range seeds.pix {
 			if v == gcFGD || v == gcPrFGD {
 				fg[i] = 255
 			}
 		}
+		fgs = [][]byte{fg}
 	}
 	if err := ctx.Err(); err != nil {
-		return media.Result{}, err
+		return nil, err
 	}
-	b, err := upsampleMask(fg, ww, wh, img.W, img.H)
-	if err != nil {
-		return media.Result{}, err
-	}
-	if b, err = cleanIslands(b, c.opts.IslandShare); err != nil {
-		return media.Result{}, err
-	}
-
-	// Score: the share of the seeded foreground GrabCut kept.
-	kept := 0
-	for i, v := range seeds.pix {
-		if (v == gcFGD || v == gcPrFGD) && fg[i] != 0 {
-			kept++
+	var out []media.Result
+	for _, fg := range fgs {
+		b, err := upsampleMask(fg, ww, wh, img.W, img.H)
+		if err != nil {
+			return nil, err
 		}
+		if b, err = cleanIslands(b, c.opts.IslandShare); err != nil {
+			return nil, err
+		}
+		// Score: the share of the seeded foreground GrabCut kept.
+		kept := 0
+		for i, v := range seeds.pix {
+			if (v == gcFGD || v == gcPrFGD) && fg[i] != 0 {
+				kept++
+			}
+		}
+		score := 0.0
+		if fgSeeds > 0 {
+			score = float64(kept) / float64(fgSeeds)
+		}
+		out = append(out, media.Result{Mask: b, Score: score})
 	}
-	score := 0.0
-	if fgSeeds > 0 {
-		score = float64(kept) / float64(fgSeeds)
-	}
-	return media.Result{Mask: b, Score: score}, nil
+	return out, nil
 }
 
 // seedMap is GrabCut's initial mask at the working resolution: one of
@@ -370,40 +414,59 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 }
 
 // grabCut runs GrabCut on the frame shrunk to ww×wh (boxGrabCut for a box,
-// cv::grabCut for clicks alone), writing 255 into fg where the result is
-// (probable) foreground.
-func (c *Classical) grabCut(img media.Image, ww, wh int, seeds, fg []byte, box *image.Rectangle) error {
-	src, err := gocv.NewMatFromBytes(img.H, img.W, gocv.MatTypeCV8UC3, img.RGB)
+// cv::grabCut for clicks alone) and returns a 0/255 mask a run: one, or
+// with next (a box prompt on a video) the two motion runs.
+func (c *Classical) grabCut(img media.Image, next *media.Image, ww, wh int, seeds []byte, box *image.Rectangle) ([][]byte, error) {
+	rgb, err := resizeRGB(img.RGB, img.W, img.H, ww, wh)
 	if err != nil {
-		return fmt.Errorf("classical segmenter: wrap frame: %w", err)
+		return nil, err
 	}
-	defer src.Close()
-	work := gocv.NewMat()
-	defer work.Close()
-	if ww == img.W && wh == img.H {
-		src.CopyTo(&work)
-	} else {
-		gocv.Resize(src, &work, image.Pt(ww, wh), 0, 0, gocv.InterpolationArea)
+	var runs [][]byte
+	switch {
+	case box != nil && next != nil:
+		nrgb, err := resizeRGB(next.RGB, next.W, next.H, ww, wh)
+		if err != nil {
+			return nil, err
+		}
+		res, err := residualMotion(rgb, nrgb, ww, wh, seeds)
+		if err != nil {
+			return nil, err
+		}
+		for _, mode := range []motionMode{motionLearned, motionFixedBG} {
+			out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, &motionCue{res: res, weight: c.opts.MotionWeight, mode: mode})
+			if err != nil {
+				return nil, err
+			}
+			runs = append(runs, out)
+		}
+	case box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0):
+		out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, nil)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, out)
+	default:
+		work, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC3, rgb)
+		if err != nil {
+			return nil, fmt.Errorf("classical segmenter: wrap frame: %w", err)
+		}
+		out, err := c.openCVGrabCut(work, ww, wh, seeds)
+		work.Close()
+		runtime.KeepAlive(rgb)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, out)
 	}
-	runtime.KeepAlive(img.RGB)
-	if work.Empty() || work.Type() != gocv.MatTypeCV8UC3 {
-		return errors.New("classical segmenter: OpenCV could not prepare the working image")
-	}
-	var out []byte
-	if box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0) {
-		out, err = c.boxGrabCut(work.ToBytes(), ww, wh, seeds, *box)
-	} else {
-		out, err = c.openCVGrabCut(work, ww, wh, seeds)
-	}
-	if err != nil {
-		return err
-	}
-	for i, v := range out {
-		if v == gcFGD || v == gcPrFGD {
-			fg[i] = 255
+	for _, out := range runs {
+		for i, v := range out {
+			out[i] = 0
+			if v == gcFGD || v == gcPrFGD {
+				out[i] = 255
+			}
 		}
 	}
-	return nil
+	return runs, nil
 }
 
 // openCVGrabCut runs cv::grabCut on work (ww×wh) from seeds and returns
@@ -449,7 +512,7 @@ func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]by
 // box's rows and columns empty beyond what the plain run does, the plain
 // run's labels are returned (with PinpointRounds 0 nothing is counted and
 // the biased run is kept).
-func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle) ([]byte, error) {
+func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle, motion *motionCue) ([]byte, error) {
 	if len(rgb) != 3*ww*wh {
 		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
@@ -459,6 +522,7 @@ func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.R
 	}
 	// Both runs start from the same seeds, colour models and smoothness.
 	start := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
+	start.motion = motion
 	var runs []run
 	for k, bias := range []float64{0, c.opts.BoxBias} {
 		if k == 1 && bias == 0 {

@@ -5,7 +5,6 @@ package segment
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,35 +36,12 @@ func nineDAVIS() []classicalSeq {
 // farthestInterior is the pixel of b farthest from its boundary (the frame
 // edge counts as boundary), by a two-pass chamfer distance (weights 3 and 4).
 func farthestInterior(b *mask.Bitmap) (int, int) {
-	const inf = math.MaxInt32 / 2
-	w, h := b.W, b.H
-	d := make([]int32, w*h)
-	at := func(x, y int) int32 {
-		if x < 0 || y < 0 || x >= w || y >= h {
-			return 0
-		}
-		return d[y*w+x]
-	}
-	for i, v := range b.Pix {
-		if v != 0 {
-			d[i] = inf
-		}
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if i := y*w + x; d[i] > 0 {
-				d[i] = min(d[i], at(x-1, y)+3, at(x, y-1)+3, at(x-1, y-1)+4, at(x+1, y-1)+4)
-			}
-		}
-	}
+	d := chamferDepth(b)
 	bx, by, best := 0, 0, int32(-1)
-	for y := h - 1; y >= 0; y-- {
-		for x := w - 1; x >= 0; x-- {
-			if i := y*w + x; d[i] > 0 {
-				d[i] = min(d[i], at(x+1, y)+3, at(x, y+1)+3, at(x+1, y+1)+4, at(x-1, y+1)+4)
-				if d[i] >= best {
-					bx, by, best = x, y, d[i]
-				}
+	for y := b.H - 1; y >= 0; y-- {
+		for x := b.W - 1; x >= 0; x-- {
+			if v := d[y*b.W+x]; v > 0 && v >= best {
+				bx, by, best = x, y, v
 			}
 		}
 	}
@@ -86,55 +62,64 @@ func davisPrompts(truth *mask.Bitmap) (map[string]media.Prompt, error) {
 }
 
 // classicalFloors are the per-sequence IoU floors of TestClassicalDAVISNine
-// (box, click, box+click): about 0.05 under the figures in
-// docs/BENCHMARKS.md, so that a change that trades one sequence for the
-// mean fails.
-var classicalFloors = map[string][3]float64{
-	"blackswan":          {0.88, 0.85, 0.88},
-	"car-shadow":         {0.72, 0.57, 0.72},
-	"dog":                {0.83, 0.64, 0.83},
-	"breakdance":         {0.62, 0.38, 0.62},
-	"camel":              {0.77, 0.60, 0.77},
-	"dance-twirl":        {0.66, 0.17, 0.65},
-	"goat":               {0.66, 0.43, 0.66},
-	"paragliding-launch": {0.75, 0.73, 0.75},
-	"parkour":            {0.86, 0.80, 0.86},
+// (box, click, box+click, box+click with the next frame): about 0.05 under
+// the figures in docs/BENCHMARKS.md, so that a change that trades one
+// sequence for the mean fails.
+var classicalFloors = map[string][4]float64{
+	"blackswan":          {0.88, 0.85, 0.88, 0.88},
+	"car-shadow":         {0.72, 0.57, 0.72, 0.75},
+	"dog":                {0.83, 0.64, 0.83, 0.81},
+	"breakdance":         {0.62, 0.38, 0.62, 0.68},
+	"camel":              {0.77, 0.60, 0.77, 0.85},
+	"dance-twirl":        {0.66, 0.17, 0.65, 0.81},
+	"goat":               {0.66, 0.43, 0.66, 0.75},
+	"paragliding-launch": {0.75, 0.73, 0.75, 0.74},
+	"parkour":            {0.86, 0.80, 0.86, 0.86},
 }
 
 // TestClassicalDAVISNine measures the classical segmenter on frame 0 of the
 // nine DAVIS sequences, with prompts derived from the ground truth (the
 // tight box, one click at the farthest interior point, both), and logs the
-// per-sequence table of docs/BENCHMARKS.md. It fails when a sequence falls
-// under its floor (classicalFloors) or a mean under today's level. Of issue
-// 8's targets (mean 0.80 box, 0.60 click, 0.82 box+click) box+click is not
-// met yet; the test logs a gap instead of failing on it.
+// per-sequence table of docs/BENCHMARKS.md. The box+click prompt is
+// measured twice: on the frame alone (samtrack segment --image) and with
+// frame 1 given as the next frame (SegmentNext, as samtrack track does). It
+// fails when a sequence falls under its floor (classicalFloors) or a mean
+// under issue 8's targets (0.80 box, 0.60 click, 0.82 box+click); the
+// box+click target is asserted on the video path, and on the frame alone it
+// is logged as a gap.
 func TestClassicalDAVISNine(t *testing.T) {
-	kinds := []string{"box", "click", "box+click"}
-	targets := map[string]float64{"box": 0.80, "click": 0.60, "box+click": 0.82}
-	meanFloors := map[string]float64{"box": 0.78, "click": 0.60, "box+click": 0.78}
+	kinds := []string{"box", "click", "box+click", "box+click, next frame"}
+	targets := map[string]float64{"box": 0.80, "click": 0.60, "box+click": 0.82, "box+click, next frame": 0.82}
+	meanFloors := map[string]float64{"box": 0.80, "click": 0.60, "box+click": 0.78, "box+click, next frame": 0.82}
 	c := newClassical(t)
 	if spec := os.Getenv("SEG_OPTS"); spec != "" {
 		c = tunedClassical(t, spec)
 	}
 	sum := map[string]float64{}
 	seqs := nineDAVIS()
-	t.Logf("| sequence | box | click | box+click |")
+	t.Logf("| sequence | box | click | box+click | box+click, next frame |")
 	for _, s := range seqs {
 		img := readRGB(t, filepath.Join(s.root, "JPEGImages/480p", s.name, "00000.jpg"))
+		next := readRGB(t, filepath.Join(s.root, "JPEGImages/480p", s.name, "00001.jpg"))
 		truth := readAnnotation(t, filepath.Join(s.root, "Annotations/480p", s.name, "00000.png"))
 		prompts, err := davisPrompts(truth)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
+		prompts["box+click, next frame"] = prompts["box+click"]
 		row := "| " + s.name + " |"
 		for ki, k := range kinds {
-			res, err := c.Segment(context.Background(), img, prompts[k])
+			var nx *media.Image
+			if ki == 3 {
+				nx = &next
+			}
+			res, err := c.SegmentNext(context.Background(), img, nx, prompts[k])
 			if err != nil {
 				t.Fatalf("%s %s: %v", s.name, k, err)
 			}
 			iou := mask.IoU(res.Mask, truth)
 			if d := os.Getenv("SEG_DUMP"); d != "" {
-				dumpMask(t, filepath.Join(d, s.name+"-"+k+".png"), res.Mask)
+				dumpMask(t, filepath.Join(d, s.name+"-"+strings.ReplaceAll(k, ", ", "-")+".png"), res.Mask)
 				tp := 0
 				for i, v := range res.Mask.Pix {
 					if v != 0 && truth.Pix[i] != 0 {
@@ -159,7 +144,7 @@ func TestClassicalDAVISNine(t *testing.T) {
 			t.Errorf("mean IoU from %s is %.3f, below its floor %.2f", k, m, meanFloors[k])
 		}
 		if m < targets[k] {
-			t.Logf("mean IoU from %s is %.3f: issue 8's target %.2f is not met", k, m, targets[k])
+			t.Logf("mean IoU from %s is %.3f: issue 8's target %.2f is not met on this path", k, m, targets[k])
 		}
 	}
 	t.Log(row)
@@ -208,6 +193,8 @@ func tunedClassical(t *testing.T, spec string) *Classical {
 			o.BiasPinShare = x
 		case "island":
 			o.IslandShare = x
+		case "motion":
+			o.MotionWeight = x
 		default:
 			t.Fatalf("SEG_OPTS: unknown knob %s", k)
 		}

@@ -28,6 +28,9 @@ type grabCut struct {
 	// stopShare ends iterate early once a round changes no more than
 	// this share of the pixels.
 	stopShare float64
+	// motion, when the prompt is on a video, adds the motion models'
+	// terms to the colour models' (nil: colour alone).
+	motion *motionCue
 	// scratch for relabel
 	fromSrc, toSink []float64
 	cut             []byte
@@ -57,6 +60,7 @@ func (g *grabCut) fork() *grabCut {
 	f := *g
 	f.labels = append([]byte(nil), g.labels...)
 	f.fromSrc, f.toSink, f.cut = make([]float64, n), make([]float64, n), make([]byte, n)
+	f.motion = g.motion.fork()
 	return &f
 }
 
@@ -109,11 +113,16 @@ func (g *grabCut) learn() {
 	}
 	g.fg.fitStats(&fg)
 	g.bg.fitStats(&bg)
+	if g.motion != nil {
+		g.motion.learn(g.labels)
+	}
 }
 
-// logRatio is log p(c | foreground) − log p(c | background) at pixel i.
+// logRatio is log p(c | foreground) − log p(c | background) at pixel i,
+// with the motion models' ratio added.
 func (g *grabCut) logRatio(i int) float64 {
-	return safeLog(g.fg.prob(g.cols[i])) - safeLog(g.bg.prob(g.cols[i]))
+	mf, mb := g.motion.terms(i)
+	return safeLog(g.fg.prob(g.cols[i])) - safeLog(g.bg.prob(g.cols[i])) + mf - mb
 }
 
 func safeLog(p float64) float64 { return math.Log(math.Max(p, 1e-200)) }
@@ -129,7 +138,8 @@ func (g *grabCut) relabel() error {
 		case gcBGD:
 			g.fromSrc[i], g.toSink[i] = 0, lambda
 		default:
-			g.fromSrc[i], g.toSink[i] = -safeLog(g.bg.prob(g.cols[i])), g.bias-safeLog(g.fg.prob(g.cols[i]))
+			mf, mb := g.motion.terms(i)
+			g.fromSrc[i], g.toSink[i] = -safeLog(g.bg.prob(g.cols[i]))-mb, g.bias-safeLog(g.fg.prob(g.cols[i]))-mf
 		}
 	}
 	if err := cutGrid(g.links, g.fromSrc, g.toSink, g.cut); err != nil {

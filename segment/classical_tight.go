@@ -137,3 +137,69 @@ func markSpan(span, covered []bool) {
 		}
 	}
 }
+
+// clickDepth is how deep the prompt's positive clicks lie in b: the mean
+// over them of the chamfer distance to b's boundary (the frame edge
+// counting as boundary) divided by the largest such distance in b; a click
+// outside b counts 0. A click marks the middle of the object, so of two
+// masks the one deeper under the clicks is the better guess.
+func clickDepth(b *mask.Bitmap, p media.Prompt) float64 {
+	d := chamferDepth(b)
+	var most int32
+	for _, v := range d {
+		most = max(most, v)
+	}
+	if most == 0 {
+		return 0
+	}
+	sum, n := 0.0, 0
+	for _, pt := range p.Points {
+		if pt.Label != 1 {
+			continue
+		}
+		n++
+		x, y := int(pt.X), int(pt.Y)
+		if x >= 0 && y >= 0 && x < b.W && y < b.H {
+			sum += float64(d[y*b.W+x]) / float64(most)
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// chamferDepth is every pixel's two-pass chamfer distance (weights 3 and 4)
+// to the nearest pixel outside b, the frame edge counting as outside; 0
+// outside b.
+func chamferDepth(b *mask.Bitmap) []int32 {
+	const inf = math.MaxInt32 / 2
+	w, h := b.W, b.H
+	d := make([]int32, w*h)
+	at := func(x, y int) int32 {
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 0
+		}
+		return d[y*w+x]
+	}
+	for i, v := range b.Pix {
+		if v != 0 {
+			d[i] = inf
+		}
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if i := y*w + x; d[i] > 0 {
+				d[i] = min(d[i], at(x-1, y)+3, at(x, y-1)+3, at(x-1, y-1)+4, at(x+1, y-1)+4)
+			}
+		}
+	}
+	for y := h - 1; y >= 0; y-- {
+		for x := w - 1; x >= 0; x-- {
+			if i := y*w + x; d[i] > 0 {
+				d[i] = min(d[i], at(x+1, y)+3, at(x, y+1)+3, at(x+1, y+1)+4, at(x-1, y+1)+4)
+			}
+		}
+	}
+	return d
+}

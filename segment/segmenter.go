@@ -94,7 +94,7 @@ func (s ClassicalSegmenter) Segment(ctx context.Context, f media.Frame, req medi
 		return resp, errors.New("everything mode needs a SAM model; give --model NAME or --sam-encoder/--sam-decoder (config sam.model or sam.encoder/sam.decoder; see `samtrack models list`)")
 	}
 	for i, p := range req.Prompts {
-		r, err := s.c.Segment(ctx, f.Image, p)
+		r, err := s.c.SegmentNext(ctx, f.Image, req.Next, p)
 		if err != nil {
 			return resp, fmt.Errorf("classical segmenter, prompt %d on frame %d: %w", i, f.Index, err)
 		}

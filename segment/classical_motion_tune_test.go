@@ -1,0 +1,116 @@
+//go:build tune && !nogocv
+
+package segment
+
+import (
+	"context"
+	"fmt"
+	"image"
+
+	"os"
+	"path/filepath"
+	"testing"
+
+	"samtrack/mask"
+)
+
+func readAnnotationID(t testing.TB, path string, id int) *mask.Bitmap {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	im, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := im.(*image.Paletted)
+	b := mask.NewBitmap(p.Rect.Dx(), p.Rect.Dy())
+	for y := 0; y < b.H; y++ {
+		for x := 0; x < b.W; x++ {
+			v := int(p.Pix[y*p.Stride+x])
+			if (id == 0 && v != 0 && v != 255) || (id > 0 && v == id) {
+				b.Pix[y*b.W+x] = 1
+			}
+		}
+	}
+	return b
+}
+
+type selCase struct {
+	name        string
+	frame, next string
+	truth       string
+	id          int
+}
+
+func selCases() (train, held []selCase) {
+	for _, s := range nineDAVIS() {
+		n, _ := os.ReadDir(filepath.Join(s.root, "JPEGImages/480p", s.name))
+		for f := 10; f+1 < len(n); f += 10 {
+			train = append(train, selCase{fmt.Sprintf("%s/%d", s.name, f),
+				filepath.Join(s.root, "JPEGImages/480p", s.name, fmt.Sprintf("%05d.jpg", f)),
+				filepath.Join(s.root, "JPEGImages/480p", s.name, fmt.Sprintf("%05d.jpg", f+1)),
+				filepath.Join(s.root, "Annotations/480p", s.name, fmt.Sprintf("%05d.png", f)), 0})
+		}
+	}
+	const p = "../../shared/data/davis2017-partial"
+	for _, c := range []struct {
+		seq string
+		ids []int
+	}{{"bear", []int{0}}, {"tennis", []int{0, 1, 2}}} {
+		for _, id := range c.ids {
+			held = append(held, selCase{fmt.Sprintf("%s/id%d", c.seq, id),
+				filepath.Join(p, "JPEGImages/480p", c.seq, "00000.jpg"), filepath.Join(p, "JPEGImages/480p", c.seq, "00001.jpg"),
+				filepath.Join(p, "Annotations/480p", c.seq, "00000.png"), id})
+		}
+	}
+	for _, id := range []int{0, 1, 2} {
+		held = append(held, selCase{fmt.Sprintf("bmx-trees/id%d", id),
+			filepath.Join(p, "bmx-trees-frame0/JPEGImages/bmx-trees/00000.jpg"), filepath.Join(p, "bmx-trees-frame0/JPEGImages/bmx-trees/00001.jpg"),
+			filepath.Join(p, "bmx-trees-frame0/Annotations/bmx-trees/00000.png"), id})
+	}
+	return train, held
+}
+
+// TestClassicalMotionFrames measures the classical segmenter's box+click
+// prompt with and without the next frame (SegmentNext) beyond frame 0: on
+// every tenth frame of the nine DAVIS sequences, and (HELD=1) on the
+// DAVIS 2017 sequences of davis2017-partial, per object. Development
+// harness: go test -tags tune -run TestClassicalMotionFrames -v ./segment
+func TestClassicalMotionFrames(t *testing.T) {
+	train, held := selCases()
+	set := train
+	if os.Getenv("HELD") != "" {
+		set = held
+	}
+	kind := "box+click"
+	if k := os.Getenv("KIND"); k != "" {
+		kind = k
+	}
+	c := newClassical(t)
+	var still, moving float64
+	for _, cs := range set {
+		img, nx := readRGB(t, cs.frame), readRGB(t, cs.next)
+		truth := readAnnotationID(t, cs.truth, cs.id)
+		prompts, err := davisPrompts(truth)
+		if err != nil {
+			t.Fatalf("%s: %v", cs.name, err)
+		}
+		a, err := c.Segment(context.Background(), img, prompts[kind])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.SegmentNext(context.Background(), img, &nx, prompts[kind])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ia, ib := mask.IoU(a.Mask, truth), mask.IoU(b.Mask, truth)
+		still += ia
+		moving += ib
+		t.Logf("| %s | %.3f | %.3f |", cs.name, ia, ib)
+	}
+	n := float64(len(set))
+	t.Logf("| mean of %d | %.3f | %.3f |", len(set), still/n, moving/n)
+}
