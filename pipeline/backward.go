@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samtrack/mask"
+	"samtrack/media"
 	"samtrack/tracker"
 	"samtrack/video"
 )
@@ -186,12 +187,13 @@ func (b *bidirectional) runBackward(ctx context.Context, spec Spec, seg tracker.
 // frame's labels that hold an object.
 func (b *bidirectional) track(ctx context.Context, rev *video.Reverse, tr *tracker.Tracker, log *slog.Logger) (int, error) {
 	n, logged := 0, time.Now()
+	frames := &readAhead{src: rev}
 	for {
 		if time.Since(logged) >= 2*time.Second {
 			logged = time.Now()
 			log.Info("backward pass", "frames", n, "of", b.last+1)
 		}
-		f, err := rev.Next(ctx)
+		f, err := frames.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
@@ -200,7 +202,11 @@ func (b *bidirectional) track(ctx context.Context, rev *video.Reverse, tr *track
 		}
 		real := f.Index
 		f.Index = b.last - real
-		res, err := tr.Step(ctx, f)
+		var next *media.Image // the frame before, in time: motion either way
+		if tr.PromptsAt(f.Index) {
+			next = frames.Peek(ctx)
+		}
+		res, err := tr.StepNext(ctx, f, next)
 		if err != nil {
 			return n, fmt.Errorf("backward pass: frame %d: %w", real, err)
 		}

@@ -290,12 +290,13 @@ func (j *job) loop(ctx context.Context) error {
 			return err
 		}
 	}
+	frames := &readAhead{src: j.src}
 	for {
 		if j.live != nil && j.spec.Config.Video.MaxFrames > 0 && j.sum.FramesDone >= j.spec.Config.Video.MaxFrames {
 			return nil
 		}
 		j.applyPending()
-		f, err := j.src.Next(ctx)
+		f, err := frames.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -305,10 +306,60 @@ func (j *job) loop(ctx context.Context) error {
 		if j.bidi != nil && j.bidi.direction == DirectionBackward && f.Index > j.bidi.last {
 			return nil // backwards only: nothing is tracked after the last prompt
 		}
-		if err := j.step(ctx, f); err != nil {
+		// A prompt on this frame may use the motion to the next one (the
+		// classical segmenter does). Not on a live stream, where reading
+		// ahead would hold this frame back by one.
+		var next *media.Image
+		if j.live == nil && j.tr.PromptsAt(f.Index) {
+			next = frames.Peek(ctx)
+		}
+		if err := j.step(ctx, f, next); err != nil {
 			return err
 		}
 	}
+}
+
+// readAhead delivers a source's frames in order and can read the next one
+// early (Peek), for a prompt that uses the motion to it.
+type readAhead struct {
+	src interface {
+		Next(context.Context) (media.Frame, error)
+	}
+	ahead *media.Frame
+	err   error // what reading ahead met, for the next call of Next
+}
+
+// Next returns the frame read ahead, if any, else the source's next.
+func (r *readAhead) Next(ctx context.Context) (media.Frame, error) {
+	switch {
+	case r.ahead != nil:
+		f := *r.ahead
+		r.ahead = nil
+		return f, nil
+	case r.err != nil:
+		err := r.err
+		r.err = nil
+		return media.Frame{}, err
+	}
+	return r.src.Next(ctx)
+}
+
+// Peek reads the next frame now and returns its picture; nil at the end
+// or on an error, which the next call of Next returns, so the frame in
+// hand is still stepped first.
+func (r *readAhead) Peek(ctx context.Context) *media.Image {
+	if r.ahead == nil && r.err == nil {
+		f, err := r.src.Next(ctx)
+		if err != nil {
+			r.err = err
+			return nil
+		}
+		r.ahead = &f
+	}
+	if r.ahead == nil {
+		return nil
+	}
+	return &r.ahead.Image
 }
 
 // applyPending hands the tracker the prompts that arrived while running.
@@ -326,8 +377,8 @@ func (j *job) applyPending() {
 }
 
 // step tracks frame f, writes its outputs and reports progress.
-func (j *job) step(ctx context.Context, f media.Frame) error {
-	res, err := j.tr.Step(ctx, f)
+func (j *job) step(ctx context.Context, f media.Frame, next *media.Image) error {
+	res, err := j.tr.StepNext(ctx, f, next)
 	if err != nil {
 		return err
 	}

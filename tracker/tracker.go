@@ -338,6 +338,14 @@ func (t *Tracker) checkFrame(f media.Frame) error {
 // frames up to the interrupted run's last frame are replayed from its
 // stored labels and come back with Replayed set.
 func (t *Tracker) Step(ctx context.Context, f media.Frame) (*FrameResult, error) {
+	return t.StepNext(ctx, f, nil)
+}
+
+// StepNext is Step with the frame after f already decoded (next; nil when
+// there is none): prompts answered on f may use the motion between the two
+// (media.SegmentRequest.Next). Callers that read ahead do so only where
+// PromptsAt says it helps.
+func (t *Tracker) StepNext(ctx context.Context, f media.Frame, next *media.Image) (*FrameResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -355,7 +363,25 @@ func (t *Tracker) Step(ctx context.Context, f media.Frame) (*FrameResult, error)
 			return nil, err
 		}
 	}
-	return t.liveStep(ctx, f)
+	return t.liveStep(ctx, f, next)
+}
+
+// PromptsAt reports whether the segmenter will be asked for prompts when
+// the frame with this index is stepped: a caller that can read the next
+// frame ahead passes it to StepNext then.
+func (t *Tracker) PromptsAt(index int) bool {
+	if t.replay != nil && index <= t.replay.last {
+		return false
+	}
+	for _, it := range t.pending {
+		if it.frame > index {
+			break
+		}
+		if it.kind == pendingPrompt {
+			return true
+		}
+	}
+	return false
 }
 
 // discovers reports whether the frame about to be committed runs
@@ -367,7 +393,7 @@ func (t *Tracker) discovers() bool {
 	return t.seg != nil && (t.opts.Discover && t.steps%t.opts.SAMGap == 0 || t.opts.EverythingFirst && t.steps == 0)
 }
 
-func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, error) {
+func (t *Tracker) liveStep(ctx context.Context, f media.Frame, next *media.Image) (*FrameResult, error) {
 	items := t.takePending(f.Index)
 	labels, err := t.propagate(ctx, f)
 	if err != nil {
@@ -383,7 +409,7 @@ func (t *Tracker) liveStep(ctx context.Context, f media.Frame) (*FrameResult, er
 	}
 	changed = changed || ok
 	discover := t.discovers()
-	ask, err := t.segmentFrame(ctx, f, items, labels, discover)
+	ask, err := t.segmentFrame(ctx, f, next, items, labels, discover)
 	if err != nil {
 		return nil, err
 	}
@@ -505,7 +531,7 @@ type frameAsk struct {
 // segmentFrame asks the segmenter, at most once, for everything this frame
 // needs: the pending prompts and, on a discovery frame, everything mode
 // and the refresh of the tracked objects not prompted here.
-func (t *Tracker) segmentFrame(ctx context.Context, f media.Frame, items []pendingItem, labels *mask.LabelMap, discover bool) (frameAsk, error) {
+func (t *Tracker) segmentFrame(ctx context.Context, f media.Frame, next *media.Image, items []pendingItem, labels *mask.LabelMap, discover bool) (frameAsk, error) {
 	var ask frameAsk
 	prompted := map[uint16]bool{}
 	for _, it := range items {
@@ -524,6 +550,9 @@ func (t *Tracker) segmentFrame(ctx context.Context, f media.Frame, items []pendi
 		return ask, nil
 	}
 	req := media.SegmentRequest{Everything: discover}
+	if len(ask.prompts) > 0 {
+		req.Next = next
+	}
 	for _, p := range ask.prompts {
 		req.Prompts = append(req.Prompts, p.prompt)
 	}

@@ -53,27 +53,39 @@ func (e *FrameError) Unwrap() error { return e.Err }
 // src with opts, and returns it with the input's Info. An error opening src
 // is Open's; every later error is a *FrameError.
 func ReadFrame(ctx context.Context, src string, n int, opts Options) (media.Image, Info, error) {
+	img, _, info, err := ReadFrameNext(ctx, src, n, opts)
+	return img, info, err
+}
+
+// ReadFrameNext is ReadFrame that also returns the frame delivered after
+// frame n (nil when there is none or it cannot be decoded: frame n is
+// still good), for a segmenter that uses the motion between the two.
+func ReadFrameNext(ctx context.Context, src string, n int, opts Options) (media.Image, *media.Image, Info, error) {
 	if n < 0 {
-		return media.Image{}, Info{}, &FrameError{N: n, Problem: FrameNegative}
+		return media.Image{}, nil, Info{}, &FrameError{N: n, Problem: FrameNegative}
 	}
 	s, err := Open(ctx, src, opts)
 	if err != nil {
-		return media.Image{}, Info{}, err
+		return media.Image{}, nil, Info{}, err
 	}
 	defer s.Close()
 	for {
 		f, err := s.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			return media.Image{}, Info{}, &FrameError{N: n, Problem: FramePastEnd, Delivered: s.Stats().Delivered}
+			return media.Image{}, nil, Info{}, &FrameError{N: n, Problem: FramePastEnd, Delivered: s.Stats().Delivered}
 		}
 		if err != nil {
-			return media.Image{}, Info{}, &FrameError{N: n, Problem: FrameDecode, Err: err}
+			return media.Image{}, nil, Info{}, &FrameError{N: n, Problem: FrameDecode, Err: err}
 		}
 		if f.Index == n {
-			return f.Image, s.Info(), nil
+			var next *media.Image
+			if nf, err := s.Next(ctx); err == nil {
+				next = &nf.Image
+			}
+			return f.Image, next, s.Info(), nil
 		}
 		if f.Index > n {
-			return media.Image{}, Info{}, &FrameError{N: n, Problem: FrameSkipped}
+			return media.Image{}, nil, Info{}, &FrameError{N: n, Problem: FrameSkipped}
 		}
 	}
 }

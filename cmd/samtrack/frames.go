@@ -37,19 +37,19 @@ func readImage(ctx context.Context, path string, opts video.Options) (media.Imag
 
 // readVideoFrame decodes frame n (counting from 0) of a video, wording its
 // errors for --frame.
-func readVideoFrame(ctx context.Context, src string, n int, opts video.Options) (media.Image, error) {
-	img, _, err := video.ReadFrame(ctx, src, n, opts)
+func readVideoFrame(ctx context.Context, src string, n int, opts video.Options) (media.Image, *media.Image, error) {
+	img, next, _, err := video.ReadFrameNext(ctx, src, n, opts)
 	var fe *video.FrameError
 	if err == nil || !errors.As(err, &fe) {
-		return img, err
+		return img, next, err
 	}
 	switch fe.Problem {
 	case video.FrameNegative:
-		return img, fmt.Errorf("--frame %d: frame numbers start at 0", n)
+		return img, nil, fmt.Errorf("--frame %d: frame numbers start at 0", n)
 	case video.FramePastEnd:
-		return img, fmt.Errorf("--frame %d: %s has only %d frames", n, src, fe.Delivered)
+		return img, nil, fmt.Errorf("--frame %d: %s has only %d frames", n, src, fe.Delivered)
 	case video.FrameSkipped:
-		return img, fmt.Errorf("--frame %d is not delivered with the configured stride", n)
+		return img, nil, fmt.Errorf("--frame %d is not delivered with the configured stride", n)
 	}
-	return img, fmt.Errorf("decode %s: %w", src, fe.Err)
+	return img, nil, fmt.Errorf("decode %s: %w", src, fe.Err)
 }

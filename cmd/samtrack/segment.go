@@ -83,12 +83,13 @@ func (f *segmentFlags) check(points []string, box string) error {
 func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) error {
 	doc := export.SegmentDoc{Image: export.SegmentImage{File: f.image}}
 	var frame media.Frame
+	var next *media.Image // the frame after it, on a video: as track gives the segmenter
 	var err error
 	if f.image != "" {
 		frame.Image, err = readImage(ctx, f.image, pipeline.FrameOptions(c, a.log))
 	} else {
 		doc.Image.File, doc.Image.Frame, frame.Index = f.video, &f.frame, f.frame
-		frame.Image, err = readVideoFrame(ctx, f.video, f.frame, pipeline.FrameOptions(c, a.log))
+		frame.Image, next, err = readVideoFrame(ctx, f.video, f.frame, pipeline.FrameOptions(c, a.log))
 	}
 	if err != nil && ctx.Err() == nil {
 		// missing, unreadable or too large, or no such frame: the input
@@ -109,7 +110,7 @@ func (a *app) runSegment(ctx context.Context, c config.Config, f segmentFlags) e
 	if f.everything {
 		labels, err = a.segmentEverything(ctx, seg, frame, c.Everything, &doc)
 	} else {
-		labels, err = a.segmentPrompt(ctx, seg, frame, f.prompt, c.Track.MinArea, &doc)
+		labels, err = a.segmentPrompt(ctx, seg, frame, next, f.prompt, c.Track.MinArea, &doc)
 	}
 	if err != nil {
 		return inputExit(err)
@@ -159,8 +160,8 @@ func (a *app) segmentEverything(ctx context.Context, seg *pipeline.Segmenter, fr
 
 // segmentPrompt segments one prompt on frame as object 1, with a warning
 // (on stderr and in doc) when its mask is doubtful, as track gives one.
-func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, p media.Prompt, minArea int, doc *export.SegmentDoc) (*mask.LabelMap, error) {
-	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{p}})
+func (a *app) segmentPrompt(ctx context.Context, seg *pipeline.Segmenter, frame media.Frame, next *media.Image, p media.Prompt, minArea int, doc *export.SegmentDoc) (*mask.LabelMap, error) {
+	resp, err := seg.Segment(ctx, frame, media.SegmentRequest{Prompts: []media.Prompt{p}, Next: next})
 	if err != nil {
 		return nil, err
 	}
