@@ -5,8 +5,6 @@ package segment
 import (
 	"context"
 	"fmt"
-	"image"
-
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,42 +12,23 @@ import (
 	"samtrack/mask"
 )
 
-func readAnnotationID(t testing.TB, path string, id int) *mask.Bitmap {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	im, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := im.(*image.Paletted)
-	b := mask.NewBitmap(p.Rect.Dx(), p.Rect.Dy())
-	for y := 0; y < b.H; y++ {
-		for x := 0; x < b.W; x++ {
-			v := int(p.Pix[y*p.Stride+x])
-			if (id == 0 && v != 0 && v != 255) || (id > 0 && v == id) {
-				b.Pix[y*b.W+x] = 1
-			}
-		}
-	}
-	return b
-}
-
-type selCase struct {
+// motionCase is one prompt of TestClassicalMotionFrames: a frame, the
+// next one, and the annotation (object id, or 0 for every object).
+type motionCase struct {
 	name        string
 	frame, next string
 	truth       string
 	id          int
 }
 
-func selCases() (train, held []selCase) {
+// motionCases are every tenth frame of the nine DAVIS sequences (frame 0
+// left out: TestClassicalDAVISNine measures it) and, held out, the DAVIS
+// 2017 frames of davis2017-partial, per object and all objects together.
+func motionCases() (train, held []motionCase) {
 	for _, s := range nineDAVIS() {
 		n, _ := os.ReadDir(filepath.Join(s.root, "JPEGImages/480p", s.name))
 		for f := 10; f+1 < len(n); f += 10 {
-			train = append(train, selCase{fmt.Sprintf("%s/%d", s.name, f),
+			train = append(train, motionCase{fmt.Sprintf("%s/%d", s.name, f),
 				filepath.Join(s.root, "JPEGImages/480p", s.name, fmt.Sprintf("%05d.jpg", f)),
 				filepath.Join(s.root, "JPEGImages/480p", s.name, fmt.Sprintf("%05d.jpg", f+1)),
 				filepath.Join(s.root, "Annotations/480p", s.name, fmt.Sprintf("%05d.png", f)), 0})
@@ -61,13 +40,13 @@ func selCases() (train, held []selCase) {
 		ids []int
 	}{{"bear", []int{0}}, {"tennis", []int{0, 1, 2}}} {
 		for _, id := range c.ids {
-			held = append(held, selCase{fmt.Sprintf("%s/id%d", c.seq, id),
+			held = append(held, motionCase{fmt.Sprintf("%s/id%d", c.seq, id),
 				filepath.Join(p, "JPEGImages/480p", c.seq, "00000.jpg"), filepath.Join(p, "JPEGImages/480p", c.seq, "00001.jpg"),
 				filepath.Join(p, "Annotations/480p", c.seq, "00000.png"), id})
 		}
 	}
 	for _, id := range []int{0, 1, 2} {
-		held = append(held, selCase{fmt.Sprintf("bmx-trees/id%d", id),
+		held = append(held, motionCase{fmt.Sprintf("bmx-trees/id%d", id),
 			filepath.Join(p, "bmx-trees-frame0/JPEGImages/bmx-trees/00000.jpg"), filepath.Join(p, "bmx-trees-frame0/JPEGImages/bmx-trees/00001.jpg"),
 			filepath.Join(p, "bmx-trees-frame0/Annotations/bmx-trees/00000.png"), id})
 	}
@@ -80,7 +59,7 @@ func selCases() (train, held []selCase) {
 // DAVIS 2017 sequences of davis2017-partial, per object. Development
 // harness: go test -tags tune -run TestClassicalMotionFrames -v ./segment
 func TestClassicalMotionFrames(t *testing.T) {
-	train, held := selCases()
+	train, held := motionCases()
 	set := train
 	if os.Getenv("HELD") != "" {
 		set = held

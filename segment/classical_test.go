@@ -103,6 +103,13 @@ func readRGB(t testing.TB, path string) media.Image {
 // readAnnotation decodes a DAVIS palette PNG to the mask of every object.
 func readAnnotation(t testing.TB, path string) *mask.Bitmap {
 	t.Helper()
+	return readAnnotationID(t, path, 0)
+}
+
+// readAnnotationID decodes a DAVIS palette PNG to the mask of object id,
+// or with id 0 of every object (DAVIS 2017's void index 255 is none).
+func readAnnotationID(t testing.TB, path string, id int) *mask.Bitmap {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		testenv.Missing(t, "DAVIS annotation not available: %v", err)
@@ -119,7 +126,8 @@ func readAnnotation(t testing.TB, path string) *mask.Bitmap {
 	b := mask.NewBitmap(p.Rect.Dx(), p.Rect.Dy())
 	for y := 0; y < b.H; y++ {
 		for x := 0; x < b.W; x++ {
-			if p.Pix[y*p.Stride+x] != 0 {
+			v := int(p.Pix[y*p.Stride+x])
+			if id == 0 && v != 0 && v != 255 || id > 0 && v == id {
 				b.Pix[y*b.W+x] = 1
 			}
 		}
