@@ -87,7 +87,8 @@ type ClassicalSegmenter struct{ c *Classical }
 // NewClassicalSegmenter wraps c for the tracker.
 func NewClassicalSegmenter(c *Classical) ClassicalSegmenter { return ClassicalSegmenter{c} }
 
-// Segment answers req's prompts on f one by one.
+// Segment answers req's prompts on f one by one (with req.Next, when
+// given, for the motion runs of SegmentNext).
 func (s ClassicalSegmenter) Segment(ctx context.Context, f media.Frame, req media.SegmentRequest) (media.SegmentResponse, error) {
 	var resp media.SegmentResponse
 	if req.Everything {
