@@ -64,8 +64,8 @@ type ClassicalOptions struct {
 	// StopShare ends a box's GrabCut rounds early once one changes no more
 	// than this share of the working pixels (0 runs every round).
 	StopShare float64
-	// MotionWeight, for a box with positive clicks on a video frame whose
-	// next frame is known (SegmentNext), weighs the motion models' log
+	// MotionWeight, for a box on a video frame whose next frame is known
+	// (SegmentNext), weighs the motion models' log
 	// likelihoods against the colour models' (1: as much; 0 turns motion
 	// off). It was not tuned: 1 is the plain product of the two
 	// likelihoods (docs/BENCHMARKS.md).
@@ -143,12 +143,14 @@ func (c *Classical) Segment(ctx context.Context, img media.Image, p media.Prompt
 }
 
 // SegmentNext is Segment on a video frame whose next frame is known (nil:
-// none). For a box with positive clicks, GrabCut then also weighs how each
-// pixel moves against the box's surroundings (motionCue), in two runs, one
-// whose motion models are learned from the labels and one whose background
-// model is fixed to the surroundings, and keeps the mask in which the
-// positive clicks lie deepest (clickDepth): a click marks the middle of the
-// object. A next frame of another size is ignored.
+// none). For a box, GrabCut then also weighs how each pixel moves against
+// the box's surroundings (motionCue), in two runs, one whose motion models
+// are learned from the labels and one whose background model is fixed to
+// the surroundings. With positive clicks it keeps the mask in which the
+// clicks lie deepest (clickDepth: a click marks the middle of the object);
+// a box alone also runs on the frame alone, and the mask most like the
+// other two is kept (medoid). Clicks alone, and a next frame of another
+// size, take the frame alone.
 func (c *Classical) SegmentNext(ctx context.Context, img media.Image, next *media.Image, p media.Prompt) (media.Result, error) {
 	if err := checkImage(img); err != nil {
 		return media.Result{}, fmt.Errorf("classical segmenter: %w", err)
@@ -166,7 +168,7 @@ func (c *Classical) SegmentNext(ctx context.Context, img media.Image, next *medi
 	if err := ctx.Err(); err != nil {
 		return media.Result{}, err
 	}
-	if next != nil && (p.Box == nil || pos == 0 || c.opts.MotionWeight == 0 || checkImage(*next) != nil || next.W != img.W || next.H != img.H) {
+	if next != nil && (p.Box == nil || c.opts.MotionWeight == 0 || checkImage(*next) != nil || next.W != img.W || next.H != img.H) {
 		next = nil
 	}
 	w, h := img.W, img.H
@@ -181,27 +183,32 @@ func (c *Classical) SegmentNext(ctx context.Context, img media.Image, next *medi
 			next = &n
 		}
 	}
-	results, err := c.segmentWindow(ctx, img, next, wp)
+	// A box alone has no click to choose by: the run on the frame alone
+	// joins the motion runs, and the one most like the others is kept.
+	results, err := c.segmentWindow(ctx, img, next, pos == 0, wp)
 	if err != nil {
 		return media.Result{}, err
 	}
-	var best media.Result
-	bestDepth := -1.0
-	for _, res := range results {
+	masks := make([]*mask.Bitmap, len(results))
+	for i := range results {
 		if !whole {
-			res.Mask = pasteMask(res.Mask, win, w, h)
+			results[i].Mask = pasteMask(results[i].Mask, win, w, h)
 		}
-		if res.Mask, err = tightComponents(res.Mask, p); err != nil {
+		if results[i].Mask, err = tightComponents(results[i].Mask, p); err != nil {
 			return media.Result{}, err
 		}
-		if len(results) == 1 {
-			return res, nil
-		}
-		if d := clickDepth(res.Mask, p); d > bestDepth {
-			best, bestDepth = res, d
+		masks[i] = results[i].Mask
+	}
+	if pos == 0 {
+		return results[medoid(masks)], nil
+	}
+	best, bestDepth := 0, -1.0
+	for i, m := range masks {
+		if d := clickDepth(m, p); d > bestDepth {
+			best, bestDepth = i, d
 		}
 	}
-	return best, nil
+	return results[best], nil
 }
 
 // window is the part of the frame GrabCut works on: with a box, the box
@@ -245,8 +252,9 @@ func pasteMask(m *mask.Bitmap, r image.Rectangle, w, h int) *mask.Bitmap {
 }
 
 // segmentWindow runs the prompt on img (already cropped to its window),
-// with next (cropped alike, or nil) for the motion runs: one result a run.
-func (c *Classical) segmentWindow(ctx context.Context, img media.Image, next *media.Image, p media.Prompt) ([]media.Result, error) {
+// with next (cropped alike, or nil) for the motion runs: one result a run
+// (grabCut's).
+func (c *Classical) segmentWindow(ctx context.Context, img media.Image, next *media.Image, withAlone bool, p media.Prompt) ([]media.Result, error) {
 	long := max(img.W, img.H)
 	s := math.Min(1, float64(c.opts.MaxSide)/float64(long))
 	ww, wh := max(1, int(math.Round(float64(img.W)*s))), max(1, int(math.Round(float64(img.H)*s)))
@@ -263,7 +271,7 @@ func (c *Classical) segmentWindow(ctx context.Context, img media.Image, next *me
 	var fgs [][]byte
 	if fgSeeds >= gcMinSamples && len(seeds.pix)-fgSeeds >= gcMinSamples {
 		var err error
-		if fgs, err = c.grabCut(img, next, ww, wh, seeds.pix, seeds.box); err != nil {
+		if fgs, err = c.grabCut(img, next, withAlone, ww, wh, seeds.pix, seeds.box); err != nil {
 			return nil, err
 		}
 	} else {
@@ -413,17 +421,24 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 	return m
 }
 
-// grabCut runs GrabCut on the frame shrunk to ww×wh (boxGrabCut for a box,
-// cv::grabCut for clicks alone) and returns a 0/255 mask a run: one, or
-// with next (a box prompt on a video) the two motion runs.
-func (c *Classical) grabCut(img media.Image, next *media.Image, ww, wh int, seeds []byte, box *image.Rectangle) ([][]byte, error) {
+// grabCut runs GrabCut on the frame shrunk to ww×wh and returns a 0/255
+// mask a run: the run on the frame alone (boxGrabCut for a box,
+// cv::grabCut for clicks alone), and with next (a box prompt on a video)
+// the two motion runs, after it (withAlone) or instead of it.
+func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, ww, wh int, seeds []byte, box *image.Rectangle) ([][]byte, error) {
 	rgb, err := resizeRGB(img.RGB, img.W, img.H, ww, wh)
 	if err != nil {
 		return nil, err
 	}
 	var runs [][]byte
-	switch {
-	case box != nil && next != nil:
+	if box == nil || next == nil || withAlone {
+		out, err := c.aloneRun(rgb, ww, wh, seeds, box)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, out)
+	}
+	if box != nil && next != nil {
 		nrgb, err := resizeRGB(next.RGB, next.W, next.H, ww, wh)
 		if err != nil {
 			return nil, err
@@ -439,24 +454,6 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, ww, wh int, seed
 			}
 			runs = append(runs, out)
 		}
-	case box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0):
-		out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, nil)
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, out)
-	default:
-		work, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC3, rgb)
-		if err != nil {
-			return nil, fmt.Errorf("classical segmenter: wrap frame: %w", err)
-		}
-		out, err := c.openCVGrabCut(work, ww, wh, seeds)
-		work.Close()
-		runtime.KeepAlive(rgb)
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, out)
 	}
 	for _, out := range runs {
 		for i, v := range out {
@@ -467,6 +464,22 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, ww, wh int, seed
 		}
 	}
 	return runs, nil
+}
+
+// aloneRun is GrabCut on the working image rgb alone: boxGrabCut for a
+// box, cv::grabCut for clicks alone (or with pinpoint and the bias off).
+func (c *Classical) aloneRun(rgb []byte, ww, wh int, seeds []byte, box *image.Rectangle) ([]byte, error) {
+	if box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0) {
+		return c.boxGrabCut(rgb, ww, wh, seeds, *box, nil)
+	}
+	work, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC3, rgb)
+	if err != nil {
+		return nil, fmt.Errorf("classical segmenter: wrap frame: %w", err)
+	}
+	defer work.Close()
+	out, err := c.openCVGrabCut(work, ww, wh, seeds)
+	runtime.KeepAlive(rgb)
+	return out, err
 }
 
 // openCVGrabCut runs cv::grabCut on work (ww×wh) from seeds and returns

@@ -101,10 +101,9 @@ func TestResidualMotion(t *testing.T) {
 	}
 }
 
-// TestSegmentNext: the next frame changes only box prompts with a positive
-// click; a box alone, clicks alone and a next frame of another size give
-// what Segment gives. Where nothing moves, the motion runs still find the
-// object by colour.
+// TestSegmentNext: the next frame changes only prompts with a box; clicks
+// alone and a next frame of another size give what Segment gives. Where
+// nothing moves, the motion runs still find the object by colour.
 func TestSegmentNext(t *testing.T) {
 	c := newClassical(t)
 	ctx := context.Background()
@@ -119,7 +118,7 @@ func TestSegmentNext(t *testing.T) {
 		next *media.Image
 		same bool
 	}{
-		{"box alone", media.Prompt{Box: box}, &still, true},
+		{"box alone", media.Prompt{Box: box}, &still, false},
 		{"click alone", media.Prompt{Points: click}, &still, true},
 		{"next frame of another size", media.Prompt{Box: box, Points: click}, &other, true},
 		{"box and click", media.Prompt{Box: box, Points: click}, &still, false},
@@ -157,5 +156,25 @@ func TestClickDepth(t *testing.T) {
 	}
 	if c, e, o := at(30, 20), at(12, 20), at(5, 5); !(c > 0.9 && e < 0.4 && e > 0 && o == 0) {
 		t.Errorf("depth at centre %.2f, near the edge %.2f, outside %.2f", c, e, o)
+	}
+}
+
+// TestMedoid: of three masks, one the other two bear out is kept.
+func TestMedoid(t *testing.T) {
+	rect := func(x0, x1 int) *mask.Bitmap {
+		b := mask.NewBitmap(40, 10)
+		for y := 0; y < 10; y++ {
+			for x := x0; x < x1; x++ {
+				b.Pix[y*40+x] = 1
+			}
+		}
+		return b
+	}
+	// an outlier first, then two that nearly agree
+	if got := medoid([]*mask.Bitmap{rect(0, 5), rect(10, 30), rect(12, 30)}); got != 1 && got != 2 {
+		t.Errorf("medoid %d, want 1 or 2", got)
+	}
+	if got := medoid([]*mask.Bitmap{rect(0, 5)}); got != 0 {
+		t.Errorf("medoid of one mask: %d", got)
 	}
 }

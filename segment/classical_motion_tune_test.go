@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"samtrack/mask"
+	"samtrack/media"
 )
 
 // motionCase is one prompt of TestClassicalMotionFrames: a frame, the
@@ -92,4 +93,78 @@ func TestClassicalMotionFrames(t *testing.T) {
 	}
 	n := float64(len(set))
 	t.Logf("| mean of %d | %.3f | %.3f |", len(set), still/n, moving/n)
+}
+
+// boxCandidates are the masks a box-only prompt gets from the frame alone
+// and from the two motion runs (development: no selector uses them yet).
+func boxCandidates(t *testing.T, c *Classical, img, next media.Image, p media.Prompt) []*mask.Bitmap {
+	win := c.window(img.W, img.H, p)
+	crop := cropBox{win.Min.X, win.Min.Y, win.Max.X, win.Max.Y}
+	ci, cn, wp := cropImage(img, crop), cropImage(next, crop), shiftPrompt(p, win.Min)
+	var out []*mask.Bitmap
+	for _, nx := range []*media.Image{nil, &cn} {
+		rs, err := c.segmentWindow(context.Background(), ci, nx, false, wp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			m, err := tightComponents(pasteMask(r.Mask, win, img.W, img.H), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestBoxOnlyMotion measures box-only selectors over boxCandidates: the
+// medoid (the mask most like the other two).
+func TestBoxOnlyMotion(t *testing.T) {
+	train, held := motionCases()
+	set := train
+	switch os.Getenv("SET") {
+	case "held":
+		set = held
+	case "frame0":
+		set = nil
+		for _, s := range nineDAVIS() {
+			set = append(set, motionCase{s.name, filepath.Join(s.root, "JPEGImages/480p", s.name, "00000.jpg"),
+				filepath.Join(s.root, "JPEGImages/480p", s.name, "00001.jpg"), filepath.Join(s.root, "Annotations/480p", s.name, "00000.png"), 0})
+		}
+	}
+	c := newClassical(t)
+	sums := make([]float64, 5)
+	for _, cs := range set {
+		img, nx := readRGB(t, cs.frame), readRGB(t, cs.next)
+		truth := readAnnotationID(t, cs.truth, cs.id)
+		prompts, err := davisPrompts(truth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := boxCandidates(t, c, img, nx, prompts["box"])
+		ious := make([]float64, len(ms))
+		best, bestAgree, oracle := 0, -1.0, 0.0
+		for i, m := range ms {
+			ious[i] = mask.IoU(m, truth)
+			agree := 0.0
+			for j, o := range ms {
+				if j != i {
+					agree += mask.IoU(m, o)
+				}
+			}
+			if agree > bestAgree {
+				best, bestAgree = i, agree
+			}
+			oracle = max(oracle, ious[i])
+		}
+		for i := range ious {
+			sums[i] += ious[i]
+		}
+		sums[3] += ious[best]
+		sums[4] += oracle
+		t.Logf("| %s | %.3f | %.3f | %.3f | medoid %d %.3f |", cs.name, ious[0], ious[1], ious[2], best, ious[best])
+	}
+	n := float64(len(set))
+	t.Logf("| mean of %d | alone %.3f | learned %.3f | fixed %.3f | medoid %.3f | oracle %.3f |", len(set), sums[0]/n, sums[1]/n, sums[2]/n, sums[3]/n, sums[4]/n)
 }

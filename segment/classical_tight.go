@@ -169,6 +169,25 @@ func clickDepth(b *mask.Bitmap, p media.Prompt) float64 {
 	return sum / float64(n)
 }
 
+// medoid is the index of the mask with the largest summed IoU with the
+// others (the first on a tie): of three guesses, the one the other two
+// bear out.
+func medoid(ms []*mask.Bitmap) int {
+	best, most := 0, -1.0
+	for i, m := range ms {
+		sum := 0.0
+		for j, o := range ms {
+			if j != i {
+				sum += mask.IoU(m, o)
+			}
+		}
+		if sum > most {
+			best, most = i, sum
+		}
+	}
+	return best
+}
+
 // chamferDepth is every pixel's two-pass chamfer distance (weights 3 and 4)
 // to the nearest pixel outside b, the frame edge counting as outside; 0
 // outside b.
