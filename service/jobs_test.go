@@ -388,6 +388,26 @@ func TestSegment(t *testing.T) {
 		t.Errorf("/segment's mask (area %d) differs from the job's frame-0 mask (area %d)", got.Area(), lm.Object(1).Area())
 	}
 
+	// A box with a click uses the motion to the next frame: /segment
+	// decodes it too, as the job reads it ahead, and both agree.
+	boxClick := map[string]any{"id": 1, "box": []float64{200, 80, 420, 300}, "points": [][]float64{{300, 170, 1}}}
+	bid := ts.createJob(map[string]any{"input": cat, "prompts": map[string]any{"objects": []any{boxClick}},
+		"options": map[string]any{"video.max_frames": 2, "track.overlay": false}})
+	if v := ts.waitJob(bid, 30*time.Second, "finish", finished); v.State != StateDone {
+		t.Fatalf("box+click job: %s %s", v.State, v.Error)
+	}
+	blm, err := mask.ReadLabelPNGFile(filepath.Join(ts.data, "jobs", bid, "out", "masks", "00000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdoc, code := seg(map[string]any{"input": cat, "frame": 0, "prompts": map[string]any{"objects": []any{boxClick}}})
+	if code != 200 || len(bdoc.Annotations) != 1 {
+		t.Fatalf("box+click: %d", code)
+	}
+	if got, err := bdoc.Annotations[0].Segmentation.Decode(); err != nil || !bytes.Equal(got.Pix, blm.Object(1).Pix) {
+		t.Errorf("box+click: /segment's mask differs from the job's frame-0 mask (%v)", err)
+	}
+
 	multi, code := seg(map[string]any{"job": id, "frame": 0, "prompts": map[string]any{"objects": []any{
 		map[string]any{"id": 1, "points": [][]float64{{300, 170, 1}}}, map[string]any{"id": 4, "box": []float64{20, 40, 180, 300}}}}})
 	if code != 200 || len(multi.Annotations) != 2 || multi.Annotations[1].ID != 4 {

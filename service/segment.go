@@ -156,10 +156,11 @@ func (f frameSource) key() frameKey {
 	return frameKey(fmt.Sprintf("file|%s|%d|%d|%d|%d", f.source, f.frame, v.MaxSide, v.Stride, v.Start))
 }
 
-// cachedFrame is a decoded frame and the frame count of its input (0:
-// unknown).
+// cachedFrame is a decoded frame, the frame after it (nil: none, or a
+// live stream's) and the frame count of its input (0: unknown).
 type cachedFrame struct {
 	img    media.Image
+	next   *media.Image
 	frames int
 }
 
@@ -188,14 +189,15 @@ func (g *segmenter) frame(ctx context.Context, fs frameSource, refresh bool) (ca
 }
 
 // decodeFrame decodes frame n of a video with the job's video settings, in
-// the input's own pixels, as job prompts are. FFmpeg fetches http(s) URLs
-// through proxy, the address guard.
+// the input's own pixels, as job prompts are, and the frame after it, which
+// a job reads ahead for a prompt (the classical segmenter uses the motion).
+// FFmpeg fetches http(s) URLs through proxy, the address guard.
 func decodeFrame(ctx context.Context, src string, n int, c config.Config, proxy string) (cachedFrame, error) {
 	o := pipeline.FrameOptions(c, nil)
 	o.HTTPProxy = proxy
-	img, info, err := video.ReadFrame(ctx, src, n, o)
+	img, next, info, err := video.ReadFrameNext(ctx, src, n, o)
 	if err == nil {
-		return cachedFrame{img: img, frames: info.Frames}, nil
+		return cachedFrame{img: img, next: next, frames: info.Frames}, nil
 	}
 	var fe *video.FrameError
 	if !errors.As(err, &fe) {
@@ -287,12 +289,13 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 	defer func() { <-g.sem }()
 	start := time.Now()
 	cached := false
+	var next *media.Image // the frame after, as a job reads it ahead
 	if !uploaded {
 		f, hit, err := g.frame(r.Context(), fs, false)
 		if err != nil {
 			return err
 		}
-		img, cached, key = f.img, hit, fs.key()
+		img, next, cached, key = f.img, f.next, hit, fs.key()
 	}
 	doc := segmentDoc{SegmentDoc: export.SegmentDoc{Image: export.SegmentImage{File: "upload", Width: img.W, Height: img.H}, Segmenter: g.name()}}
 	if !uploaded {
@@ -308,7 +311,7 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) error {
 	if !uploaded {
 		minArea = fs.cfg.Track.MinArea
 	}
-	labels, embCached, err := g.segmentObjects(r.Context(), key, img, objs, minArea, &doc)
+	labels, embCached, err := g.segmentObjects(r.Context(), key, img, next, objs, minArea, &doc)
 	if err != nil {
 		return err
 	}
@@ -355,15 +358,16 @@ func (s *Server) readSegmentRequest(w http.ResponseWriter, r *http.Request) (req
 	return req, img, key, uploaded, nil
 }
 
-// segmentObjects answers each object's prompt on img, adds its annotation
+// segmentObjects answers each object's prompt on img (with next, the frame
+// after it, when known), adds its annotation
 // (with a warning when its mask is doubtful: below minArea, or scored very
 // low) to doc and paints it into the returned label map (later objects over
 // earlier ones). embCached says whether the last prompt's SAM embedding
 // came from the cache.
-func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, objs []pipeline.ObjectPrompt, minArea int, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
+func (g *segmenter) segmentObjects(ctx context.Context, key frameKey, img media.Image, next *media.Image, objs []pipeline.ObjectPrompt, minArea int, doc *segmentDoc) (labels *mask.LabelMap, embCached bool, err error) {
 	labels = mask.NewLabelMap(img.W, img.H)
 	for _, o := range objs {
-		res, hit, err := g.predict(ctx, key, img, o.Prompt())
+		res, hit, err := g.predict(ctx, key, img, next, o.Prompt())
 		switch {
 		case errors.Is(err, media.ErrBadPrompt):
 			return nil, false, errorf(http.StatusBadRequest, "segment object %d: %v", o.ID, err)
@@ -410,11 +414,12 @@ type segmentDoc struct {
 	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
-// predict segments one prompt on img; with SAM the embedding comes from the
-// cache when key was encoded before.
-func (g *segmenter) predict(ctx context.Context, key frameKey, img media.Image, p media.Prompt) (media.Result, bool, error) {
+// predict segments one prompt on img (the classical segmenter also uses
+// next, the frame after it, when known); with SAM the embedding comes from
+// the cache when key was encoded before.
+func (g *segmenter) predict(ctx context.Context, key frameKey, img media.Image, next *media.Image, p media.Prompt) (media.Result, bool, error) {
 	if g.sam == nil {
-		r, err := g.cl.Segment(ctx, img, p)
+		r, err := g.cl.SegmentNext(ctx, img, next, p)
 		return r, false, err
 	}
 	emb, cached, err := g.embeds.EncodeCached(ctx, g.sam.Model, key, img)
