@@ -26,7 +26,8 @@ import (
 	"samtrack/video"
 )
 
-// segmenter answers interactive segmentation requests. Decoded frames are
+// segmenter answers interactive segmentation requests. Decoded frames
+// (each with the frame after it, for the classical segmenter's motion) are
 // cached by (input, frame, video settings) and, with a SAM model, so are
 // their embeddings, so that repeated clicks on one frame neither decode nor
 // encode it again.
