@@ -53,7 +53,7 @@ func (e *FrameError) Unwrap() error { return e.Err }
 // src with opts, and returns it with the input's Info. An error opening src
 // is Open's; every later error is a *FrameError.
 func ReadFrame(ctx context.Context, src string, n int, opts Options) (media.Image, Info, error) {
-	img, _, info, err := ReadFrameNext(ctx, src, n, opts)
+	img, _, info, err := readFrame(ctx, src, n, opts, false)
 	return img, info, err
 }
 
@@ -61,6 +61,10 @@ func ReadFrame(ctx context.Context, src string, n int, opts Options) (media.Imag
 // frame n (nil when there is none or it cannot be decoded: frame n is
 // still good), for a segmenter that uses the motion between the two.
 func ReadFrameNext(ctx context.Context, src string, n int, opts Options) (media.Image, *media.Image, Info, error) {
+	return readFrame(ctx, src, n, opts, true)
+}
+
+func readFrame(ctx context.Context, src string, n int, opts Options, wantNext bool) (media.Image, *media.Image, Info, error) {
 	if n < 0 {
 		return media.Image{}, nil, Info{}, &FrameError{N: n, Problem: FrameNegative}
 	}
@@ -79,8 +83,10 @@ func ReadFrameNext(ctx context.Context, src string, n int, opts Options) (media.
 		}
 		if f.Index == n {
 			var next *media.Image
-			if nf, err := s.Next(ctx); err == nil {
-				next = &nf.Image
+			if wantNext {
+				if nf, err := s.Next(ctx); err == nil {
+					next = &nf.Image
+				}
 			}
 			return f.Image, next, s.Info(), nil
 		}

@@ -26,6 +26,19 @@ func TestReadFrame(t *testing.T) {
 	if info.Frames != 149 || !bytes.Equal(img.RGB, all[37].RGB) {
 		t.Errorf("frame 37: %d frames in info, same pixels as a full decode: %v", info.Frames, bytes.Equal(img.RGB, all[37].RGB))
 	}
+	// ReadFrameNext also gives the frame after, and none after the last.
+	for _, n := range []int{37, 148} {
+		img, next, _, err := ReadFrameNext(context.Background(), catMP4, n, Options{})
+		if err != nil || !bytes.Equal(img.RGB, all[n].RGB) {
+			t.Fatalf("ReadFrameNext %d: %v", n, err)
+		}
+		if n+1 < len(all) && (next == nil || !bytes.Equal(next.RGB, all[n+1].RGB)) {
+			t.Errorf("ReadFrameNext %d: the next picture is not frame %d", n, n+1)
+		}
+		if n+1 == len(all) && next != nil {
+			t.Errorf("ReadFrameNext %d, the last frame: a next picture", n)
+		}
+	}
 	for _, tc := range []struct {
 		name      string
 		n         int
