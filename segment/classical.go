@@ -447,8 +447,9 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, 
 		if err != nil {
 			return nil, err
 		}
+		bins := motionBinsOf(res)
 		for _, mode := range []motionMode{motionLearned, motionFixedBG} {
-			out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, &motionCue{res: res, weight: c.opts.MotionWeight, mode: mode})
+			out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, &motionCue{bins: bins, weight: c.opts.MotionWeight, mode: mode})
 			if err != nil {
 				return nil, err
 			}

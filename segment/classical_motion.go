@@ -34,6 +34,16 @@ func motionBin(r [2]float32) int {
 	return by*motionBins + bx
 }
 
+// motionBinsOf is every pixel's histogram bin, worked out once: the
+// residuals do not change between GrabCut's rounds.
+func motionBinsOf(res [][2]float32) []uint16 {
+	bins := make([]uint16, len(res))
+	for i, r := range res {
+		bins[i] = uint16(motionBin(r))
+	}
+	return bins
+}
+
 // logProb is the log probability of bin b, with one pseudo-count a bin so
 // that an empty bin is unlikely, not impossible.
 func (m *motionHist) logProb(b int) float64 {
@@ -54,18 +64,19 @@ const (
 )
 
 // motionCue is the motion evidence of a box prompt on a video frame: the
-// motion of every working pixel towards the next frame, less the motion of
-// the surroundings (residual), and per class a histogram of it whose log
-// probability, times weight, joins the colour models' terms.
+// histogram bin of every working pixel's motion towards the next frame,
+// less the motion of the surroundings (residualMotion, motionBinsOf), and
+// per class a histogram whose log probability, times weight, joins the
+// colour models' terms.
 type motionCue struct {
-	res    [][2]float32
+	bins   []uint16
 	weight float64
 	mode   motionMode
 	fg, bg *motionHist
 }
 
-// fork is a copy for another run: it shares the residuals and refits its
-// own histograms.
+// fork is a copy for another run: it shares the bins and refits its own
+// histograms.
 func (m *motionCue) fork() *motionCue {
 	if m == nil {
 		return nil
@@ -84,7 +95,7 @@ func (m *motionCue) learn(labels []byte) {
 		m.fg, m.bg = &motionHist{}, &motionHist{}
 		for i, v := range labels {
 			if v == gcBGD {
-				m.bg.n[motionBin(m.res[i])]++
+				m.bg.n[m.bins[i]]++
 				m.bg.total++
 			}
 		}
@@ -96,7 +107,7 @@ func (m *motionCue) learn(labels []byte) {
 		if isFG(v) {
 			h = m.fg
 		}
-		h.n[motionBin(m.res[i])]++
+		h.n[m.bins[i]]++
 		h.total++
 	}
 }
@@ -107,7 +118,7 @@ func (m *motionCue) terms(i int) (fg, bg float64) {
 	if m == nil || m.fg == nil {
 		return 0, 0
 	}
-	b := motionBin(m.res[i])
+	b := int(m.bins[i])
 	return m.weight * m.fg.logProb(b), m.weight * m.bg.logProb(b)
 }
 
