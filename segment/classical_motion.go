@@ -163,14 +163,12 @@ func residualMotion(work, next []byte, w, h int, seeds []byte) ([][2]float32, er
 		if n < gcMinSamples {
 			break
 		}
-		var ok bool
-		if a, ok = solve3(ata, atu); !ok {
-			break
+		na, oka := solve3(ata, atu)
+		nb, okb := solve3(ata, atv)
+		if !oka || !okb {
+			break // keep the last fit (none: the flow itself)
 		}
-		if b, ok = solve3(ata, atv); !ok {
-			a = [3]float64{}
-			break
-		}
+		a, b = na, nb
 		var rs []float64
 		for i, v := range seeds {
 			if v == gcBGD {
