@@ -149,11 +149,7 @@ func (d *decoder) openInput(ctx context.Context, o decoderOptions) error {
 		stop := context.AfterFunc(ctx, d.interrupter.Interrupt)
 		defer stop()
 	}
-	open := src
-	if d.kind != KindURL {
-		open = ffmpegPath(src)
-	}
-	if err := d.fc.OpenInput(open, nil, dict); err != nil {
+	if err := d.fc.OpenInput(ffmpegPath(src), nil, dict); err != nil { // a URL as it is
 		return classifyOpenError(ctx, src, d.kind, err)
 	}
 	d.opened = true
