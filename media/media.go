@@ -91,7 +91,7 @@ type SegmentRequest struct {
 	Everything bool
 	// Next is the frame after this one, when the caller has decoded it
 	// already (nil otherwise): a segmenter may use the motion between the
-	// two (the classical segmenter does, for a box with clicks).
+	// two (the classical segmenter does, for a box).
 	Next *Image
 }
 
