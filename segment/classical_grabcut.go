@@ -20,7 +20,6 @@ type grabCut struct {
 	cols   [][3]float64
 	labels []byte
 	fg, bg gmm
-	lambda float64 // what a definite label pays to change
 	// bias is what a probable pixel pays, in nats, to be foreground.
 	bias float64
 	// changed is how many pixels the last relabel changed.
@@ -33,7 +32,7 @@ type grabCut struct {
 	motion *motionCue
 	// scratch for relabel
 	fromSrc, toSink []float64
-	cut             []byte
+	fixed, cut      []byte
 }
 
 // newGrabCut starts a problem on rgb (w×h) from seeds, which it owns from
@@ -41,8 +40,8 @@ type grabCut struct {
 // initialises the colour models by k-means.
 func newGrabCut(rgb []byte, w, h int, seeds []byte, gamma float64) *grabCut {
 	n := w * h
-	g := &grabCut{w: w, h: h, links: contrastLinks(rgb, w, h, gamma), cols: make([][3]float64, n), labels: seeds, lambda: 9 * gamma,
-		fromSrc: make([]float64, n), toSink: make([]float64, n), cut: make([]byte, n)}
+	g := &grabCut{w: w, h: h, links: contrastLinks(rgb, w, h, gamma), cols: make([][3]float64, n), labels: seeds,
+		fromSrc: make([]float64, n), toSink: make([]float64, n), fixed: make([]byte, n), cut: make([]byte, n)}
 	for i := range g.cols {
 		g.cols[i] = [3]float64{float64(rgb[3*i]), float64(rgb[3*i+1]), float64(rgb[3*i+2])}
 	}
@@ -59,7 +58,7 @@ func (g *grabCut) fork() *grabCut {
 	n := g.w * g.h
 	f := *g
 	f.labels = append([]byte(nil), g.labels...)
-	f.fromSrc, f.toSink, f.cut = make([]float64, n), make([]float64, n), make([]byte, n)
+	f.fromSrc, f.toSink, f.fixed, f.cut = make([]float64, n), make([]float64, n), make([]byte, n), make([]byte, n)
 	f.motion = g.motion.fork()
 	return &f
 }
@@ -130,19 +129,22 @@ func safeLog(p float64) float64 { return math.Log(math.Max(p, 1e-200)) }
 // relabel sets the terminal costs from the models (definite labels get
 // GrabCut's 9·gamma) and relabels the probable pixels by a minimum cut.
 func (g *grabCut) relabel() error {
-	lambda := g.lambda
+	// A definite pixel would pay 9·gamma to change (cv::grabCut's weight),
+	// more than all its links (at most (4+2√2)·gamma) can save: no cut
+	// relabels it, so it stays out of the graph.
 	for i, v := range g.labels {
 		switch v {
 		case gcFGD:
-			g.fromSrc[i], g.toSink[i] = lambda, 0
+			g.fixed[i] = cutForeground
 		case gcBGD:
-			g.fromSrc[i], g.toSink[i] = 0, lambda
+			g.fixed[i] = cutBackground
 		default:
+			g.fixed[i] = cutFree
 			mf, mb := g.motion.terms(i)
 			g.fromSrc[i], g.toSink[i] = -safeLog(g.bg.prob(g.cols[i]))-mb, g.bias-safeLog(g.fg.prob(g.cols[i]))-mf
 		}
 	}
-	if err := cutGrid(g.links, g.fromSrc, g.toSink, g.cut); err != nil {
+	if err := cutGrid(g.links, g.fixed, g.fromSrc, g.toSink, g.cut); err != nil {
 		return err
 	}
 	changed := 0
