@@ -9,6 +9,7 @@ import (
 	"image"
 	"math"
 	"runtime"
+	"sync"
 
 	"gocv.io/x/gocv"
 
@@ -424,21 +425,36 @@ func (c *Classical) seed(p media.Prompt, ww, wh int, sx, sy float64) seedMap {
 // grabCut runs GrabCut on the frame shrunk to ww×wh and returns a 0/255
 // mask a run: the run on the frame alone (boxGrabCut for a box,
 // cv::grabCut for clicks alone), and with next (a box prompt on a video)
-// the two motion runs, after it (withAlone) or instead of it.
+// the two motion runs, after it (withAlone) or instead of it. The runs
+// are independent and run side by side; each gives the mask it would give
+// alone.
 func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, ww, wh int, seeds []byte, box *image.Rectangle) ([][]byte, error) {
 	rgb, err := resizeRGB(img.RGB, img.W, img.H, ww, wh)
 	if err != nil {
 		return nil, err
 	}
-	var runs [][]byte
-	if box == nil || next == nil || withAlone {
-		out, err := c.aloneRun(rgb, ww, wh, seeds, box)
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, out)
+	if len(rgb) != 3*ww*wh {
+		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
-	if box != nil && next != nil {
+	motion := box != nil && next != nil
+	alone := box == nil || next == nil || withAlone
+	boxAlone := box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0)
+	// Every box run starts from the same seeds, colour models and
+	// smoothness.
+	var start *grabCut
+	if motion || (alone && boxAlone) {
+		start = newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
+	}
+	var jobs []func() ([]byte, error)
+	if alone {
+		jobs = append(jobs, func() ([]byte, error) {
+			if boxAlone {
+				return c.boxGrabCut(start, *box, nil)
+			}
+			return c.openCVGrabCut(rgb, ww, wh, seeds)
+		})
+	}
+	if motion {
 		nrgb, err := resizeRGB(next.RGB, next.W, next.H, ww, wh)
 		if err != nil {
 			return nil, err
@@ -449,12 +465,14 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, 
 		}
 		bins := motionBinsOf(res)
 		for _, mode := range []motionMode{motionLearned, motionFixedBG} {
-			out, err := c.boxGrabCut(rgb, ww, wh, seeds, *box, &motionCue{bins: bins, weight: c.opts.MotionWeight, mode: mode})
-			if err != nil {
-				return nil, err
-			}
-			runs = append(runs, out)
+			jobs = append(jobs, func() ([]byte, error) {
+				return c.boxGrabCut(start, *box, &motionCue{bins: bins, weight: c.opts.MotionWeight, mode: mode})
+			})
 		}
+	}
+	runs, err := sideBySide(jobs)
+	if err != nil {
+		return nil, err
 	}
 	for _, out := range runs {
 		for i, v := range out {
@@ -467,25 +485,37 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, 
 	return runs, nil
 }
 
-// aloneRun is GrabCut on the working image rgb alone: boxGrabCut for a
-// box, cv::grabCut for clicks alone (or with pinpoint and the bias off).
-func (c *Classical) aloneRun(rgb []byte, ww, wh int, seeds []byte, box *image.Rectangle) ([]byte, error) {
-	if box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0) {
-		return c.boxGrabCut(rgb, ww, wh, seeds, *box, nil)
+// sideBySide runs every job in a goroutine of its own and returns their
+// results in the jobs' order, or the first job's error (in that order).
+func sideBySide[T any](jobs []func() (T, error)) ([]T, error) {
+	out := make([]T, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for k, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[k], errs[k] = job()
+		}()
 	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// openCVGrabCut runs cv::grabCut on the working image rgb (ww×wh) from
+// seeds and returns its labels.
+func (c *Classical) openCVGrabCut(rgb []byte, ww, wh int, seeds []byte) ([]byte, error) {
 	work, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC3, rgb)
 	if err != nil {
 		return nil, fmt.Errorf("classical segmenter: wrap frame: %w", err)
 	}
 	defer work.Close()
-	out, err := c.openCVGrabCut(work, ww, wh, seeds)
-	runtime.KeepAlive(rgb)
-	return out, err
-}
-
-// openCVGrabCut runs cv::grabCut on work (ww×wh) from seeds and returns
-// its labels.
-func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]byte, error) {
+	defer runtime.KeepAlive(rgb)
 	seedMat, err := gocv.NewMatFromBytes(wh, ww, gocv.MatTypeCV8UC1, seeds)
 	if err != nil {
 		return nil, fmt.Errorf("classical segmenter: wrap seeds: %w", err)
@@ -516,42 +546,46 @@ func (c *Classical) openCVGrabCut(work gocv.Mat, ww, wh int, seeds []byte) ([]by
 	return out, nil
 }
 
-// boxGrabCut segments a box prompt (box at the working size ww×wh) by
-// GrabCut with the tight-box prior enforced at pixel level (pinpoint),
-// twice: as cv::grabCut does, and with every probable pixel paying BoxBias
-// nats more to be foreground, which drops background of the object's
-// colours that the box holds (a swan's ledge, the sand between a camel's
-// legs). A bias that eats into the object shows as rows and columns of the
-// box left empty: when the biased run leaves more than BiasPinShare of the
-// box's rows and columns empty beyond what the plain run does, the plain
-// run's labels are returned (with PinpointRounds 0 nothing is counted and
-// the biased run is kept).
-func (c *Classical) boxGrabCut(rgb []byte, ww, wh int, seeds []byte, box image.Rectangle, motion *motionCue) ([]byte, error) {
-	if len(rgb) != 3*ww*wh {
-		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
+// boxGrabCut segments a box prompt (box at the working size) by GrabCut
+// from start, which it leaves be (other runs may fork it at the same
+// time), with the motion cue if not nil, and with the tight-box prior
+// enforced at pixel level (pinpoint). It runs twice, side by side: as
+// cv::grabCut does, and with every probable pixel paying BoxBias nats more
+// to be foreground, which drops background of the object's colours that
+// the box holds (a swan's ledge, the sand between a camel's legs). A bias
+// that eats into the object shows as rows and columns of the box left
+// empty: when the biased run leaves more than BiasPinShare of the box's
+// rows and columns empty beyond what the plain run does, the plain run's
+// labels are returned (with PinpointRounds 0 nothing is counted and the
+// biased run is kept).
+func (c *Classical) boxGrabCut(start *grabCut, box image.Rectangle, motion *motionCue) ([]byte, error) {
+	biases := []float64{0}
+	if c.opts.BoxBias != 0 {
+		biases = append(biases, c.opts.BoxBias)
 	}
 	type run struct {
 		g    *grabCut
 		pins int
 	}
-	// Both runs start from the same seeds, colour models and smoothness.
-	start := newGrabCut(rgb, ww, wh, append([]byte(nil), seeds...), 50)
-	start.motion = motion
-	var runs []run
-	for k, bias := range []float64{0, c.opts.BoxBias} {
-		if k == 1 && bias == 0 {
-			break
-		}
-		g := start.fork()
-		g.bias, g.stopShare = bias, c.opts.StopShare
-		if err := g.iterate(c.opts.Iterations); err != nil {
-			return nil, fmt.Errorf("classical segmenter: %w", err)
-		}
-		pins, err := g.pinpoint(box, c.opts.PinpointRounds, 2)
-		if err != nil {
-			return nil, fmt.Errorf("classical segmenter: %w", err)
-		}
-		runs = append(runs, run{g, pins})
+	var jobs []func() (run, error)
+	for _, bias := range biases {
+		jobs = append(jobs, func() (run, error) {
+			g := start.fork()
+			g.motion = motion.fork()
+			g.bias, g.stopShare = bias, c.opts.StopShare
+			if err := g.iterate(c.opts.Iterations); err != nil {
+				return run{}, fmt.Errorf("classical segmenter: %w", err)
+			}
+			pins, err := g.pinpoint(box, c.opts.PinpointRounds, 2)
+			if err != nil {
+				return run{}, fmt.Errorf("classical segmenter: %w", err)
+			}
+			return run{g, pins}, nil
+		})
+	}
+	runs, err := sideBySide(jobs)
+	if err != nil {
+		return nil, err
 	}
 	if len(runs) == 1 {
 		return runs[0].g.labels, nil
