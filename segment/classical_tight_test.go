@@ -103,10 +103,13 @@ func covered(got, want *mask.Bitmap) float64 {
 // (854×480) end to end, by default and with pinpoint and the biased run
 // off (cv::grabCut alone, the segmenter before them: the baseline its cost
 // is quoted against), and the tight-box filter alone on its result, so
-// that the filter's cost is quoted as a share of the prompt's.
+// that the filter's cost is quoted as a share of the prompt's; then the
+// box, and the box with a click, with frame 1 as the next frame (the path
+// of a prompt on a video).
 func BenchmarkClassicalTightBox(b *testing.B) {
 	const root = "../../shared/data/davis"
 	img := readRGB(b, root+"/JPEGImages/480p/blackswan/00000.jpg")
+	next := readRGB(b, root+"/JPEGImages/480p/blackswan/00001.jpg")
 	truth := readAnnotation(b, root+"/Annotations/480p/blackswan/00000.png")
 	prompts, err := davisPrompts(truth)
 	if err != nil {
@@ -145,4 +148,13 @@ func BenchmarkClassicalTightBox(b *testing.B) {
 			}
 		}
 	})
+	for _, kind := range []string{"box", "box+click"} {
+		b.Run("segment-next-"+kind, func(b *testing.B) {
+			for range b.N {
+				if _, err := c.SegmentNext(context.Background(), img, &next, prompts[kind]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
