@@ -599,3 +599,26 @@ func TestSegmentOtherPictureFormats(t *testing.T) {
 		t.Errorf("a text file: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestDemoRunsTwice: the README's demo (scripts/demo.sh, what `./dev.sh
+// demo` runs after setup) succeeds on a second run, which replaces the
+// first one's output: the README calls it idempotent. It failed once the
+// run folder started refusing an earlier run.
+func TestDemoRunsTwice(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	for i := 1; i <= 2; i++ {
+		cmd := exec.Command("bash", "../../scripts/demo.sh")
+		cmd.Env = append(os.Environ(), "DEMO_BIN="+binary, "DEMO_OUT="+out)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("demo run %d: %v\n%s", i, err, b)
+		}
+		m := readManifest(t, filepath.Join(out, "track"))
+		if !m.Complete || m.FramesDone == 0 {
+			t.Fatalf("after demo run %d the manifest is %+v, want a complete run", i, m)
+		}
+		if _, err := os.Stat(filepath.Join(out, "disc.png")); err != nil {
+			t.Fatalf("demo run %d: %v", i, err)
+		}
+	}
+}
