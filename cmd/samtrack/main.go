@@ -35,8 +35,8 @@ usage:
   samtrack segment (--image FILE | --video FILE --frame N) [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1]
                    [--everything] [--sam-encoder FILE --sam-decoder FILE | --model NAME] --out OUT(.png|.json)
   samtrack track INPUT --out DIR [--mask FIRST.png | --prompts prompts.json | --point X,Y[,LABEL] | --box X0,Y0,X1,Y1 | --everything]
-                 [--propagator builtin|DIR] [--sam-gap N] [--resume] [--live] [--sam-encoder FILE --sam-decoder FILE | --model NAME]
-  samtrack remove INPUT --out OUT.mp4 [the prompt options of track | --masks RUNDIR [--ids 1,3]]
+                 [--propagator builtin|DIR] [--sam-gap N] [--resume | --overwrite] [--live] [--sam-encoder FILE --sam-decoder FILE | --model NAME]
+  samtrack remove INPUT --out OUT.mp4 [the prompt options of track [--resume | --overwrite] | --masks RUNDIR [--ids 1,3]]
                  [--margin PX] [--window N] [--inpaint-method telea|ns | --inpaint-model LAMA.onnx] [--crf N]
   samtrack eval --gt DIR --pred DIR [--json]
   samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE

@@ -24,6 +24,8 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	masksDir := fs.String("masks", "", "a finished tracking run's output directory (or its masks/) instead of tracking")
 	ids := fs.String("ids", "", "object ids to remove, comma-separated (default: every object)")
 	trackOut := fs.String("track-out", "", "where the tracking run writes its outputs (default: OUT without .mp4, plus .track)")
+	resume := fs.Bool("resume", false, "continue an interrupted tracking run in the tracking folder, or reuse a finished one made with the same options")
+	overwrite := fs.Bool("overwrite", false, "replace the tracking run already in the tracking folder")
 	fs.Int("margin", 16, "dilate the masks by this many pixels")
 	fs.Int("window", 30, "frames before and after each frame to take background from")
 	fs.String("inpaint-method", "telea", "OpenCV synthesis of never-seen pixels: telea or ns")
@@ -59,8 +61,12 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	}
 	input := fs.Arg(0)
 	dir := *masksDir
+	if dir != "" && (*resume || *overwrite) {
+		opts.Synth.Close()
+		return usageErr("remove: --resume and --overwrite are about remove's own tracking run; with --masks nothing is tracked")
+	}
 	if dir == "" {
-		if dir, err = a.trackForRemoval(ctx, input, *out, *trackOut, jf, c); err != nil {
+		if dir, err = a.trackForRemoval(ctx, pipeline.Spec{Input: input, Resume: *resume, Overwrite: *overwrite, Config: c}, *out, *trackOut, jf); err != nil {
 			opts.Synth.Close()
 			return err
 		}
@@ -102,13 +108,14 @@ func removeOptions(c config.Config) (inpaint.Options, error) {
 	return opts, nil
 }
 
-// trackForRemoval runs the tracking job whose masks the removal uses and
-// returns its output directory.
-func (a *app) trackForRemoval(ctx context.Context, input, out, trackOut string, jf *jobFlags, c config.Config) (string, error) {
+// trackForRemoval runs the tracking job whose masks the removal uses (spec
+// gives its input, configuration, and whether it resumes or replaces an
+// earlier run) and returns its output directory.
+func (a *app) trackForRemoval(ctx context.Context, spec pipeline.Spec, out, trackOut string, jf *jobFlags) (string, error) {
 	if trackOut == "" {
 		trackOut = strings.TrimSuffix(out, ".mp4") + ".track"
 	}
-	spec := pipeline.Spec{Input: input, Out: trackOut, Everything: *jf.everything, Config: c}
+	spec.Out, spec.Everything = trackOut, *jf.everything
 	var err error
 	if spec.Prompts, err = jf.prompts("remove"); err != nil {
 		return "", err
@@ -129,7 +136,11 @@ func (a *app) trackForRemoval(ctx context.Context, input, out, trackOut string, 
 		}
 		return "", inputExit(err)
 	}
-	a.log.Info("tracked the objects to remove", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects))
+	if sum.Resumed && len(sum.Objects) == 0 { // a finished run, reused as it is
+		a.log.Info("tracked the objects to remove (the finished run already there)", "out", sum.Out, "frames", sum.FramesDone)
+	} else {
+		a.log.Info("tracked the objects to remove", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects))
+	}
 	return trackOut, nil
 }
 

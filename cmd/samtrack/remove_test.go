@@ -50,6 +50,58 @@ func TestRemoveSynthetic(t *testing.T) {
 	}
 }
 
+// TestRemoveAgain: a second remove into the same output finds its own
+// earlier tracking run. Without a flag it is refused with a message naming
+// --resume and --overwrite, which remove takes (it once named them without
+// taking them, leaving the user stuck); --resume reuses the finished run
+// without tracking again, --overwrite tracks anew, and neither goes with
+// --masks.
+func TestRemoveAgain(t *testing.T) {
+	c := synthclip.Default()
+	dir := t.TempDir()
+	in, out, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "out.mp4"), filepath.Join(dir, "first.png")
+	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
+		t.Fatal(err)
+	}
+	writeFirstLabels(t, c, first)
+	args := func(extra ...string) []string {
+		return append([]string{"remove", in, "--mask", first, "--window", "2", "--out", out}, extra...)
+	}
+	if r := run(t, args()...); r.code != 0 {
+		t.Fatalf("first remove: exit %d\n%s", r.code, r.stderr)
+	}
+	mask0 := filepath.Join(dir, "out.track", "masks", "00000.png")
+	before, err := os.Stat(mask0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, args()...)
+	if r.code == 0 {
+		t.Fatal("a second remove replaced the earlier tracking run without --overwrite")
+	}
+	for _, want := range []string{"--resume", "--overwrite"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the refusal does not name %s:\n%s", want, r.stderr)
+		}
+	}
+	if r := run(t, args("--resume")...); r.code != 0 {
+		t.Fatalf("remove --resume: exit %d\n%s", r.code, r.stderr)
+	}
+	if after, err := os.Stat(mask0); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("remove --resume tracked again (frame 0's mask rewritten: %v)", err)
+	}
+	if r := run(t, args("--overwrite")...); r.code != 0 {
+		t.Fatalf("remove --overwrite: exit %d\n%s", r.code, r.stderr)
+	}
+	if m := readManifest(t, filepath.Join(dir, "out.track")); !m.Complete {
+		t.Errorf("after --overwrite the tracking run is %+v, want complete", m)
+	}
+	r = run(t, "remove", in, "--masks", filepath.Join(dir, "out.track"), "--resume", "--out", filepath.Join(dir, "again.mp4"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--masks") {
+		t.Errorf("--masks with --resume: exit %d, want 2 and a message naming --masks\n%s", r.code, r.stderr)
+	}
+}
+
 // checkRemovalProgress checks the progress lines the removal logs after
 // its tracking: frames done, a rate, and no object count (a removal tracks
 // none).
