@@ -51,7 +51,7 @@ func openSource(ctx context.Context, spec Spec, c config.Config, log *slog.Logge
 		return video.Open(ctx, spec.Input, o)
 	}
 	if spec.Resume {
-		return nil, fmt.Errorf("%s is a live stream, whose frames cannot be replayed: a live run cannot be resumed; start a fresh run", spec.Input)
+		return nil, fmt.Errorf("%s is a live stream, whose frames cannot be replayed: a live run cannot be resumed; start a fresh run (--overwrite replaces the earlier one, or give another output directory)", spec.Input)
 	}
 	if c.Video.Start != 0 || c.Video.Stride != 1 {
 		log.Warn("video.start and video.stride do not apply to a live stream; ignoring them", "start", c.Video.Start, "stride", c.Video.Stride)

@@ -1,8 +1,30 @@
 package pipeline
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
+
+	"samtrack/config"
 )
+
+// TestLiveResumeRefused: resuming a live run is refused before any
+// connection, with the way to start afresh (--overwrite or another folder)
+// rather than only "start a fresh run", which the folder would refuse.
+func TestLiveResumeRefused(t *testing.T) {
+	spec := Spec{Input: "rtsp://127.0.0.1:9/cam", Live: true, Resume: true}
+	_, err := openSource(context.Background(), spec, config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), Hooks{})
+	if err == nil {
+		t.Fatal("a live run was resumed")
+	}
+	for _, want := range []string{"cannot be resumed", "--overwrite", "another output directory"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal %q does not say %q", err, want)
+		}
+	}
+}
 
 func TestIsLive(t *testing.T) {
 	for _, tc := range []struct {
