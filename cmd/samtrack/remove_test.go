@@ -20,13 +20,8 @@ import (
 // propagator and removed; the fill matches the true background to within
 // 3/255 and the output keeps the frames, timestamps and audio.
 func TestRemoveSynthetic(t *testing.T) {
-	c := synthclip.Default()
-	dir := t.TempDir()
-	in, out, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "out.mp4"), filepath.Join(dir, "first.png")
-	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
-		t.Fatal(err)
-	}
-	writeFirstLabels(t, c, first)
+	c, dir, in, first := removalClip(t)
+	out := filepath.Join(dir, "out.mp4")
 	r := run(t, "remove", in, "--mask", first, "--out", out)
 	if r.code != 0 {
 		t.Fatalf("remove: exit %d\n%s", r.code, r.stderr)
@@ -57,13 +52,8 @@ func TestRemoveSynthetic(t *testing.T) {
 // without tracking again, --overwrite tracks anew, and neither goes with
 // --masks.
 func TestRemoveAgain(t *testing.T) {
-	c := synthclip.Default()
-	dir := t.TempDir()
-	in, out, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "out.mp4"), filepath.Join(dir, "first.png")
-	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
-		t.Fatal(err)
-	}
-	writeFirstLabels(t, c, first)
+	_, dir, in, first := removalClip(t)
+	out := filepath.Join(dir, "out.mp4")
 	args := func(extra ...string) []string {
 		return append([]string{"remove", in, "--mask", first, "--window", "2", "--out", out}, extra...)
 	}
@@ -100,6 +90,21 @@ func TestRemoveAgain(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--masks") {
 		t.Errorf("--masks with --resume: exit %d, want 2 and a message naming --masks\n%s", r.code, r.stderr)
 	}
+}
+
+// removalClip writes the synthetic removal clip and its frame-0 labels
+// into a new temporary folder: the clip, the folder, the video and the
+// labels' paths.
+func removalClip(t *testing.T) (synthclip.Clip, string, string, string) {
+	t.Helper()
+	c := synthclip.Default()
+	dir := t.TempDir()
+	in, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "first.png")
+	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
+		t.Fatal(err)
+	}
+	writeFirstLabels(t, c, first)
+	return c, dir, in, first
 }
 
 // checkRemovalProgress checks the progress lines the removal logs after
@@ -286,13 +291,7 @@ func writeTestLaMa(t *testing.T) string {
 // model (a one-frame window leaves pixels no frame shows), and bad input
 // is refused with exit code 2 and a message naming the problem.
 func TestRemoveWithModelAndBadInputs(t *testing.T) {
-	c := synthclip.Default()
-	dir := t.TempDir()
-	in, first := filepath.Join(dir, "in.mp4"), filepath.Join(dir, "first.png")
-	if err := c.Write(synthclip.Tool(t, "ffmpeg"), in); err != nil {
-		t.Fatal(err)
-	}
-	writeFirstLabels(t, c, first)
+	c, dir, in, first := removalClip(t)
 	lama := writeTestLaMa(t)
 	r := run(t, "remove", in, "--mask", first, "--window", "1", "--inpaint-model", lama, "--out", filepath.Join(dir, "lama.mp4"))
 	if r.code != 0 || !strings.Contains(r.stderr, "synthesis=lama:") || strings.Contains(r.stderr, "synthesised=0 ") {
