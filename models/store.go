@@ -105,6 +105,52 @@ func (s Store) Register(m Model) error {
 	return writeJSON(filepath.Join(s.Dir, registryFile), out)
 }
 
+// Remove takes m off this machine: a pulled model's directory (its files,
+// any partial download and its digest record) is deleted; a registered
+// user model is dropped from the registrations and its files, which are
+// the user's own, are left where they are. It says what it did.
+func (s Store) Remove(m Model) (string, error) {
+	if m.User {
+		ms, err := s.UserModels()
+		if err != nil {
+			return "", err
+		}
+		out := ms[:0]
+		for _, o := range ms {
+			if o.Name != m.Name {
+				out = append(out, o)
+			}
+		}
+		if len(out) == len(ms) {
+			return "", fmt.Errorf("remove model %s: it is not registered", m.Name)
+		}
+		if err := writeJSON(filepath.Join(s.Dir, registryFile), out); err != nil {
+			return "", fmt.Errorf("remove model %s: %w", m.Name, err)
+		}
+		return "unregistered; its files are left where they are", nil
+	}
+	if m.Name == "" || filepath.Base(m.Name) != m.Name || m.Name == "." || m.Name == ".." {
+		return "", fmt.Errorf("remove model %q: not a model name", m.Name)
+	}
+	dir := filepath.Join(s.Dir, m.Name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("remove model %s: it is not pulled (%s does not exist); nothing to remove", m.Name, dir)
+	}
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("remove model %s: %w", m.Name, err)
+	}
+	return fmt.Sprintf("removed %s (%.1f MB)", dir, float64(size)/1e6), nil
+}
+
 // Digests is the trust-on-first-use record of a model's file digests.
 type Digests map[string]string
 

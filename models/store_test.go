@@ -352,3 +352,53 @@ func mustLookup(name string) (Model, error) {
 	}
 	return c.Lookup(name)
 }
+
+// TestRemove: a pulled model's directory goes (verify then finds it
+// missing, and a second remove says it is not pulled); a registered model
+// leaves the registrations but its file stays.
+func TestRemove(t *testing.T) {
+	fs := &fileServer{files: map[string][]byte{"/enc.onnx": payload(3000, 1), "/dec.onnx": payload(1000, 2)}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	dir := t.TempDir()
+	st := Store{Dir: filepath.Join(dir, "store")}
+	m := testModel(srv.URL + "/")
+	if err := st.Pull(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	what, err := st.Remove(m)
+	if err != nil || !strings.Contains(what, "removed") {
+		t.Fatalf("remove: %q, %v", what, err)
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, m.Name)); !os.IsNotExist(err) {
+		t.Errorf("the model's directory is still there: %v", err)
+	}
+	if _, err := st.Verify(m); err == nil {
+		t.Error("a removed model passed verification")
+	}
+	if _, err := st.Remove(m); err == nil || !strings.Contains(err.Error(), "not pulled") {
+		t.Errorf("second remove: %v, want a 'not pulled' error", err)
+	}
+	if _, err := st.Remove(Model{Name: ".."}); err == nil {
+		t.Error("a name outside the store was accepted")
+	}
+
+	enc := filepath.Join(dir, "e.onnx")
+	os.WriteFile(enc, []byte("encoder"), 0o644)
+	if err := st.Register(Model{Name: "mine", Format: "sam1", Files: []File{{Role: Encoder, Name: enc}}}); err != nil {
+		t.Fatal(err)
+	}
+	user, _ := st.UserModels()
+	if _, err := st.Remove(user[0]); err != nil {
+		t.Fatal(err)
+	}
+	if user, err := st.UserModels(); err != nil || len(user) != 0 {
+		t.Errorf("registrations after remove: %v %v", user, err)
+	}
+	if _, err := os.Stat(enc); err != nil {
+		t.Errorf("the user's own file was deleted: %v", err)
+	}
+	if _, err := st.Remove(Model{Name: "mine", User: true}); err == nil {
+		t.Error("removing an unregistered model succeeded")
+	}
+}

@@ -39,7 +39,7 @@ usage:
   samtrack remove INPUT --out OUT.mp4 [the prompt options of track [--resume | --overwrite] | --masks RUNDIR [--ids 1,3]]
                  [--margin PX] [--window N] [--inpaint-method telea|ns | --inpaint-model LAMA.onnx] [--crf N]
   samtrack eval --gt DIR --pred DIR [--json]
-  samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE
+  samtrack models list | pull NAME | verify NAME | inspect FILE... | add NAME --encoder FILE --decoder FILE | remove NAME...
   samtrack config keys | show
   samtrack serve [--listen ADDR] [--data DIR] [--allow-dir DIR]... [--token-file FILE | --token TOKEN]
                  [--max-jobs N] [--max-queue N] [--max-live N] [--allow-scheme rtsp,http,https]   (HTTP API: docs/API.md)

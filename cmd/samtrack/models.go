@@ -55,8 +55,30 @@ func (a *app) models(ctx context.Context, args []string) error {
 			return usageErr("models add: want NAME --encoder FILE --decoder FILE")
 		}
 		return a.addModel(c, st, names[0], *encoder, *decoder, *format)
+	case "remove":
+		return a.removeModels(st, cat, names)
 	}
-	return usageErr("models: want list, pull, verify, inspect or add")
+	return usageErr("models: want list, pull, verify, inspect, add or remove")
+}
+
+// removeModels deletes the named models' pulled files, or unregisters
+// the named user models (whose files stay).
+func (a *app) removeModels(st models.Store, cat *models.Catalogue, names []string) error {
+	if len(names) == 0 {
+		return usageErr("models remove: name a model (see `samtrack models list`)")
+	}
+	for _, n := range names {
+		m, err := cat.Lookup(n)
+		if err != nil {
+			return err
+		}
+		what, err := st.Remove(m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s: %s\n", n, what)
+	}
+	return nil
 }
 
 // pullModels downloads and verifies the named catalogue entries.

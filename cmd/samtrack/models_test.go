@@ -105,6 +105,20 @@ func TestModelsPullPublishedLayouts(t *testing.T) {
 			t.Errorf("verbose list does not show the mirror's download URL")
 		}
 	}
+	// models remove deletes a pulled model; list then shows it not pulled.
+	r = run(t, "models", "remove", "mobilesam")
+	if r.code != 0 || !strings.Contains(r.stdout, "mobilesam: removed") {
+		t.Fatalf("remove: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "models", "list")
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "mobilesam ") && !strings.Contains(l, "not pulled") {
+			t.Errorf("after remove, list says %q", l)
+		}
+	}
+	if r := run(t, "models", "remove", "mobilesam"); r.code == 0 || !strings.Contains(r.stderr, "not pulled") {
+		t.Errorf("second remove: exit %d, want an error saying it is not pulled\n%s", r.code, r.stderr)
+	}
 }
 
 // TestConfigShowOptionalValues: config show prints an unset optional value
