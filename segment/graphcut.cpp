@@ -34,12 +34,12 @@ int GraphCut_Grid(int w, int h, const unsigned char* fixed, const double* fromSo
         // what that neighbour pays to take the other label.
         const int n = w * h;
         std::vector<int> vtx(n, -1);
-        int free = 0;
+        int nFree = 0;
         for (int i = 0; i < n; i++) {
-            if (fixed[i] == GRAPHCUT_FREE) vtx[i] = free++;
+            if (fixed[i] == GRAPHCUT_FREE) vtx[i] = nFree++;
         }
-        if (free > 0) {
-            cv::detail::GCGraph<double> g(unsigned(free), unsigned(8 * free));
+        if (nFree > 0) {
+            cv::detail::GCGraph<double> g(unsigned(nFree), unsigned(8 * nFree));
             // The eight neighbours: offset and the array (and whose entry)
             // that holds the link's weight.
             struct nb {
