@@ -215,8 +215,12 @@ type job struct {
 	// cancel stops the running pipeline with a cause (errCanceled,
 	// errShutdown); done is closed when the run has ended. Both are nil
 	// while the job is not running.
-	cancel  func(error)
-	done    chan struct{}
+	cancel func(error)
+	done   chan struct{}
+	// release, when set, frees what the job holds on the server (a live
+	// job's slot under --max-live). It runs once, before done is closed,
+	// so that a client told the job has stopped can start another.
+	release func()
 	deleted bool
 	// lost is set when a cluster worker lost its hold on the job (its
 	// lease, or its contact with NATS past the ack wait): from then on it
@@ -272,4 +276,13 @@ func newID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%012x%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// end marks the run as ended (j.mu held): it releases what the job holds
+// on the server, then closes done.
+func (j *job) end() {
+	if j.release != nil {
+		j.release()
+	}
+	close(j.done)
 }

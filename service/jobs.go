@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"samtrack/export"
@@ -105,8 +106,8 @@ func (s *Server) submit(rec *jobRecord) *apiError {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rec.Live && s.liveRunning >= s.opts.MaxLive {
-		return errorf(http.StatusServiceUnavailable, "%d live jobs run already, the most this server allows (--max-live); cancel one first", s.liveRunning)
+	if n := int(s.liveRunning.Load()); rec.Live && n >= s.opts.MaxLive {
+		return errorf(http.StatusServiceUnavailable, "%d live jobs run already, the most this server allows (--max-live); cancel one first", n)
 	}
 	if !rec.Live && s.queue.Len() >= s.opts.MaxQueue {
 		return errorf(http.StatusServiceUnavailable, "the job queue is full (%d jobs waiting, %d running); retry later", s.queue.Len(), s.running)
@@ -148,14 +149,17 @@ func (s *Server) startLiveLocked(j *job) {
 	if s.ctx.Err() != nil {
 		return // shutting down: it restarts at the next start
 	}
-	s.liveRunning++
+	s.liveRunning.Add(1)
+	var once sync.Once
+	release := func() { once.Do(func() { s.liveRunning.Add(-1) }) }
+	// Set before the run starts: only the run reads it (a new or
+	// restored live job has no earlier run still ending).
+	j.release = release
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
+		defer release() // a run that never started
 		s.run(j)
-		s.mu.Lock()
-		s.liveRunning--
-		s.mu.Unlock()
 	}()
 }
 

@@ -12,7 +12,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	counts := map[State]int{}
 	snap := metrics.Jobs{QueueCapacity: s.opts.MaxQueue, Workers: s.opts.MaxParallel, LiveMax: s.opts.MaxLive}
 	s.mu.Lock()
-	snap.Queued, snap.Busy, snap.LiveRunning = s.queue.Len(), s.running, s.liveRunning
+	snap.Queued, snap.Busy, snap.LiveRunning = s.queue.Len(), s.running, int(s.liveRunning.Load())
 	for _, j := range s.jobs {
 		j.mu.Lock()
 		counts[j.rec.State]++

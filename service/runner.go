@@ -169,7 +169,7 @@ func (s *runner) finish(j *job, sum pipeline.Summary, err, cause error) {
 	case errors.Is(cause, errLost):
 		// another worker may hold the job by now: leave its record alone
 		j.cancel = nil
-		close(j.done)
+		j.end()
 		s.log.Warn("job stopped: this worker lost its hold on it", "job", rec.ID, "frames", rec.FramesDone)
 		return
 	case errors.Is(cause, errShutdown):
@@ -199,7 +199,7 @@ func (s *runner) finish(j *job, sum pipeline.Summary, err, cause error) {
 		rec.FPS = float64(j.lastDone-j.firstDone) / el
 	}
 	j.cancel = nil
-	close(j.done)
+	j.end()
 	if j.deleted {
 		return
 	}

@@ -36,8 +36,8 @@ type Server struct {
 	jobs        map[string]*job
 	queue       jobQueue
 	running     int
-	live        []*job // live jobs to start (at Start) ; liveRunning counts those running
-	liveRunning int
+	live        []*job        // live jobs to start (at Start) ; liveRunning counts those running
+	liveRunning atomic.Int32  // taken under mu (submit's check, then the start); freed without it
 	wake        chan struct{} // capacity 1: the queue has work
 	workers     sync.WaitGroup
 	started     bool
