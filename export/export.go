@@ -352,6 +352,14 @@ func (r *Run) openResume(opts []byte) (ok bool, err error) {
 	if err := sc.Err(); err != nil {
 		return false, fmt.Errorf("resume: read %s: %w", r.path(JournalFile), err)
 	}
+	if m.Complete {
+		// Nothing runs again: the objects are what the run last wrote.
+		var t tracksDoc
+		if b, err := os.ReadFile(r.path(TracksFile)); err != nil || json.Unmarshal(b, &t) != nil {
+			return false, fmt.Errorf("resume: %s is missing or damaged in a complete run; give --overwrite to start a fresh run", r.path(TracksFile))
+		}
+		r.table = t.Objects
+	}
 	r.resumed = true
 	r.last = m.LastFrame
 	m.Resumes++
@@ -437,6 +445,10 @@ func (r *Run) Complete() bool { return r.man.Complete }
 // Journal returns the tracker journal of the interrupted run, for
 // tracker.Resume.
 func (r *Run) Journal() []tracker.JournalEntry { return r.entries }
+
+// Objects is the object table the run last wrote (tracks.json's objects):
+// for a resumed complete run, its final table.
+func (r *Run) Objects() []tracker.Object { return r.table }
 
 // Manifest returns a copy of the current manifest.
 func (r *Run) Manifest() Manifest { return r.man }

@@ -165,7 +165,7 @@ func Run(ctx context.Context, spec Spec, h Hooks) (sum Summary, err error) {
 	sum.Resumed = run.Resumed()
 	if run.Complete() {
 		log.Info("run already complete; nothing to resume", "out", spec.Out, "frames", run.FramesDone())
-		sum.Complete, sum.FramesDone = true, run.FramesDone()
+		sum.Complete, sum.FramesDone, sum.Objects = true, run.FramesDone(), run.Objects()
 		return sum, nil
 	}
 	if err := tr.Resume(run.Journal(), run.LastFrame(), run.ReadMask); err != nil {

@@ -136,11 +136,7 @@ func (a *app) trackForRemoval(ctx context.Context, spec pipeline.Spec, out, trac
 		}
 		return "", inputExit(err)
 	}
-	if sum.Resumed && len(sum.Objects) == 0 { // a finished run, reused as it is
-		a.log.Info("tracked the objects to remove (the finished run already there)", "out", sum.Out, "frames", sum.FramesDone)
-	} else {
-		a.log.Info("tracked the objects to remove", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects))
-	}
+	a.log.Info("tracked the objects to remove", "out", sum.Out, "frames", sum.FramesDone, "objects", len(sum.Objects))
 	return trackOut, nil
 }
 

@@ -157,6 +157,11 @@ func TestTrackInterruptAndResume(t *testing.T) {
 			t.Errorf("%s differs between the resumed and the uninterrupted run", f)
 		}
 	}
+	// Resuming the complete run tracks nothing and reports its objects.
+	r = run(t, append(args(part), "--resume")...)
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing to resume") || !strings.Contains(r.stderr, "objects=1 ") {
+		t.Errorf("resume of a complete run: exit %d, want 0, 'nothing to resume' and objects=1:\n%s", r.code, r.stderr)
+	}
 }
 
 func TestTrackBadInputs(t *testing.T) {
