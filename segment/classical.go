@@ -433,9 +433,6 @@ func (c *Classical) grabCut(img media.Image, next *media.Image, withAlone bool, 
 	if err != nil {
 		return nil, err
 	}
-	if len(rgb) != 3*ww*wh {
-		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
-	}
 	motion := box != nil && next != nil
 	alone := box == nil || next == nil || withAlone
 	boxAlone := box != nil && (c.opts.PinpointRounds > 0 || c.opts.BoxBias > 0)

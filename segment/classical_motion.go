@@ -266,8 +266,9 @@ func resizeRGB(img []byte, iw, ih, w, h int) ([]byte, error) {
 	dst := gocv.NewMat()
 	defer dst.Close()
 	gocv.Resize(src, &dst, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
-	if dst.Empty() || dst.Type() != gocv.MatTypeCV8UC3 {
+	out := dst.ToBytes()
+	if dst.Type() != gocv.MatTypeCV8UC3 || len(out) != 3*w*h {
 		return nil, errors.New("classical segmenter: OpenCV could not prepare the working image")
 	}
-	return dst.ToBytes(), nil
+	return out, nil
 }
