@@ -150,8 +150,7 @@ func (s *Server) startLiveLocked(j *job) {
 		return // shutting down: it restarts at the next start
 	}
 	s.liveRunning.Add(1)
-	var once sync.Once
-	release := func() { once.Do(func() { s.liveRunning.Add(-1) }) }
+	release := sync.OnceFunc(func() { s.liveRunning.Add(-1) })
 	// Set before the run starts: only the run reads it (a new or
 	// restored live job has no earlier run still ending).
 	j.release = release
